@@ -1,0 +1,34 @@
+"""nica: identifiable deep latent-variable models and nonlinear ICA.
+
+The public surface: the :class:`IVAE` estimator (and the :class:`VAE` baseline), the
+paper's benchmark generator :func:`make_nonstationary`, the metrics
+:func:`mean_corr_coef` / :func:`weak_mean_corr_coef`, and :func:`load`.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("nica")
+except PackageNotFoundError:  # running from a source tree without installation
+    __version__ = "0.0.0+unknown"
+
+from nica._validation import IdentifiabilityWarning
+from nica.datasets import NonstationaryData, make_nonstationary
+from nica.estimator import IVAE, VAE, NotFittedError
+from nica.metrics import mean_corr_coef, weak_mean_corr_coef
+from nica.persistence import load
+from nica.presets import PRESETS
+
+__all__ = [
+    "IVAE",
+    "IdentifiabilityWarning",
+    "NonstationaryData",
+    "NotFittedError",
+    "PRESETS",
+    "VAE",
+    "__version__",
+    "load",
+    "make_nonstationary",
+    "mean_corr_coef",
+    "weak_mean_corr_coef",
+]

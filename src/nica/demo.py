@@ -1,0 +1,46 @@
+"""The main job: the paper's default benchmark, iVAE against a plain VAE, in one run."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from nica.datasets import make_nonstationary
+from nica.estimator import IVAE, VAE
+from nica.metrics import mean_corr_coef, weak_mean_corr_coef
+from nica.plotting import plot_recovery
+
+
+def run_demo(
+    out_dir: str | Path, *, seed: int = 2020, quick: bool = False, echo: Callable[[str], None] = print
+) -> dict[str, dict[str, float]]:
+    """Simulate 5 -> 5 sources (40 segments x 1000 points), fit iVAE and VAE, report.
+
+    Returns model name -> {"mcc", "weak_mcc", "seconds"} and writes ``recovery.png``.
+    ``quick`` shrinks the problem and the training for smoke tests.
+    """
+    n_per_segment, steps = (100, 200) if quick else (1000, None)
+    data = make_nonstationary(5, n_segments=40, n_per_segment=n_per_segment, random_state=seed)
+    echo(f"data: {data.x.shape[0]} points, 5 sources -> 5 observations, 40 segments, "
+         "3-layer xtanh mixing (the paper's default benchmark)")
+    results: dict[str, dict[str, float]] = {}
+    latents = {}
+    for name, cls in (("iVAE", IVAE), ("VAE", VAE)):
+        model = cls(5, random_state=0, verbose=True)
+        if steps is not None:
+            model.set_params(max_steps=steps)
+        echo(f"fitting {name} ...")
+        z = model.fit(data.x, data.u).transform(data.x, data.u)
+        latents[name] = z
+        results[name] = {
+            "mcc": mean_corr_coef(data.s, z),
+            "weak_mcc": weak_mean_corr_coef(data.s, z),
+            "seconds": model.fit_time_,
+        }
+    echo("")
+    echo(f"{'model':<6} {'MCC':>6} {'weak MCC':>9} {'fit time':>9}")
+    for name, r in results.items():
+        echo(f"{name:<6} {r['mcc']:>6.3f} {r['weak_mcc']:>9.3f} {r['seconds']:>8.1f}s")
+    path = plot_recovery(data.s, latents, Path(out_dir) / "recovery.png")
+    echo(f"\nfigure: {path.resolve()}")
+    return results

@@ -1,0 +1,424 @@
+"""scikit-learn style estimators over the plain PyTorch core: ``IVAE`` and ``VAE``."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from nica._random import draw_seed
+from nica._validation import (
+    AuxEncoder,
+    check_observations,
+    check_same_length,
+    warn_identifiability,
+)
+from nica.models.ivae import IVAEConfig, IVAEModule
+from nica.models.objectives import AUTHORS_WEIGHTS, ObjectiveWeights
+from nica.presets import PRESETS
+from nica.training.trainer import TrainConfig, train
+
+#: rows per forward pass at inference time, to keep memory bounded on large inputs
+INFERENCE_CHUNK = 65_536
+
+
+class NotFittedError(RuntimeError):
+    """An estimator method that needs a fitted model was called before ``fit``."""
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"auto"`` picks CUDA when available, else CPU; anything else is passed to torch."""
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:  # torch's message does not name the argument
+        raise ValueError(
+            f"device {device!r} is not a valid torch device ({exc}); use 'auto', 'cpu' or 'cuda'"
+        ) from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} was requested but CUDA is not available; use 'cpu' or 'auto'")
+    return dev
+
+
+class IVAE:
+    """Identifiable VAE (Khemakhem et al., AISTATS 2020) with an sklearn interface.
+
+    Parameters
+    ----------
+    n_components : latent dimension n (at most the number of features d).
+    prior : ``"gaussian"`` or ``"laplace"`` factorised conditional prior p(z|u).
+    prior_mean : learn a u-dependent prior mean (``False``: zero mean, as the authors).
+    prior_scale : learn a u-dependent prior variance / scale.
+    prior_net : ``"mlp"`` or ``"table"`` map from u to the prior parameters.
+    shared_encoder : one encoder MLP with mean and log-variance heads (faster) instead of
+        the authors' two separate networks.
+    decoder : ``"gaussian"`` or ``"bernoulli"`` (binary X).
+    decoder_var : fixed Gaussian decoder variance or ``"learned"`` (per feature).
+    hidden_dim, n_layers, activation : MLP shape shared by encoder, decoder and prior.
+    objective : ``"elbo"``, ``"reweighted"`` (the authors' weighted decomposition) or
+        ``"annealed"`` (reweighted → ELBO); see :mod:`nica.models.objectives`.
+    objective_weights : (reconstruction, MI, TC, dimension-wise KL) weights of the
+        reweighted objective; default the authors' (100, 1, 0, 10).
+    batch_size, learning_rate, max_steps, lr_schedule : optimisation (Adam).
+    n_iter_no_change, tol : early stopping on the mean training ELBO per epoch.
+    standardize : z-score each feature of X before fitting (Gaussian decoder only).
+    u_type : ``"auto"``, ``"categorical"`` or ``"continuous"``.
+    device : ``"auto"``, ``"cpu"``, ``"cuda"``, ...
+    random_state : int, ``numpy.random.Generator`` or None; resolved once per fit.
+    verbose : show a progress bar during fit.
+
+    Attributes
+    ----------
+    module_ : the fitted :class:`nica.models.IVAEModule`.
+    config_ : its :class:`nica.models.IVAEConfig`.
+    history_ : :class:`nica.training.TrainHistory` (ELBO per epoch, steps, time).
+    elbo_ : mean training ELBO per sample of the last epoch.
+    n_features_in_, n_steps_, fit_time_, seed_ : as named.
+
+    Examples
+    --------
+    >>> from nica import IVAE, make_nonstationary, mean_corr_coef
+    >>> data = make_nonstationary(2, n_segments=10, n_per_segment=100, random_state=0)
+    >>> model = IVAE(2, max_steps=50, random_state=0).fit(data.x, data.u)
+    >>> model.transform(data.x, data.u).shape
+    (1000, 2)
+    """
+
+    _conditional = True
+
+    def __init__(
+        self,
+        n_components: int,
+        *,
+        prior: str = "gaussian",
+        prior_mean: bool = True,
+        prior_scale: bool = True,
+        prior_net: str = "mlp",
+        shared_encoder: bool = False,
+        decoder: str = "gaussian",
+        decoder_var: float | str = "learned",
+        hidden_dim: int = 50,
+        n_layers: int = 3,
+        activation: str = "xtanh",
+        objective: str = "elbo",
+        objective_weights: tuple[float, float, float, float] = tuple(asdict(AUTHORS_WEIGHTS).values()),
+        anneal_fraction: float = 0.625,
+        batch_size: int = 256,
+        learning_rate: float = 1e-2,
+        max_steps: int = 5000,
+        lr_schedule: str = "cosine",
+        n_iter_no_change: int | None = None,
+        tol: float = 1e-3,
+        standardize: bool = True,
+        u_type: str = "auto",
+        device: str = "auto",
+        random_state: int | np.random.Generator | None = None,
+        verbose: bool = False,
+    ) -> None:
+        self.n_components = n_components
+        self.prior = prior
+        self.prior_mean = prior_mean
+        self.prior_scale = prior_scale
+        self.prior_net = prior_net
+        self.shared_encoder = shared_encoder
+        self.decoder = decoder
+        self.decoder_var = decoder_var
+        self.hidden_dim = hidden_dim
+        self.n_layers = n_layers
+        self.activation = activation
+        self.objective = objective
+        self.objective_weights = objective_weights
+        self.anneal_fraction = anneal_fraction
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.max_steps = max_steps
+        self.lr_schedule = lr_schedule
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.standardize = standardize
+        self.u_type = u_type
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ----------------------------------------------------------------- parameters
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        import inspect
+
+        sig = inspect.signature(IVAE.__init__)
+        return [p for p in sig.parameters if p != "self"]
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Hyperparameters as a dict (sklearn protocol)."""
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params: Any) -> IVAE:
+        """Set hyperparameters by name (sklearn protocol)."""
+        valid = set(self._param_names())
+        for name, value in params.items():
+            if name not in valid:
+                raise ValueError(f"unknown parameter {name!r} for {type(self).__name__}")
+            setattr(self, name, value)
+        return self
+
+    @classmethod
+    def from_preset(cls, name: str, n_components: int, **overrides: Any) -> IVAE:
+        """An estimator with a named configuration from :data:`nica.presets.PRESETS`.
+
+        ``"authors"`` is the authors' setting (reweighted objective, zero-mean
+        variance-only prior, decoder variance 0.1, batch 64, Adam 1e-2, 12,500 steps).
+        """
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+        return cls(n_components, **{**PRESETS[name], **overrides})
+
+    def __repr__(self) -> str:
+        defaults = type(self)(self.n_components).get_params()
+        changed = [f"{k}={v!r}" for k, v in self.get_params().items()
+                   if k != "n_components" and v != defaults[k]]
+        return f"{type(self).__name__}({', '.join([repr(self.n_components)] + changed)})"
+
+    # ----------------------------------------------------------------- fitting
+    def _model_config(self, x_dim: int, aux_dim: int) -> IVAEConfig:
+        return IVAEConfig(
+            x_dim=x_dim,
+            aux_dim=aux_dim,
+            n_latent=self.n_components,
+            prior=self.prior,
+            prior_mean=self.prior_mean,
+            prior_scale=self.prior_scale,
+            prior_net=self.prior_net,
+            conditional=self._conditional,
+            shared_encoder=self.shared_encoder,
+            decoder=self.decoder,
+            decoder_var=self.decoder_var,
+            hidden_dim=self.hidden_dim,
+            n_layers=self.n_layers,
+            activation=self.activation,
+        )
+
+    def _train_config(self) -> TrainConfig:
+        weights = self.objective_weights
+        if len(weights) != 4:
+            raise ValueError(f"objective_weights needs 4 numbers (rec, MI, TC, KL), got {weights!r}")
+        return TrainConfig(
+            objective=self.objective,
+            weights=ObjectiveWeights(*map(float, weights)),
+            anneal_fraction=self.anneal_fraction,
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+            max_steps=self.max_steps,
+            lr_schedule=self.lr_schedule,
+            n_iter_no_change=self.n_iter_no_change,
+            tol=self.tol,
+        )
+
+    def _check_fit_inputs(self, X: Any, u: Any) -> tuple[np.ndarray, AuxEncoder]:
+        x = check_observations(X, "X")
+        n = self.n_components
+        if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
+            raise ValueError(f"n_components must be a positive integer, got {n!r}")
+        if n > x.shape[1]:
+            raise ValueError(
+                f"n_components={n} exceeds the {x.shape[1]} features of X; "
+                "iVAE needs n_components <= n_features"
+            )
+        if self.decoder == "bernoulli" and not np.isin(x, (0.0, 1.0)).all():
+            raise ValueError("decoder='bernoulli' needs binary X (0/1 values only)")
+        aux = AuxEncoder(self.u_type).fit(u, len(x)) if u is not None else None
+        if aux is None:
+            if self._conditional:
+                raise ValueError("u is required: iVAE conditions its prior on the auxiliary variable")
+            aux = AuxEncoder("continuous", kind="none")
+        return x, aux
+
+    def fit(self, X: Any, u: Any = None) -> IVAE:
+        """Fit the model.
+
+        Parameters
+        ----------
+        X : ``(n_samples, n_features)`` observations.
+        u : ``(n_samples,)`` labels, ``(n_samples, n_labels)`` one-hot, or
+            ``(n_samples, m)`` continuous auxiliary variables.
+
+        Returns
+        -------
+        self
+        """
+        x, aux = self._check_fit_inputs(X, u)
+        train_config = self._train_config()
+        train_config.validate()
+        model_config = self._model_config(x.shape[1], aux.dim)
+        if self._conditional:
+            warn_identifiability(
+                aux.n_values, self.n_components, prior=self.prior,
+                prior_mean=self.prior_mean, prior_scale=self.prior_scale,
+            )
+        device = resolve_device(self.device)
+        seed = draw_seed(self.random_state)
+
+        # build the network (which validates its settings) before touching fitted state, so
+        # that a refit with bad settings leaves the previous fit consistent and usable
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            module = IVAEModule(model_config)
+        module.to(device)
+        self.aux_encoder_ = aux
+        self._set_standardization(x)
+        generator = torch.Generator(device=device).manual_seed(seed + 1)
+        x_t = torch.from_numpy(self._standardize(x)).to(device)
+        u_t = torch.from_numpy(self._encode_u(u, len(x))).to(device)
+        history = train(module, x_t, u_t, train_config, generator=generator, progress=self.verbose)
+
+        self.module_ = module
+        self.config_ = model_config
+        self.history_ = history
+        self.seed_ = seed
+        self.device_ = device
+        self.n_features_in_ = x.shape[1]
+        self.n_steps_ = history.n_steps
+        self.fit_time_ = history.fit_time
+        self.elbo_ = history.elbo[-1] - self._log_jacobian()
+        return self
+
+    def fit_transform(self, X: Any, u: Any = None) -> np.ndarray:
+        """``fit(X, u)`` then ``transform(X, u)``."""
+        return self.fit(X, u).transform(X, u)
+
+    # ----------------------------------------------------------------- helpers
+    def _set_standardization(self, x: np.ndarray) -> None:
+        if self.standardize and self.decoder == "gaussian":
+            mean, std = x.mean(0), x.std(0)
+            if np.any(std == 0):
+                cols = np.nonzero(std == 0)[0].tolist()
+                warnings.warn(f"X has constant column(s) {cols}; they carry no information", stacklevel=3)
+            self.x_mean_ = mean.astype(np.float32)
+            self.x_scale_ = np.where(std > 0, std, 1.0).astype(np.float32)
+        else:
+            self.x_mean_ = np.zeros(x.shape[1], np.float32)
+            self.x_scale_ = np.ones(x.shape[1], np.float32)
+
+    def _standardize(self, x: np.ndarray) -> np.ndarray:
+        return ((x - self.x_mean_) / self.x_scale_).astype(np.float32)
+
+    def _log_jacobian(self) -> float:
+        """log |d x_std / d x| per sample: converts ELBOs back to the units of X."""
+        return float(np.log(self.x_scale_).sum())
+
+    def _encode_u(self, u: Any, n_samples: int) -> np.ndarray:
+        if self.aux_encoder_.kind == "none":
+            return np.zeros((n_samples, 0), np.float32)
+        if u is None:
+            raise ValueError("u is required for a model fitted with an auxiliary variable")
+        check_same_length(np.empty(n_samples), np.asarray(u), "X", "u")
+        return self.aux_encoder_.transform(u)
+
+    def _check_is_fitted(self) -> None:
+        if not hasattr(self, "module_"):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(X, u) first")
+
+    def _inputs(self, X: Any, u: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        self._check_is_fitted()
+        x = check_observations(X, "X", min_samples=1)
+        if x.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {x.shape[1]} features but the model was fitted with {self.n_features_in_}")
+        u_enc = self._encode_u(u, len(x))
+        return torch.from_numpy(self._standardize(x)), torch.from_numpy(u_enc)
+
+    def _chunks(self, *tensors: torch.Tensor):
+        n = tensors[0].shape[0]
+        for start in range(0, n, INFERENCE_CHUNK):
+            yield [t[start : start + INFERENCE_CHUNK].to(self.device_) for t in tensors]
+
+    # ----------------------------------------------------------------- inference
+    @torch.no_grad()
+    def transform(self, X: Any, u: Any = None) -> np.ndarray:
+        """Posterior means E[z | x, u]: ``(n_samples, n_components)``."""
+        x, u_t = self._inputs(X, u)
+        out = [self.module_.inference(xb, ub)[0].cpu() for xb, ub in self._chunks(x, u_t)]
+        z = torch.cat(out).numpy()
+        if not np.isfinite(z).all():
+            raise FloatingPointError(
+                "the encoder produced non-finite latents; X may hold values far outside the "
+                "range seen at fit time"
+            )
+        return z
+
+    @torch.no_grad()
+    def sample_posterior(
+        self,
+        X: Any,
+        u: Any = None,
+        n_samples: int = 1,
+        random_state: int | np.random.Generator | None = None,
+    ) -> np.ndarray:
+        """Draws from q(z | x, u): ``(n_samples, n_rows, n_components)``."""
+        if not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
+            raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
+        x, u_t = self._inputs(X, u)
+        gen = torch.Generator(device=self.device_).manual_seed(draw_seed(random_state))
+        draws = []
+        for xb, ub in self._chunks(x, u_t):
+            mean, logvar = self.module_.inference(xb, ub)
+            draws.append(torch.stack([self.module_.reparameterize(mean, logvar, gen) for _ in range(n_samples)]).cpu())
+        return torch.cat(draws, dim=1).numpy()
+
+    @torch.no_grad()
+    def inverse_transform(self, Z: Any) -> np.ndarray:
+        """Decoder mean E[x | z] in the units of X: ``(n_rows, n_features)``."""
+        self._check_is_fitted()
+        z = check_observations(Z, "Z", min_samples=1)
+        if z.shape[1] != self.n_components:
+            raise ValueError(f"Z has {z.shape[1]} columns but the model has {self.n_components} components")
+        out = [self.module_.generative(zb).cpu() for (zb,) in self._chunks(torch.from_numpy(z))]
+        x_std = torch.cat(out).numpy()
+        return x_std * self.x_scale_ + self.x_mean_
+
+    @torch.no_grad()
+    def score_samples(
+        self, X: Any, u: Any = None, n_samples: int = 10, random_state: int | None = 0
+    ) -> np.ndarray:
+        """Per-sample ELBO (a lower bound on log p(x | u), in the units of X): ``(n_rows,)``."""
+        x, u_t = self._inputs(X, u)
+        gen = torch.Generator(device=self.device_).manual_seed(draw_seed(random_state))
+        out = [self.module_.elbo(xb, ub, n_samples=n_samples, generator=gen).cpu()
+               for xb, ub in self._chunks(x, u_t)]
+        return torch.cat(out).numpy() - self._log_jacobian()
+
+    def score(self, X: Any, u: Any = None) -> float:
+        """Mean ELBO per sample; higher is better (usable for model selection)."""
+        return float(self.score_samples(X, u).mean())
+
+    # ----------------------------------------------------------------- persistence
+    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
+        """Write the fitted model to directory ``path`` (JSON config + safetensors weights)."""
+        from nica.persistence import save_model
+
+        self._check_is_fitted()
+        return save_model(self, path, overwrite=overwrite)
+
+
+class VAE(IVAE):
+    """Plain VAE baseline: prior N(0, I) independent of u, encoder q(z | x).
+
+    Same parameters as :class:`IVAE`; ``u`` is accepted and ignored by the model. Its
+    latents are identifiable only up to rotations, so MCC is expected to be lower.
+    """
+
+    _conditional = False
+
+    def fit(self, X: Any, u: Any = None) -> VAE:
+        """Fit on X alone (u is ignored)."""
+        return super().fit(X, None)
+
+    def _encode_u(self, u: Any, n_samples: int) -> np.ndarray:
+        return np.zeros((n_samples, 0), np.float32)
+
+
+__all__ = ["IVAE", "VAE", "NotFittedError", "resolve_device"]

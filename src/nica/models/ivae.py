@@ -1,0 +1,171 @@
+"""The iVAE torch module: inference, generative model and loss in one place."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from nica.models.decoders import DECODERS, GaussianDecoder
+from nica.models.encoders import GaussianEncoder
+from nica.models.objectives import (
+    ELBO_WEIGHTS,
+    ObjectiveWeights,
+    decomposed_objective,
+)
+from nica.models.priors import PRIORS, PriorParams
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+@dataclass
+class IVAEConfig:
+    """Architecture of an iVAE; saved as JSON beside the weights.
+
+    Attributes
+    ----------
+    x_dim, aux_dim, n_latent : observed, auxiliary (one-hot or continuous) and latent widths.
+    prior : ``"gaussian"`` or ``"laplace"``.
+    prior_mean, prior_scale : whether the prior's location / scale depend on u.
+        The authors' model has ``prior_mean=False`` (zero mean, variance modulation only).
+    prior_net : ``"mlp"`` (the authors' choice) or ``"table"`` (one row per one-hot label).
+    conditional : ``False`` turns the model into a plain VAE: prior independent of u and
+        an encoder q(z|x) that does not see u.
+    shared_encoder : one encoder network with mean and log-variance heads instead of two.
+    decoder : ``"gaussian"`` or ``"bernoulli"``.
+    decoder_var : fixed Gaussian decoder variance or ``"learned"`` (per dimension).
+    hidden_dim, n_layers, activation : shared by encoder, decoder and prior MLPs.
+    """
+
+    x_dim: int
+    aux_dim: int
+    n_latent: int
+    prior: str = "gaussian"
+    prior_mean: bool = True
+    prior_scale: bool = True
+    prior_net: str = "mlp"
+    conditional: bool = True
+    shared_encoder: bool = False
+    decoder: str = "gaussian"
+    decoder_var: float | str = "learned"
+    hidden_dim: int = 50
+    n_layers: int = 3
+    activation: str = "xtanh"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class LossOutput:
+    """Named outputs of :meth:`IVAEModule.loss`; per-sample tensors are ``(batch,)``."""
+
+    loss: torch.Tensor
+    elbo: torch.Tensor
+    reconstruction: torch.Tensor
+    kl: torch.Tensor
+
+
+class IVAEModule(nn.Module):
+    """Identifiable VAE: q(z|x,u), p(x|z) and the conditional prior p(z|u)."""
+
+    def __init__(self, config: IVAEConfig) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        if c.prior not in PRIORS:
+            raise ValueError(f"unknown prior {c.prior!r}; choose one of {sorted(PRIORS)}")
+        if c.decoder not in DECODERS:
+            raise ValueError(f"unknown decoder {c.decoder!r}; choose one of {sorted(DECODERS)}")
+        net = dict(hidden_dim=c.hidden_dim, n_layers=c.n_layers, activation=c.activation)
+        self.encoder = GaussianEncoder(
+            c.x_dim, c.aux_dim, c.n_latent, use_aux=c.conditional, shared=c.shared_encoder, **net
+        )
+        if c.decoder == "gaussian":
+            self.decoder: nn.Module = GaussianDecoder(
+                c.n_latent, c.x_dim, variance=c.decoder_var, **net
+            )
+        else:
+            self.decoder = DECODERS[c.decoder](c.n_latent, c.x_dim, **net)
+        self.prior = PRIORS[c.prior](
+            c.n_latent,
+            c.aux_dim,
+            learn_mean=c.prior_mean,
+            learn_scale=c.prior_scale,
+            conditional=c.conditional,
+            aux_net=c.prior_net,
+            **net,
+        )
+
+    def inference(self, x: torch.Tensor, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posterior mean and log-variance, each ``(batch, n_latent)``."""
+        return self.encoder(x, u)
+
+    def generative(self, z: torch.Tensor) -> torch.Tensor:
+        """Decoder mean E[x | z]: ``(batch, n_latent) -> (batch, x_dim)``."""
+        return self.decoder.mean(z)
+
+    def prior_params(self, u: torch.Tensor) -> PriorParams:
+        """Parameters of p(z | u) for a batch of auxiliary vectors."""
+        return self.prior(u)
+
+    @staticmethod
+    def reparameterize(
+        mean: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None
+    ) -> torch.Tensor:
+        """One sample z = mean + std * eps with eps drawn from ``generator``."""
+        eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+        return mean + torch.exp(0.5 * logvar) * eps
+
+    def loss(
+        self,
+        x: torch.Tensor,
+        u: torch.Tensor,
+        *,
+        n_data: int,
+        weights: ObjectiveWeights = ELBO_WEIGHTS,
+        generator: torch.Generator | None = None,
+    ) -> LossOutput:
+        """Objective on a mini-batch; ``loss`` is the quantity to minimise.
+
+        x: ``(batch, x_dim)``, u: ``(batch, aux_dim)``; ``n_data`` is the data-set size
+        (used by the reweighted objective's estimate of the aggregate posterior).
+        """
+        mean, logvar = self.inference(x, u)
+        z = self.reparameterize(mean, logvar, generator)
+        prior = self.prior_params(u)
+        log_px = self.decoder.log_prob(x, z)
+        kl = self.prior.kl_from_gaussian(mean, logvar, prior)
+        elbo = log_px - kl
+        if weights == ELBO_WEIGHTS:
+            objective = elbo
+        else:
+            noise_sq = (z - mean) ** 2 * torch.exp(-logvar)
+            log_qz_x = -0.5 * (LOG_2PI + logvar + noise_sq).sum(-1)
+            log_pz = self.prior.log_prob(z, prior).sum(-1)
+            objective = decomposed_objective(
+                log_px, log_qz_x, log_pz, z, mean, logvar, n_data, weights
+            )
+        return LossOutput(-objective.mean(), elbo.detach(), log_px.detach(), kl.detach())
+
+    @torch.no_grad()
+    def elbo(
+        self,
+        x: torch.Tensor,
+        u: torch.Tensor,
+        *,
+        n_samples: int = 1,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Per-sample ELBO ``(batch,)`` with an ``n_samples``-sample reconstruction term."""
+        mean, logvar = self.inference(x, u)
+        kl = self.prior.kl_from_gaussian(mean, logvar, self.prior_params(u))
+        rec = torch.stack(
+            [
+                self.decoder.log_prob(x, self.reparameterize(mean, logvar, generator))
+                for _ in range(n_samples)
+            ]
+        ).mean(0)
+        return rec - kl

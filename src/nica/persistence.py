@@ -1,0 +1,140 @@
+"""Saving and loading fitted estimators: a directory with ``config.json`` and
+``weights.safetensors``; no pickle is involved, so loading runs no stored code.
+
+Writes are atomic: the directory is assembled under a temporary name beside the
+target and renamed into place, so a crash leaves either the old model or the new one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from nica._validation import AuxEncoder
+from nica.models.ivae import IVAEConfig, IVAEModule
+from nica.training.trainer import TrainHistory
+
+if TYPE_CHECKING:
+    from nica.estimator import IVAE
+
+FORMAT_VERSION = 1
+CONFIG_FILE, WEIGHTS_FILE = "config.json", "weights.safetensors"
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.random.Generator):
+        return None
+    return value
+
+
+def _json_default(value: Any) -> Any:
+    """numpy scalars and arrays (e.g. ``n_components=np.int64(5)``) as plain JSON values."""
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def save_model(model: IVAE, path: str | Path, *, overwrite: bool = False) -> Path:
+    """Write ``model`` to directory ``path``; refuses to replace it unless ``overwrite``."""
+    from nica import __version__
+
+    target = Path(path)
+    if target.exists() and not overwrite:
+        raise FileExistsError(f"{target} already exists; pass overwrite=True (CLI: --overwrite) to replace it")
+    if target.exists() and not (target / CONFIG_FILE).is_file():
+        raise FileExistsError(f"{target} exists and is not a saved nica model; refusing to replace it")
+    config = {
+        "format_version": FORMAT_VERSION,
+        "nica_version": __version__,
+        "estimator": type(model).__name__,
+        "params": {k: _jsonable(v) for k, v in model.get_params().items()},
+        "module": model.config_.to_dict(),
+        "aux": model.aux_encoder_.to_dict(),
+        "x_mean": model.x_mean_.tolist(),
+        "x_scale": model.x_scale_.tolist(),
+        "seed": model.seed_,
+        "history": vars(model.history_),
+        "torch_version": torch.__version__,
+    }
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        state = {k: v.detach().cpu().contiguous() for k, v in model.module_.state_dict().items()}
+        save_file(state, str(tmp / WEIGHTS_FILE))
+        (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2, default=_json_default))
+        if target.exists():
+            old = target.with_name(f".{target.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(target, old)
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def load(path: str | Path, *, device: str = "cpu") -> IVAE:
+    """Load a model saved by :meth:`IVAE.save`; weights are mapped to ``device``."""
+    from nica.estimator import IVAE, VAE, resolve_device
+
+    source = Path(path)
+    if not source.is_dir():
+        raise FileNotFoundError(f"no saved model at {source}: expected a directory with {CONFIG_FILE}")
+    try:
+        config = json.loads((source / CONFIG_FILE).read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{source} has no {CONFIG_FILE}; is it a nica model directory?") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{source / CONFIG_FILE} is corrupt (invalid JSON: {exc})") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{source} is not a valid nica model: {CONFIG_FILE} holds no JSON object")
+    version = config.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ValueError(
+            f"{source} was saved in model format {version!r}; this nica reads formats up to "
+            f"{FORMAT_VERSION}: upgrade nica to load it"
+        )
+    classes = {"IVAE": IVAE, "VAE": VAE}
+    try:  # everything read from config.json: a missing or malformed entry is one clear error
+        cls = classes[config["estimator"]]
+        params = dict(config["params"])
+        params["objective_weights"] = tuple(params["objective_weights"])
+        model = cls(**params)
+        model.config_ = IVAEConfig(**config["module"])
+        model.module_ = IVAEModule(model.config_)
+        model.aux_encoder_ = AuxEncoder(**config["aux"])
+        model.x_mean_ = np.asarray(config["x_mean"], np.float32)
+        model.x_scale_ = np.asarray(config["x_scale"], np.float32)
+        model.seed_ = config["seed"]
+        model.history_ = TrainHistory(**config["history"])
+        model.elbo_ = model.history_.elbo[-1] - float(np.log(model.x_scale_).sum())
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        raise ValueError(f"{source} is not a valid nica model: {exc!r}") from None
+    try:
+        state = load_file(str(source / WEIGHTS_FILE))
+    except Exception as exc:  # safetensors raises its own error type for corrupt files
+        raise ValueError(f"{source / WEIGHTS_FILE} could not be read: {exc}") from None
+    try:
+        model.module_.load_state_dict(state)
+    except RuntimeError as exc:
+        raise ValueError(f"{source} is not a valid nica model: {exc}") from None
+    model.device_ = resolve_device(device)
+    model.module_.to(model.device_).eval()
+    model.n_features_in_ = model.config_.x_dim
+    model.n_steps_ = model.history_.n_steps
+    model.fit_time_ = model.history_.fit_time
+    return model

@@ -1,0 +1,212 @@
+"""Saving and loading fitted estimators (JSON config + safetensors weights)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import nica
+from nica import IVAE, VAE
+from nica.persistence import CONFIG_FILE, FORMAT_VERSION, WEIGHTS_FILE
+
+
+@pytest.fixture
+def saved(fitted_ivae, tmp_path):
+    return fitted_ivae.save(tmp_path / "model")
+
+
+def test_round_trip_outputs_identical(fitted_ivae, saved, tiny_data):
+    x, u = tiny_data.x, tiny_data.u
+    loaded = nica.load(saved)
+    assert type(loaded) is IVAE
+    z = fitted_ivae.transform(x, u)
+    np.testing.assert_array_equal(loaded.transform(x, u), z)
+    np.testing.assert_array_equal(loaded.inverse_transform(z), fitted_ivae.inverse_transform(z))
+    assert loaded.score(x, u) == fitted_ivae.score(x, u)
+    np.testing.assert_array_equal(loaded.sample_posterior(x, u, n_samples=2, random_state=3),
+                                  fitted_ivae.sample_posterior(x, u, n_samples=2, random_state=3))
+
+
+def test_round_trip_params_and_attributes(fitted_ivae, saved):
+    loaded = nica.load(saved)
+    assert loaded.get_params() == fitted_ivae.get_params()
+    assert loaded.config_ == fitted_ivae.config_
+    assert loaded.n_features_in_ == fitted_ivae.n_features_in_
+    assert loaded.n_steps_ == fitted_ivae.n_steps_
+    assert loaded.seed_ == fitted_ivae.seed_
+    assert loaded.elbo_ == fitted_ivae.elbo_
+    assert vars(loaded.history_) == vars(fitted_ivae.history_)
+    assert loaded.aux_encoder_.to_dict() == fitted_ivae.aux_encoder_.to_dict()
+    np.testing.assert_array_equal(loaded.x_mean_, fitted_ivae.x_mean_)
+    np.testing.assert_array_equal(loaded.x_scale_, fitted_ivae.x_scale_)
+    assert not loaded.module_.training  # inference mode
+
+
+def test_saved_directory_layout(saved):
+    assert sorted(p.name for p in saved.iterdir()) == sorted([CONFIG_FILE, WEIGHTS_FILE])
+    config = json.loads((saved / CONFIG_FILE).read_text())
+    assert config["format_version"] == FORMAT_VERSION
+    assert config["estimator"] == "IVAE"
+    # no temporary directories are left beside the model
+    assert [p.name for p in saved.parent.iterdir()] == ["model"]
+
+
+def test_loaded_model_can_be_saved_again(saved, tmp_path, tiny_data):
+    loaded = nica.load(saved)
+    again = nica.load(loaded.save(tmp_path / "again"))
+    np.testing.assert_array_equal(again.transform(tiny_data.x, tiny_data.u),
+                                  loaded.transform(tiny_data.x, tiny_data.u))
+
+
+def test_string_label_model_round_trip(tmp_path, tiny_data, fast_params):
+    u = np.array([f"seg{k:02d}" for k in tiny_data.u])
+    model = IVAE(3, **fast_params, random_state=0).fit(tiny_data.x, u)
+    loaded = nica.load(model.save(tmp_path / "m"))
+    np.testing.assert_array_equal(loaded.transform(tiny_data.x, u), model.transform(tiny_data.x, u))
+    with pytest.raises(ValueError, match="not seen at fit time"):
+        loaded.transform(tiny_data.x[:2], np.array(["seg99", "seg00"]))
+
+
+def test_continuous_u_model_round_trip(tmp_path, tiny_data, fast_params):
+    u = np.column_stack([np.linspace(0, 1, 500), np.sin(np.arange(500))])
+    model = IVAE(3, **fast_params, random_state=0).fit(tiny_data.x, u)
+    loaded = nica.load(model.save(tmp_path / "m"))
+    np.testing.assert_array_equal(loaded.transform(tiny_data.x, u), model.transform(tiny_data.x, u))
+
+
+def test_generator_random_state_and_numpy_scalars_are_saved(tmp_path, tiny_data, fast_params):
+    params = {**fast_params, "hidden_dim": np.int64(8), "learning_rate": np.float64(0.01)}
+    model = IVAE(np.int64(3), **params, random_state=np.random.default_rng(0)).fit(tiny_data.x, tiny_data.u)
+    loaded = nica.load(model.save(tmp_path / "m"))
+    assert loaded.random_state is None
+    assert loaded.seed_ == model.seed_
+    assert loaded.n_components == 3 and loaded.hidden_dim == 8
+    np.testing.assert_array_equal(loaded.transform(tiny_data.x, tiny_data.u),
+                                  model.transform(tiny_data.x, tiny_data.u))
+
+
+def test_vae_stays_vae(fitted_vae, tmp_path, tiny_data):
+    loaded = nica.load(fitted_vae.save(tmp_path / "vae"))
+    assert type(loaded) is VAE
+    assert loaded.config_.conditional is False
+    np.testing.assert_array_equal(loaded.transform(tiny_data.x), fitted_vae.transform(tiny_data.x))
+
+
+# ---------------------------------------------------------------- overwriting
+def test_save_refuses_existing_directory(fitted_ivae, saved):
+    before = (saved / WEIGHTS_FILE).read_bytes()
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        fitted_ivae.save(saved)
+    assert (saved / WEIGHTS_FILE).read_bytes() == before
+
+
+def test_save_overwrite_replaces(saved, tiny_data, fast_params):
+    other = IVAE(3, **fast_params, random_state=99).fit(tiny_data.x, tiny_data.u)
+    other.save(saved, overwrite=True)
+    loaded = nica.load(saved)
+    assert loaded.seed_ == 99
+    np.testing.assert_array_equal(loaded.transform(tiny_data.x, tiny_data.u),
+                                  other.transform(tiny_data.x, tiny_data.u))
+    assert sorted(p.name for p in saved.parent.iterdir()) == ["model"]
+
+
+def test_overwrite_refuses_a_directory_that_is_not_a_model(fitted_ivae, tmp_path):
+    precious = tmp_path / "data"
+    precious.mkdir()
+    (precious / "thesis.txt").write_text("do not delete")
+    with pytest.raises(FileExistsError, match="not a saved nica model"):
+        fitted_ivae.save(precious, overwrite=True)
+    assert (precious / "thesis.txt").read_text() == "do not delete"
+
+
+def test_save_creates_parent_directories(fitted_ivae, tmp_path):
+    path = fitted_ivae.save(tmp_path / "a" / "b" / "model")
+    assert (path / CONFIG_FILE).is_file()
+
+
+# ---------------------------------------------------------------- broken directories
+def test_load_missing_directory(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no saved model"):
+        nica.load(tmp_path / "nothing")
+
+
+def test_load_directory_without_config(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match=CONFIG_FILE):
+        nica.load(tmp_path / "empty")
+
+
+def test_load_corrupt_config(saved):
+    (saved / CONFIG_FILE).write_text('{"format_version": 1, "estim')
+    with pytest.raises(ValueError, match="corrupt"):
+        nica.load(saved)
+
+
+@pytest.mark.parametrize("content", ["[1, 2, 3]", '"a string"', "null"])
+def test_load_config_that_is_not_an_object(saved, content):
+    (saved / CONFIG_FILE).write_text(content)
+    with pytest.raises(ValueError, match="not a valid nica model"):
+        nica.load(saved)
+
+
+@pytest.mark.parametrize("key", ["estimator", "params", "module", "aux", "x_mean", "history", "seed"])
+def test_load_config_missing_a_key(saved, key):
+    config = json.loads((saved / CONFIG_FILE).read_text())
+    del config[key]
+    (saved / CONFIG_FILE).write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="not a valid nica model"):
+        nica.load(saved)
+
+
+def test_load_future_format_version(saved):
+    config = json.loads((saved / CONFIG_FILE).read_text())
+    config["format_version"] = FORMAT_VERSION + 1
+    (saved / CONFIG_FILE).write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=f"format {FORMAT_VERSION + 1}.*upgrade nica"):
+        nica.load(saved)
+
+
+def test_load_missing_format_version(saved):
+    config = json.loads((saved / CONFIG_FILE).read_text())
+    del config["format_version"]
+    (saved / CONFIG_FILE).write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="format None"):
+        nica.load(saved)
+
+
+def test_load_unknown_estimator(saved):
+    config = json.loads((saved / CONFIG_FILE).read_text())
+    config["estimator"] = "TCL"
+    (saved / CONFIG_FILE).write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="not a valid nica model"):
+        nica.load(saved)
+
+
+def test_load_truncated_weights(saved):
+    weights = saved / WEIGHTS_FILE
+    data = weights.read_bytes()
+    weights.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match=WEIGHTS_FILE):
+        nica.load(saved)
+
+
+def test_load_garbage_weights(saved):
+    (saved / WEIGHTS_FILE).write_bytes(b"\x00garbage" * 10)
+    with pytest.raises(ValueError):
+        nica.load(saved)
+
+
+def test_load_missing_weights(saved):
+    (saved / WEIGHTS_FILE).unlink()
+    with pytest.raises((ValueError, FileNotFoundError), match=WEIGHTS_FILE):
+        nica.load(saved)
+
+
+def test_load_weights_of_another_architecture(saved, tmp_path, tiny_data, fast_params):
+    other = IVAE(3, **{**fast_params, "hidden_dim": 9, "max_steps": 2}, random_state=0).fit(tiny_data.x, tiny_data.u)
+    other_dir = other.save(tmp_path / "other")
+    (saved / WEIGHTS_FILE).write_bytes((other_dir / WEIGHTS_FILE).read_bytes())
+    with pytest.raises(ValueError, match="not a valid nica model"):
+        nica.load(saved)
