@@ -9,7 +9,6 @@ TORCH_PIN ?= torch==2.13.0
 
 $(BIN)/nica: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet "$(TORCH_PIN)"
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $@

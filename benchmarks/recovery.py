@@ -59,19 +59,27 @@ def parse_config(spec: str) -> tuple[str, dict]:
     return spec, {}
 
 
-def summarise(rows: list[dict]) -> str:
+def summarise(rows: list[dict], markdown: bool = False) -> str:
+    """Median / mean / min MCC and median seconds per (setting, config)."""
     import numpy as np
 
     groups: dict[tuple[str, str], list[dict]] = {}
     for r in rows:
         groups.setdefault((r["setting"], r["config"]), []).append(r)
-    lines = [f"{'setting':<16} {'config':<50} {'fits':>4} {'median MCC':>10} {'mean MCC':>9} {'min':>6} {'median s':>9}"]
+    header = ["setting", "config", "fits", "median MCC", "mean MCC", "min MCC", "median s / fit"]
+    lines = []
     for (setting, config), rs in sorted(groups.items()):
         mcc = np.array([float(r["mcc"]) for r in rs])
         sec = np.array([float(r["seconds"]) for r in rs])
-        lines.append(f"{setting:<16} {config[:50]:<50} {len(rs):>4} {np.median(mcc):>10.3f} "
-                     f"{mcc.mean():>9.3f} {mcc.min():>6.3f} {np.median(sec):>9.1f}")
-    return "\n".join(lines)
+        lines.append([setting, config, str(len(rs)), f"{np.median(mcc):.3f}", f"{mcc.mean():.3f}",
+                      f"{mcc.min():.3f}", f"{np.median(sec):.1f}"])
+    if markdown:
+        out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        out += ["| " + " | ".join(line) + " |" for line in lines]
+        return "\n".join(out)
+    widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    return "\n".join([fmt.format(*header)] + [fmt.format(*line) for line in lines])
 
 
 def main() -> None:
@@ -83,7 +91,13 @@ def main() -> None:
     parser.add_argument("--model-seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/recovery.csv"))
+    parser.add_argument("--report", action="store_true",
+                        help="print a markdown summary of the rows already in --out and exit")
     args = parser.parse_args()
+    if args.report:
+        with open(args.out, newline="") as fh:
+            print(summarise(list(csv.DictReader(fh)), markdown=True))
+        return
 
     configs = [parse_config(c) for c in args.configs]
     runs = list(itertools.product(args.settings, args.data_seeds, configs, args.model_seeds))

@@ -186,9 +186,17 @@ def test_model_fitted_on_labels_accepts_onehot_at_transform(fitted_ivae, tiny_da
     np.testing.assert_array_equal(fitted_ivae.transform(x, labels), fitted_ivae.transform(x, labels[:, None]))
 
 
-def test_u_matters(fitted_ivae, tiny_data):
+def test_u_enters_the_prior_but_not_the_default_encoder(fitted_ivae, tiny_data):
     x, u = tiny_data.x, tiny_data.u
-    assert not np.allclose(fitted_ivae.transform(x, u), fitted_ivae.transform(x, (u + 1) % 10))
+    shifted = (u + 1) % 10
+    np.testing.assert_array_equal(fitted_ivae.transform(x, u), fitted_ivae.transform(x, shifted))
+    assert fitted_ivae.score(x, u) != fitted_ivae.score(x, shifted)
+
+
+def test_encoder_sees_u_when_asked(tiny_data, fast_params):
+    x, u = tiny_data.x, tiny_data.u
+    model = nica.IVAE(3, encoder_sees_u=True, **fast_params, random_state=0).fit(x, u)
+    assert not np.allclose(model.transform(x, u), model.transform(x, (u + 1) % 10))
 
 
 def test_continuous_u(tiny_data, fast_params):
@@ -227,12 +235,12 @@ def test_variance_only_prior_needs_fewer_segments(fast_params):
         warnings.simplefilter("error", IdentifiabilityWarning)
         IVAE(5, **{**fast_params, "max_steps": 2}, prior_mean=False, random_state=0).fit(data.x, data.u)
     with pytest.warns(IdentifiabilityWarning, match="11"):
-        IVAE(5, **{**fast_params, "max_steps": 2}, random_state=0).fit(data.x, data.u)
+        IVAE(5, **{**fast_params, "max_steps": 2}, prior_mean=True, random_state=0).fit(data.x, data.u)
 
 
 def test_warns_for_mean_only_gaussian_prior(tiny_data, fast_params):
     with pytest.warns(IdentifiabilityWarning, match="mean only"):
-        fit_fast(tiny_data, fast_params, prior_scale=False, max_steps=2)
+        fit_fast(tiny_data, fast_params, prior_mean=True, prior_scale=False, max_steps=2)
 
 
 def test_warns_for_prior_independent_of_u(tiny_data, fast_params):
@@ -244,7 +252,8 @@ def test_no_warning_in_the_identifiable_setting(tiny_data, fast_params):
     with warnings.catch_warnings():
         warnings.simplefilter("error", IdentifiabilityWarning)
         fit_fast(tiny_data, fast_params, max_steps=2)
-        fit_fast(tiny_data, fast_params, prior="laplace", prior_scale=False, max_steps=2)
+        fit_fast(tiny_data, fast_params, prior_mean=True, max_steps=2)
+        fit_fast(tiny_data, fast_params, prior="laplace", max_steps=2)
 
 
 def test_identifiability_warning_is_a_user_warning():
@@ -429,3 +438,12 @@ def test_constant_feature_warns_and_still_fits(tiny_data, fast_params):
         model = IVAE(3, **{**fast_params, "max_steps": 5}, random_state=0).fit(x, tiny_data.u)
     assert np.isfinite(model.transform(x, tiny_data.u)).all()
     assert model.x_scale_[3] == 1.0
+
+
+@pytest.mark.parametrize("n_features, width", [(3, 50), (7, 70), (20, 100)])
+def test_auto_hidden_width_grows_with_the_observed_dimension(n_features, width, fast_params):
+    data = nica.make_nonstationary(3, n_features, n_segments=10, n_per_segment=20, random_state=0)
+    params = {**fast_params, "hidden_dim": "auto", "max_steps": 1}
+    model = IVAE(3, **params, random_state=0).fit(data.x, data.u)
+    assert model.config_.hidden_dim == width
+    assert model.module_.decoder.net.net[0].out_features == width

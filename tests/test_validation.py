@@ -126,6 +126,8 @@ def test_bad_u_type(no_training, xu):
         (dict(decoder_var=-0.1), "decoder variance"),
         (dict(prior_net="rbf"), "prior network"),
         (dict(activation="swish42"), "unknown activation"),
+        (dict(hidden_dim="wide"), "hidden_dim must be a positive integer or 'auto'"),
+        (dict(hidden_dim=0), "hidden_dim must be a positive integer or 'auto'"),
         (dict(device="tpu9"), "device .tpu9. is not a valid torch device"),
     ],
 )

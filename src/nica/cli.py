@@ -17,7 +17,8 @@ from nica.datasets.io import DataFileError, load_dataset, save_array, save_npz
 from nica.presets import PRESETS
 
 #: errors that are the user's to fix: printed as one line, exit code 1, no traceback
-USER_ERRORS = (DataFileError, ValueError, TypeError, FileExistsError, FileNotFoundError)
+USER_ERRORS = (DataFileError, ValueError, TypeError, FileExistsError, FileNotFoundError,
+               FloatingPointError)
 
 
 def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -35,8 +36,11 @@ def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="nica")
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """nica: identifiable VAEs and nonlinear ICA."""
+    # warnings print as one line while a command runs; the caller's handler comes back after
+    ctx.with_resource(warnings.catch_warnings())
     warnings.showwarning = _one_line_warning
 
 
@@ -79,6 +83,8 @@ def simulate(out: Path, n_sources: int, n_obs: int | None, n_segments: int, per_
 
 def _read_xu(data: Path, u_file: Path | None, need_u: bool = True):
     ds = load_dataset(data, u_path=u_file)
+    if ds.x.ndim == 1:  # a single observed feature stored as a flat column
+        ds.x = ds.x[:, None]
     if need_u and ds.u is None:
         raise DataFileError(f"{data} has no auxiliary variable 'u'; add it to the .npz or pass --u FILE")
     return ds
@@ -98,6 +104,8 @@ def _read_xu(data: Path, u_file: Path | None, need_u: bool = True):
 @click.option("--objective", type=click.Choice(["elbo", "reweighted", "annealed"]))
 @click.option("--prior", type=click.Choice(["gaussian", "laplace"]))
 @click.option("--prior-mean/--no-prior-mean", default=None, help="learn a u-dependent prior mean")
+@click.option("--encoder-sees-u/--encoder-ignores-u", "encoder_sees_u", default=None,
+              help="feed u to the encoder, q(z|x,u) (default for --preset authors)")
 @click.option("--decoder", type=click.Choice(["gaussian", "bernoulli"]))
 @click.option("--decoder-var", help="fixed decoder variance or 'learned'")
 @click.option("--hidden-dim", type=int)

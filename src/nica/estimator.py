@@ -24,6 +24,8 @@ from nica.training.trainer import TrainConfig, train
 
 #: rows per forward pass at inference time, to keep memory bounded on large inputs
 INFERENCE_CHUNK = 65_536
+#: bounds of the automatic hidden width (10 units per observed feature)
+MIN_AUTO_WIDTH, MAX_AUTO_WIDTH = 50, 100
 
 
 class NotFittedError(RuntimeError):
@@ -54,12 +56,17 @@ class IVAE:
     prior : ``"gaussian"`` or ``"laplace"`` factorised conditional prior p(z|u).
     prior_mean : learn a u-dependent prior mean (``False``: zero mean, as the authors).
     prior_scale : learn a u-dependent prior variance / scale.
-    prior_net : ``"mlp"`` or ``"table"`` map from u to the prior parameters.
+    prior_net : map from u to the prior parameters: ``"table"`` (one row of parameters per
+        label), ``"mlp"`` (the authors' choice), or ``"auto"`` (table for categorical u,
+        MLP for continuous u).
     shared_encoder : one encoder MLP with mean and log-variance heads (faster) instead of
         the authors' two separate networks.
+    encoder_sees_u : feed u to the encoder, q(z | x, u) as in the paper; ``False`` gives
+        q(z | x), which is exact for noise-free data.
     decoder : ``"gaussian"`` or ``"bernoulli"`` (binary X).
     decoder_var : fixed Gaussian decoder variance or ``"learned"`` (per feature).
-    hidden_dim, n_layers, activation : MLP shape shared by encoder, decoder and prior.
+    hidden_dim, n_layers, activation : MLP shape shared by encoder, decoder and prior;
+        ``hidden_dim="auto"`` uses 10 units per feature of X, clipped to [50, 100].
     objective : ``"elbo"``, ``"reweighted"`` (the authors' weighted decomposition) or
         ``"annealed"`` (reweighted → ELBO); see :mod:`nica.models.objectives`.
     objective_weights : (reconstruction, MI, TC, dimension-wise KL) weights of the
@@ -96,21 +103,22 @@ class IVAE:
         n_components: int,
         *,
         prior: str = "gaussian",
-        prior_mean: bool = True,
+        prior_mean: bool = False,
         prior_scale: bool = True,
-        prior_net: str = "mlp",
-        shared_encoder: bool = False,
+        prior_net: str = "auto",
+        shared_encoder: bool = True,
+        encoder_sees_u: bool = False,
         decoder: str = "gaussian",
-        decoder_var: float | str = "learned",
-        hidden_dim: int = 50,
+        decoder_var: float | str = 0.1,
+        hidden_dim: int | str = "auto",
         n_layers: int = 3,
         activation: str = "xtanh",
-        objective: str = "elbo",
+        objective: str = "reweighted",
         objective_weights: tuple[float, float, float, float] = tuple(asdict(AUTHORS_WEIGHTS).values()),
         anneal_fraction: float = 0.625,
-        batch_size: int = 256,
+        batch_size: int = 64,
         learning_rate: float = 1e-2,
-        max_steps: int = 5000,
+        max_steps: int = 10_000,
         lr_schedule: str = "cosine",
         n_iter_no_change: int | None = None,
         tol: float = 1e-3,
@@ -126,6 +134,7 @@ class IVAE:
         self.prior_scale = prior_scale
         self.prior_net = prior_net
         self.shared_encoder = shared_encoder
+        self.encoder_sees_u = encoder_sees_u
         self.decoder = decoder
         self.decoder_var = decoder_var
         self.hidden_dim = hidden_dim
@@ -185,23 +194,36 @@ class IVAE:
         return f"{type(self).__name__}({', '.join([repr(self.n_components)] + changed)})"
 
     # ----------------------------------------------------------------- fitting
-    def _model_config(self, x_dim: int, aux_dim: int) -> IVAEConfig:
+    def _model_config(self, x_dim: int, aux: AuxEncoder) -> IVAEConfig:
+        prior_net = self.prior_net
+        if prior_net == "auto":  # a lookup table per label; an MLP for continuous u
+            prior_net = "table" if aux.kind == "categorical" else "mlp"
         return IVAEConfig(
             x_dim=x_dim,
-            aux_dim=aux_dim,
-            n_latent=self.n_components,
+            aux_dim=aux.dim,
+            n_latent=int(self.n_components),
             prior=self.prior,
             prior_mean=self.prior_mean,
             prior_scale=self.prior_scale,
-            prior_net=self.prior_net,
+            prior_net=prior_net,
             conditional=self._conditional,
             shared_encoder=self.shared_encoder,
+            encoder_sees_u=self.encoder_sees_u,
             decoder=self.decoder,
             decoder_var=self.decoder_var,
-            hidden_dim=self.hidden_dim,
+            hidden_dim=self._hidden_width(x_dim),
             n_layers=self.n_layers,
             activation=self.activation,
         )
+
+    def _hidden_width(self, x_dim: int) -> int:
+        """``"auto"``: 10 units per observed feature, between 50 and 100 (docs/tuning.md)."""
+        if self.hidden_dim == "auto":
+            return int(min(MAX_AUTO_WIDTH, max(MIN_AUTO_WIDTH, 10 * x_dim)))
+        if not isinstance(self.hidden_dim, (int, np.integer)) or isinstance(self.hidden_dim, bool) \
+                or self.hidden_dim < 1:
+            raise ValueError(f"hidden_dim must be a positive integer or 'auto', got {self.hidden_dim!r}")
+        return int(self.hidden_dim)
 
     def _train_config(self) -> TrainConfig:
         weights = self.objective_weights
@@ -254,7 +276,7 @@ class IVAE:
         x, aux = self._check_fit_inputs(X, u)
         train_config = self._train_config()
         train_config.validate()
-        model_config = self._model_config(x.shape[1], aux.dim)
+        model_config = self._model_config(x.shape[1], aux)
         if self._conditional:
             warn_identifiability(
                 aux.n_values, self.n_components, prior=self.prior,
@@ -384,7 +406,12 @@ class IVAE:
     def score_samples(
         self, X: Any, u: Any = None, n_samples: int = 10, random_state: int | None = 0
     ) -> np.ndarray:
-        """Per-sample ELBO (a lower bound on log p(x | u), in the units of X): ``(n_rows,)``."""
+        """Per-sample ELBO (a lower bound on log p(x | u), in the units of X): ``(n_rows,)``.
+
+        The reconstruction term averages ``n_samples`` posterior draws seeded by ``random_state``.
+        """
+        if not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
+            raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
         x, u_t = self._inputs(X, u)
         gen = torch.Generator(device=self.device_).manual_seed(draw_seed(random_state))
         out = [self.module_.elbo(xb, ub, n_samples=n_samples, generator=gen).cpu()
@@ -407,8 +434,11 @@ class IVAE:
 class VAE(IVAE):
     """Plain VAE baseline: prior N(0, I) independent of u, encoder q(z | x).
 
-    Same parameters as :class:`IVAE`; ``u`` is accepted and ignored by the model. Its
-    latents are identifiable only up to rotations, so MCC is expected to be lower.
+    Same parameters and defaults as :class:`IVAE` (so the default objective is the same
+    reweighted one; pass ``objective="elbo"`` for the textbook VAE); ``u`` is accepted
+    and ignored. With an unconditional prior the latents are not identifiable (any
+    rotation fits equally well), so MCC is expected to be lower: the contrast shows
+    what conditioning the prior on u buys.
     """
 
     _conditional = False

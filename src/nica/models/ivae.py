@@ -24,6 +24,9 @@ LOG_2PI = math.log(2 * math.pi)
 class IVAEConfig:
     """Architecture of an iVAE; saved as JSON beside the weights.
 
+    The defaults are the estimator's (see docs/tuning.md), except ``prior_net``, whose
+    ``"mlp"`` serves any u (the estimator picks a table for categorical u).
+
     Attributes
     ----------
     x_dim, aux_dim, n_latent : observed, auxiliary (one-hot or continuous) and latent widths.
@@ -34,6 +37,8 @@ class IVAEConfig:
     conditional : ``False`` turns the model into a plain VAE: prior independent of u and
         an encoder q(z|x) that does not see u.
     shared_encoder : one encoder network with mean and log-variance heads instead of two.
+    encoder_sees_u : q(z | x, u) as in the paper, or q(z | x) (for noise-free data the true
+        posterior does not depend on u).
     decoder : ``"gaussian"`` or ``"bernoulli"``.
     decoder_var : fixed Gaussian decoder variance or ``"learned"`` (per dimension).
     hidden_dim, n_layers, activation : shared by encoder, decoder and prior MLPs.
@@ -43,13 +48,14 @@ class IVAEConfig:
     aux_dim: int
     n_latent: int
     prior: str = "gaussian"
-    prior_mean: bool = True
+    prior_mean: bool = False
     prior_scale: bool = True
     prior_net: str = "mlp"
     conditional: bool = True
-    shared_encoder: bool = False
+    shared_encoder: bool = True
+    encoder_sees_u: bool = False
     decoder: str = "gaussian"
-    decoder_var: float | str = "learned"
+    decoder_var: float | str = 0.1
     hidden_dim: int = 50
     n_layers: int = 3
     activation: str = "xtanh"
@@ -81,7 +87,7 @@ class IVAEModule(nn.Module):
             raise ValueError(f"unknown decoder {c.decoder!r}; choose one of {sorted(DECODERS)}")
         net = dict(hidden_dim=c.hidden_dim, n_layers=c.n_layers, activation=c.activation)
         self.encoder = GaussianEncoder(
-            c.x_dim, c.aux_dim, c.n_latent, use_aux=c.conditional, shared=c.shared_encoder, **net
+            c.x_dim, c.aux_dim, c.n_latent, use_aux=c.conditional and c.encoder_sees_u, shared=c.shared_encoder, **net
         )
         if c.decoder == "gaussian":
             self.decoder: nn.Module = GaussianDecoder(

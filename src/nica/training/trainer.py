@@ -40,12 +40,12 @@ class TrainConfig:
         training ELBO improving by more than ``tol`` nats per sample; ``None`` disables it.
     """
 
-    objective: str = "elbo"
+    objective: str = "reweighted"
     weights: ObjectiveWeights = AUTHORS_WEIGHTS
     anneal_fraction: float = 0.625
-    batch_size: int = 256
+    batch_size: int = 64
     learning_rate: float = 1e-2
-    max_steps: int = 5000
+    max_steps: int = 10_000
     lr_schedule: str = "cosine"
     n_iter_no_change: int | None = None
     tol: float = 1e-3
