@@ -447,3 +447,18 @@ def test_auto_hidden_width_grows_with_the_observed_dimension(n_features, width, 
     model = IVAE(3, **params, random_state=0).fit(data.x, data.u)
     assert model.config_.hidden_dim == width
     assert model.module_.decoder.net.net[0].out_features == width
+
+
+def test_a_diverging_refit_leaves_the_previous_fit_intact(tiny_data, fast_params, monkeypatch):
+    model = fit_fast(tiny_data, fast_params)
+    before = model.transform(tiny_data.x, tiny_data.u)
+    mean_before = model.x_mean_.copy()
+
+    def diverge(*args, **kwargs):
+        raise FloatingPointError("the training loss became nan")
+
+    monkeypatch.setattr(nica.estimator, "train", diverge)
+    with pytest.raises(FloatingPointError):
+        model.fit(tiny_data.x * 3 + 1, tiny_data.u)
+    np.testing.assert_array_equal(model.x_mean_, mean_before)
+    np.testing.assert_array_equal(model.transform(tiny_data.x, tiny_data.u), before)

@@ -285,19 +285,21 @@ class IVAE:
         device = resolve_device(self.device)
         seed = draw_seed(self.random_state)
 
-        # build the network (which validates its settings) before touching fitted state, so
-        # that a refit with bad settings leaves the previous fit consistent and usable
+        # fitted state is assigned only after training succeeds, so that a refit with bad
+        # settings, or one whose loss diverges, leaves the previous fit consistent and usable
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             module = IVAEModule(model_config)
         module.to(device)
-        self.aux_encoder_ = aux
-        self._set_standardization(x)
+        x_mean, x_scale = self._standardization(x)
         generator = torch.Generator(device=device).manual_seed(seed + 1)
-        x_t = torch.from_numpy(self._standardize(x)).to(device)
-        u_t = torch.from_numpy(self._encode_u(u, len(x))).to(device)
+        x_t = torch.from_numpy(((x - x_mean) / x_scale).astype(np.float32)).to(device)
+        u_enc = aux.transform(u) if aux.kind != "none" else np.zeros((len(x), 0), np.float32)
+        u_t = torch.from_numpy(u_enc).to(device)
         history = train(module, x_t, u_t, train_config, generator=generator, progress=self.verbose)
 
+        self.aux_encoder_ = aux
+        self.x_mean_, self.x_scale_ = x_mean, x_scale
         self.module_ = module
         self.config_ = model_config
         self.history_ = history
@@ -314,17 +316,15 @@ class IVAE:
         return self.fit(X, u).transform(X, u)
 
     # ----------------------------------------------------------------- helpers
-    def _set_standardization(self, x: np.ndarray) -> None:
+    def _standardization(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-feature mean and scale ``(n_features,)`` each; identity when not standardising."""
         if self.standardize and self.decoder == "gaussian":
             mean, std = x.mean(0), x.std(0)
             if np.any(std == 0):
                 cols = np.nonzero(std == 0)[0].tolist()
                 warnings.warn(f"X has constant column(s) {cols}; they carry no information", stacklevel=3)
-            self.x_mean_ = mean.astype(np.float32)
-            self.x_scale_ = np.where(std > 0, std, 1.0).astype(np.float32)
-        else:
-            self.x_mean_ = np.zeros(x.shape[1], np.float32)
-            self.x_scale_ = np.ones(x.shape[1], np.float32)
+            return mean.astype(np.float32), np.where(std > 0, std, 1.0).astype(np.float32)
+        return np.zeros(x.shape[1], np.float32), np.ones(x.shape[1], np.float32)
 
     def _standardize(self, x: np.ndarray) -> np.ndarray:
         return ((x - self.x_mean_) / self.x_scale_).astype(np.float32)
