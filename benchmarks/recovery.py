@@ -2,8 +2,8 @@
 
     python benchmarks/recovery.py --settings 5-5 --configs default authors --jobs 2
 
-Each (setting, data seed, config, model seed) is one fit on one core; ``--jobs``
-fits run side by side.  One CSV row per fit is appended to ``--out`` as fits finish;
+Each (setting, data seed, config, model seed) is one fit on ``--threads`` torch threads
+(default 1); ``--jobs`` fits run side by side.  One CSV row per fit is appended to ``--out`` as fits finish;
 a summary table (median / mean MCC, median seconds) is printed at the end.
 """
 
@@ -26,10 +26,11 @@ FIELDS = ["setting", "data_seed", "config", "model_seed", "mcc", "mcc_spearman",
           "elbo", "steps", "seconds", "overrides"]
 
 
-def run_one(setting: str, data_seed: int, config: str, model_seed: int, overrides: dict) -> dict:
+def run_one(setting: str, data_seed: int, config: str, model_seed: int, overrides: dict,
+            threads: int = 1) -> dict:
     import torch
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(threads)
     from nica import IVAE, VAE, make_nonstationary, mean_corr_coef, weak_mean_corr_coef
 
     data = make_nonstationary(**SETTINGS[setting], random_state=data_seed)
@@ -89,7 +90,8 @@ def main() -> None:
                         help='preset names, optionally with JSON overrides: default:{"max_steps": 3000}')
     parser.add_argument("--data-seeds", nargs="+", type=int, default=list(DATA_SEEDS))
     parser.add_argument("--model-seeds", nargs="+", type=int, default=[0])
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="fits side by side")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per fit")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/recovery.csv"))
     parser.add_argument("--report", action="store_true",
                         help="print a markdown summary of the rows already in --out and exit")
@@ -108,7 +110,7 @@ def main() -> None:
         writer = csv.DictWriter(fh, FIELDS)
         if new_file:
             writer.writeheader()
-        futures = [pool.submit(run_one, s, d, name, m, ov) for s, d, (name, ov), m in runs]
+        futures = [pool.submit(run_one, s, d, name, m, ov, args.threads) for s, d, (name, ov), m in runs]
         for i, fut in enumerate(as_completed(futures), 1):
             row = fut.result()
             rows.append(row)
