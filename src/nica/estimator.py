@@ -28,6 +28,11 @@ INFERENCE_CHUNK = 65_536
 MIN_AUTO_WIDTH, MAX_AUTO_WIDTH = 50, 100
 
 
+def _standardize(x: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """``(x - mean) / scale`` as float32; x ``(N, d)``, mean and scale ``(d,)``."""
+    return ((x - mean) / scale).astype(np.float32)
+
+
 class NotFittedError(RuntimeError):
     """An estimator method that needs a fitted model was called before ``fit``."""
 
@@ -293,9 +298,8 @@ class IVAE:
         module.to(device)
         x_mean, x_scale = self._standardization(x)
         generator = torch.Generator(device=device).manual_seed(seed + 1)
-        x_t = torch.from_numpy(((x - x_mean) / x_scale).astype(np.float32)).to(device)
-        u_enc = aux.transform(u) if aux.kind != "none" else np.zeros((len(x), 0), np.float32)
-        u_t = torch.from_numpy(u_enc).to(device)
+        x_t = torch.from_numpy(_standardize(x, x_mean, x_scale)).to(device)
+        u_t = torch.from_numpy(self._encode_u(u, len(x), aux)).to(device)
         history = train(module, x_t, u_t, train_config, generator=generator, progress=self.verbose)
 
         self.aux_encoder_ = aux
@@ -326,20 +330,19 @@ class IVAE:
             return mean.astype(np.float32), np.where(std > 0, std, 1.0).astype(np.float32)
         return np.zeros(x.shape[1], np.float32), np.ones(x.shape[1], np.float32)
 
-    def _standardize(self, x: np.ndarray) -> np.ndarray:
-        return ((x - self.x_mean_) / self.x_scale_).astype(np.float32)
-
     def _log_jacobian(self) -> float:
         """log |d x_std / d x| per sample: converts ELBOs back to the units of X."""
         return float(np.log(self.x_scale_).sum())
 
-    def _encode_u(self, u: Any, n_samples: int) -> np.ndarray:
-        if self.aux_encoder_.kind == "none":
+    def _encode_u(self, u: Any, n_samples: int, aux: AuxEncoder | None = None) -> np.ndarray:
+        """The network's auxiliary input ``(n_samples, aux_dim)`` under ``aux`` (default: the fitted one)."""
+        aux = self.aux_encoder_ if aux is None else aux
+        if aux.kind == "none":
             return np.zeros((n_samples, 0), np.float32)
         if u is None:
             raise ValueError("u is required for a model fitted with an auxiliary variable")
         check_same_length(np.empty(n_samples), np.asarray(u), "X", "u")
-        return self.aux_encoder_.transform(u)
+        return aux.transform(u)
 
     def _check_is_fitted(self) -> None:
         if not hasattr(self, "module_"):
@@ -351,7 +354,7 @@ class IVAE:
         if x.shape[1] != self.n_features_in_:
             raise ValueError(f"X has {x.shape[1]} features but the model was fitted with {self.n_features_in_}")
         u_enc = self._encode_u(u, len(x))
-        return torch.from_numpy(self._standardize(x)), torch.from_numpy(u_enc)
+        return torch.from_numpy(_standardize(x, self.x_mean_, self.x_scale_)), torch.from_numpy(u_enc)
 
     def _chunks(self, *tensors: torch.Tensor):
         n = tensors[0].shape[0]
@@ -447,7 +450,7 @@ class VAE(IVAE):
         """Fit on X alone (u is ignored)."""
         return super().fit(X, None)
 
-    def _encode_u(self, u: Any, n_samples: int) -> np.ndarray:
+    def _encode_u(self, u: Any, n_samples: int, aux: AuxEncoder | None = None) -> np.ndarray:
         return np.zeros((n_samples, 0), np.float32)
 
 

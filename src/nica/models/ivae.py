@@ -87,7 +87,12 @@ class IVAEModule(nn.Module):
             raise ValueError(f"unknown decoder {c.decoder!r}; choose one of {sorted(DECODERS)}")
         net = dict(hidden_dim=c.hidden_dim, n_layers=c.n_layers, activation=c.activation)
         self.encoder = GaussianEncoder(
-            c.x_dim, c.aux_dim, c.n_latent, use_aux=c.conditional and c.encoder_sees_u, shared=c.shared_encoder, **net
+            c.x_dim,
+            c.aux_dim,
+            c.n_latent,
+            use_aux=c.conditional and c.encoder_sees_u,
+            shared=c.shared_encoder,
+            **net,
         )
         if c.decoder == "gaussian":
             self.decoder: nn.Module = GaussianDecoder(
