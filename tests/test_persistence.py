@@ -210,3 +210,21 @@ def test_load_weights_of_another_architecture(saved, tmp_path, tiny_data, fast_p
     (saved / WEIGHTS_FILE).write_bytes((other_dir / WEIGHTS_FILE).read_bytes())
     with pytest.raises(ValueError, match="not a valid nica model"):
         nica.load(saved)
+
+
+def test_format_1_models_load(fitted_ivae, saved, tiny_data):
+    """Format 1 stored unstacked tensors and no restart record: converted on load."""
+    from safetensors.torch import load_file, save_file
+
+    state = load_file(str(saved / WEIGHTS_FILE))
+    save_file({k: v.reshape(v.shape[2:]) if k.endswith("logvar") else v[0].reshape(-1) if k.endswith("bias")
+               else v[0] for k, v in state.items()}, str(saved / WEIGHTS_FILE))
+    config = json.loads((saved / CONFIG_FILE).read_text())
+    config["format_version"] = 1
+    del config["restarts"], config["module"]["n_models"]
+    (saved / CONFIG_FILE).write_text(json.dumps(config))
+    loaded = nica.load(saved)
+    np.testing.assert_array_equal(loaded.transform(tiny_data.x, tiny_data.u),
+                                  fitted_ivae.transform(tiny_data.x, tiny_data.u))
+    assert loaded.selected_restart_ == 0
+    assert loaded.elbo_ == pytest.approx(fitted_ivae.elbo_)

@@ -20,10 +20,13 @@ from nica._validation import (
 from nica.models.ivae import IVAEConfig, IVAEModule
 from nica.models.objectives import AUTHORS_WEIGHTS, ObjectiveWeights
 from nica.presets import PRESETS
+from nica.training.selection import SELECTION_RULES, restart_scores
 from nica.training.trainer import TrainConfig, train
 
 #: rows per forward pass at inference time, to keep memory bounded on large inputs
 INFERENCE_CHUNK = 65_536
+#: rows of X on which restarts' latents are compared by the agreement rule
+SELECTION_SAMPLES = 5_000
 #: bounds of the automatic hidden width (10 units per observed feature)
 MIN_AUTO_WIDTH, MAX_AUTO_WIDTH = 50, 100
 
@@ -78,6 +81,11 @@ class IVAE:
         reweighted objective; default the authors' (100, 1, 0, 10).
     batch_size, learning_rate, max_steps, lr_schedule : optimisation (Adam).
     n_iter_no_change, tol : early stopping on the mean training ELBO per epoch.
+    n_restarts : K independent initialisations trained side by side as one batched model
+        (far cheaper than K fits); one is kept by ``selection``.
+    selection : rule that picks the kept restart without the true sources: ``"agreement"``
+        (closest to the other restarts up to permutation), ``"elbo"`` (final training
+        ELBO) or ``"first"``; see :mod:`nica.training.selection`.
     standardize : z-score each feature of X before fitting (Gaussian decoder only).
     u_type : ``"auto"``, ``"categorical"`` or ``"continuous"``.
     device : ``"auto"``, ``"cpu"``, ``"cuda"``, ...
@@ -89,7 +97,14 @@ class IVAE:
     module_ : the fitted :class:`nica.models.IVAEModule`.
     config_ : its :class:`nica.models.IVAEConfig`.
     history_ : :class:`nica.training.TrainHistory` (ELBO per epoch, steps, time).
-    elbo_ : mean training ELBO per sample of the last epoch.
+    elbo_ : mean training ELBO per sample of the last epoch (of the kept restart).
+    selected_restart_ : index of the kept restart.
+    restart_scores_ : ``(n_restarts,)`` each restart's score under ``selection``.
+    restart_elbo_ : ``(n_restarts,)`` each restart's final training ELBO per sample.
+    restart_agreement_ : ``(n_restarts, n_restarts)`` MCC between restarts' latents on up
+        to 5,000 rows (None for a single restart).
+    restarts_module_ : every restart as one stacked module (not saved by :meth:`save`);
+        see :meth:`transform_restarts`.
     n_features_in_, n_steps_, fit_time_, seed_ : as named.
 
     Examples
@@ -127,6 +142,8 @@ class IVAE:
         lr_schedule: str = "cosine",
         n_iter_no_change: int | None = None,
         tol: float = 1e-3,
+        n_restarts: int = 1,
+        selection: str = "agreement",
         standardize: bool = True,
         u_type: str = "auto",
         device: str = "auto",
@@ -154,6 +171,8 @@ class IVAE:
         self.lr_schedule = lr_schedule
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
+        self.n_restarts = n_restarts
+        self.selection = selection
         self.standardize = standardize
         self.u_type = u_type
         self.device = device
@@ -199,7 +218,7 @@ class IVAE:
         return f"{type(self).__name__}({', '.join([repr(self.n_components)] + changed)})"
 
     # ----------------------------------------------------------------- fitting
-    def _model_config(self, x_dim: int, aux: AuxEncoder) -> IVAEConfig:
+    def _model_config(self, x_dim: int, aux: AuxEncoder, n_models: int = 1) -> IVAEConfig:
         prior_net = self.prior_net
         if prior_net == "auto":  # a lookup table per label; an MLP for continuous u
             prior_net = "table" if aux.kind == "categorical" else "mlp"
@@ -219,6 +238,7 @@ class IVAE:
             hidden_dim=self._hidden_width(x_dim),
             n_layers=self.n_layers,
             activation=self.activation,
+            n_models=n_models,
         )
 
     def _hidden_width(self, x_dim: int) -> int:
@@ -281,7 +301,8 @@ class IVAE:
         x, aux = self._check_fit_inputs(X, u)
         train_config = self._train_config()
         train_config.validate()
-        model_config = self._model_config(x.shape[1], aux)
+        n_restarts = self._check_restarts()
+        model_config = self._model_config(x.shape[1], aux, n_restarts)
         if self._conditional:
             warn_identifiability(
                 aux.n_values, self.n_components, prior=self.prior,
@@ -301,19 +322,48 @@ class IVAE:
         x_t = torch.from_numpy(_standardize(x, x_mean, x_scale)).to(device)
         u_t = torch.from_numpy(self._encode_u(u, len(x), aux)).to(device)
         history = train(module, x_t, u_t, train_config, generator=generator, progress=self.verbose)
+        module.eval()
+        scores, agreement = restart_scores(
+            self.selection,
+            model_elbo=np.asarray(history.model_elbo),
+            latents=lambda: self._restart_latents(module, x_t, u_t, seed),
+        )
+        chosen = int(np.argmax(scores))
 
         self.aux_encoder_ = aux
         self.x_mean_, self.x_scale_ = x_mean, x_scale
-        self.module_ = module
-        self.config_ = model_config
+        self.module_ = module.select(chosen).eval()
+        self.restarts_module_ = module
+        self.config_ = self.module_.config
+        self.selected_restart_ = chosen
+        self.restart_scores_ = scores
+        self.restart_elbo_ = np.asarray(history.model_elbo) - self._log_jacobian_of(x_scale)
+        self.restart_agreement_ = agreement
         self.history_ = history
         self.seed_ = seed
         self.device_ = device
         self.n_features_in_ = x.shape[1]
         self.n_steps_ = history.n_steps
         self.fit_time_ = history.fit_time
-        self.elbo_ = history.elbo[-1] - self._log_jacobian()
+        self.elbo_ = float(self.restart_elbo_[chosen])
         return self
+
+    def _check_restarts(self) -> int:
+        k = self.n_restarts
+        if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
+            raise ValueError(f"n_restarts must be a positive integer, got {k!r}")
+        if self.selection not in SELECTION_RULES:
+            raise ValueError(f"selection must be one of {SELECTION_RULES}, got {self.selection!r}")
+        return int(k)
+
+    @torch.no_grad()
+    def _restart_latents(
+        self, module: IVAEModule, x: torch.Tensor, u: torch.Tensor, seed: int
+    ) -> np.ndarray:
+        """Posterior means of every restart on a seeded subsample: ``(K, rows, n)``."""
+        rows = np.random.default_rng(seed).permutation(len(x))[:SELECTION_SAMPLES]
+        rows_t = torch.from_numpy(np.sort(rows)).to(x.device)
+        return module.inference(x[rows_t], u[rows_t])[0].cpu().numpy()
 
     def fit_transform(self, X: Any, u: Any = None) -> np.ndarray:
         """``fit(X, u)`` then ``transform(X, u)``."""
@@ -332,7 +382,11 @@ class IVAE:
 
     def _log_jacobian(self) -> float:
         """log |d x_std / d x| per sample: converts ELBOs back to the units of X."""
-        return float(np.log(self.x_scale_).sum())
+        return self._log_jacobian_of(self.x_scale_)
+
+    @staticmethod
+    def _log_jacobian_of(x_scale: np.ndarray) -> float:
+        return float(np.log(x_scale).sum())
 
     def _encode_u(self, u: Any, n_samples: int, aux: AuxEncoder | None = None) -> np.ndarray:
         """The network's auxiliary input ``(n_samples, aux_dim)`` under ``aux`` (default: the fitted one)."""
@@ -366,7 +420,7 @@ class IVAE:
     def transform(self, X: Any, u: Any = None) -> np.ndarray:
         """Posterior means E[z | x, u]: ``(n_samples, n_components)``."""
         x, u_t = self._inputs(X, u)
-        out = [self.module_.inference(xb, ub)[0].cpu() for xb, ub in self._chunks(x, u_t)]
+        out = [self.module_.inference(xb, ub)[0][0].cpu() for xb, ub in self._chunks(x, u_t)]
         z = torch.cat(out).numpy()
         if not np.isfinite(z).all():
             raise FloatingPointError(
@@ -374,6 +428,20 @@ class IVAE:
                 "range seen at fit time"
             )
         return z
+
+    @torch.no_grad()
+    def transform_restarts(self, X: Any, u: Any = None) -> np.ndarray:
+        """Posterior means of every restart: ``(n_restarts, n_samples, n_components)``.
+
+        Available after ``fit`` in this session (restarts other than the kept one are not
+        saved); row ``selected_restart_`` equals :meth:`transform`.
+        """
+        if not hasattr(self, "restarts_module_"):
+            raise NotFittedError("only the kept restart is available: fit the model in this session")
+        x, u_t = self._inputs(X, u)
+        module = self.restarts_module_
+        out = [module.inference(xb, ub)[0].cpu() for xb, ub in self._chunks(x, u_t)]
+        return torch.cat(out, dim=1).numpy()
 
     @torch.no_grad()
     def sample_posterior(
@@ -390,7 +458,7 @@ class IVAE:
         gen = torch.Generator(device=self.device_).manual_seed(draw_seed(random_state))
         draws = []
         for xb, ub in self._chunks(x, u_t):
-            mean, logvar = self.module_.inference(xb, ub)
+            mean, logvar = (t[0] for t in self.module_.inference(xb, ub))
             draws.append(torch.stack([self.module_.reparameterize(mean, logvar, gen) for _ in range(n_samples)]).cpu())
         return torch.cat(draws, dim=1).numpy()
 
@@ -401,7 +469,7 @@ class IVAE:
         z = check_observations(Z, "Z", min_samples=1)
         if z.shape[1] != self.n_components:
             raise ValueError(f"Z has {z.shape[1]} columns but the model has {self.n_components} components")
-        out = [self.module_.generative(zb).cpu() for (zb,) in self._chunks(torch.from_numpy(z))]
+        out = [self.module_.generative(zb)[0].cpu() for (zb,) in self._chunks(torch.from_numpy(z))]
         x_std = torch.cat(out).numpy()
         return x_std * self.x_scale_ + self.x_mean_
 
@@ -417,7 +485,7 @@ class IVAE:
             raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
         x, u_t = self._inputs(X, u)
         gen = torch.Generator(device=self.device_).manual_seed(draw_seed(random_state))
-        out = [self.module_.elbo(xb, ub, n_samples=n_samples, generator=gen).cpu()
+        out = [self.module_.elbo(xb, ub, n_samples=n_samples, generator=gen)[0].cpu()
                for xb, ub in self._chunks(x, u_t)]
         return torch.cat(out).numpy() - self._log_jacobian()
 

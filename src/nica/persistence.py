@@ -25,7 +25,8 @@ from nica.training.trainer import TrainHistory
 if TYPE_CHECKING:
     from nica.estimator import IVAE
 
-FORMAT_VERSION = 1
+#: 2: every tensor has a leading model dimension (stacked restarts); 1 is read and converted
+FORMAT_VERSION = 2
 CONFIG_FILE, WEIGHTS_FILE = "config.json", "weights.safetensors"
 
 
@@ -66,6 +67,13 @@ def save_model(model: IVAE, path: str | Path, *, overwrite: bool = False) -> Pat
         "x_scale": model.x_scale_.tolist(),
         "seed": model.seed_,
         "history": vars(model.history_),
+        "restarts": {
+            "selected": model.selected_restart_,
+            "scores": np.asarray(model.restart_scores_).tolist(),
+            "elbo": np.asarray(model.restart_elbo_).tolist(),
+            "agreement": None if model.restart_agreement_ is None
+            else np.asarray(model.restart_agreement_).tolist(),
+        },
         "torch_version": torch.__version__,
     }
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -85,6 +93,20 @@ def save_model(model: IVAE, path: str | Path, *, overwrite: bool = False) -> Pat
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def _restore_restarts(model: IVAE, record: dict | None) -> None:
+    """Restart attributes from config.json; a format-1 model was a single restart."""
+    log_jacobian = float(np.log(model.x_scale_).sum())
+    if record is None:
+        elbo = model.history_.elbo[-1] - log_jacobian
+        record = {"selected": 0, "scores": [1.0], "elbo": [elbo], "agreement": None}
+    model.selected_restart_ = int(record["selected"])
+    model.restart_scores_ = np.asarray(record["scores"], dtype=float)
+    model.restart_elbo_ = np.asarray(record["elbo"], dtype=float)
+    agreement = record["agreement"]
+    model.restart_agreement_ = None if agreement is None else np.asarray(agreement, dtype=float)
+    model.elbo_ = float(model.restart_elbo_[model.selected_restart_])
 
 
 def load(path: str | Path, *, device: str = "cpu") -> IVAE:
@@ -121,13 +143,17 @@ def load(path: str | Path, *, device: str = "cpu") -> IVAE:
         model.x_scale_ = np.asarray(config["x_scale"], np.float32)
         model.seed_ = config["seed"]
         model.history_ = TrainHistory(**config["history"])
-        model.elbo_ = model.history_.elbo[-1] - float(np.log(model.x_scale_).sum())
+        _restore_restarts(model, config.get("restarts"))
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
         raise ValueError(f"{source} is not a valid nica model: {exc!r}") from None
     try:
         state = load_file(str(source / WEIGHTS_FILE))
     except Exception as exc:  # safetensors raises its own error type for corrupt files
         raise ValueError(f"{source / WEIGHTS_FILE} could not be read: {exc}") from None
+    if version < 2:  # format 1 stored single models: add the leading model dimension
+        expected = model.module_.state_dict()
+        state = {k: v.reshape(expected[k].shape) if k in expected and v.numel() == expected[k].numel()
+                 else v for k, v in state.items()}
     try:
         model.module_.load_state_dict(state)
     except RuntimeError as exc:

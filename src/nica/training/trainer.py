@@ -69,9 +69,14 @@ class TrainConfig:
 
 @dataclass
 class TrainHistory:
-    """What happened during a fit; one entry per epoch in the lists."""
+    """What happened during a fit; one entry per epoch in the lists.
+
+    With K stacked models ``elbo`` and ``loss`` are averages over the models and
+    ``model_elbo`` holds each model's mean training ELBO over the last epoch ``(K,)``.
+    """
 
     elbo: list[float] = field(default_factory=list)
+    model_elbo: list[float] = field(default_factory=list)
     loss: list[float] = field(default_factory=list)
     learning_rate: list[float] = field(default_factory=list)
     n_steps: int = 0
@@ -123,7 +128,7 @@ def train(
     epoch = 0
     while history.n_steps < config.max_steps:
         order = torch.randperm(n_data, generator=generator, device=x.device)
-        elbo_sum = torch.zeros((), device=x.device)
+        elbo_sum = torch.zeros(module.config.n_models, device=x.device)
         loss_sum = torch.zeros((), device=x.device)
         n_batches = min(steps_per_epoch, config.max_steps - history.n_steps)
         for b in range(n_batches):
@@ -137,15 +142,17 @@ def train(
             )
             out = module.loss(x[idx], u[idx], n_data=n_data, weights=weights, generator=generator)
             optimizer.zero_grad(set_to_none=True)
-            out.loss.backward()
+            out.loss.sum().backward()
             optimizer.step()
             if isinstance(scheduler, torch.optim.lr_scheduler.CosineAnnealingLR):
                 scheduler.step()
             history.n_steps += 1
-            elbo_sum += out.elbo.mean()
-            loss_sum += out.loss.detach()
-        epoch_elbo = float(elbo_sum) / n_batches
+            elbo_sum += out.elbo.mean(-1)
+            loss_sum += out.loss.detach().mean()
+        model_elbo = (elbo_sum / n_batches).tolist()
+        epoch_elbo = sum(model_elbo) / len(model_elbo)
         epoch_loss = float(loss_sum) / n_batches
+        history.model_elbo = model_elbo
         history.elbo.append(epoch_elbo)
         history.loss.append(epoch_loss)
         history.learning_rate.append(optimizer.param_groups[0]["lr"])
