@@ -21,7 +21,8 @@ from nica.models.ivae import IVAEConfig, IVAEModule
 from nica.models.objectives import AUTHORS_WEIGHTS, ObjectiveWeights
 from nica.presets import PRESETS
 from nica.training.selection import SELECTION_RULES, restart_scores
-from nica.training.trainer import TrainConfig, train
+from nica.training.checkpoint import CheckpointError, Checkpointing, fingerprint
+from nica.training.trainer import TrainConfig, TrainHistory, TrainingDivergedError, train
 
 #: rows per forward pass at inference time, to keep memory bounded on large inputs
 INFERENCE_CHUNK = 65_536
@@ -83,6 +84,9 @@ class IVAE:
     n_iter_no_change, tol : early stopping on the mean training ELBO per epoch.
     n_restarts : K independent initialisations trained side by side as one batched model
         (far cheaper than K fits); one is kept by ``selection``.
+    checkpoint_dir, checkpoint_every : write the full training state to
+        ``checkpoint_dir/checkpoint.pt`` every ``checkpoint_every`` steps (atomically), so
+        that ``fit(X, u, resume=True)`` can continue an interrupted fit.
     selection : rule that picks the kept restart without the true sources: ``"agreement"``
         (closest to the other restarts up to permutation), ``"elbo"`` (final training
         ELBO) or ``"first"``; see :mod:`nica.training.selection`.
@@ -144,6 +148,8 @@ class IVAE:
         tol: float = 1e-3,
         n_restarts: int = 1,
         selection: str = "agreement",
+        checkpoint_dir: str | Path | None = None,
+        checkpoint_every: int = 1_000,
         standardize: bool = True,
         u_type: str = "auto",
         device: str = "auto",
@@ -173,6 +179,8 @@ class IVAE:
         self.tol = tol
         self.n_restarts = n_restarts
         self.selection = selection
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
         self.standardize = standardize
         self.u_type = u_type
         self.device = device
@@ -285,7 +293,7 @@ class IVAE:
             aux = AuxEncoder("continuous", kind="none")
         return x, aux
 
-    def fit(self, X: Any, u: Any = None) -> IVAE:
+    def fit(self, X: Any, u: Any = None, *, resume: bool = False) -> IVAE:
         """Fit the model.
 
         Parameters
@@ -293,10 +301,17 @@ class IVAE:
         X : ``(n_samples, n_features)`` observations.
         u : ``(n_samples,)`` labels, ``(n_samples, n_labels)`` one-hot, or
             ``(n_samples, m)`` continuous auxiliary variables.
+        resume : continue from the checkpoint in ``checkpoint_dir`` (if there is one),
+            reaching the same model as an uninterrupted fit on the same data and settings.
 
         Returns
         -------
         self
+
+        Raises
+        ------
+        nica.training.TrainingDivergedError : the loss stayed non-finite despite lowering
+            the learning rate; the estimator is fitted with the last good state first.
         """
         x, aux = self._check_fit_inputs(X, u)
         train_config = self._train_config()
@@ -309,27 +324,41 @@ class IVAE:
                 prior_mean=self.prior_mean, prior_scale=self.prior_scale,
             )
         device = resolve_device(self.device)
-        seed = draw_seed(self.random_state)
+        x_mean, x_scale = self._standardization(x)
+        x_std = _standardize(x, x_mean, x_scale)
+        u_enc = self._encode_u(u, len(x), aux)
+        checkpoint, seed = self._checkpointing(x_std, u_enc, resume)
 
-        # fitted state is assigned only after training succeeds, so that a refit with bad
-        # settings, or one whose loss diverges, leaves the previous fit consistent and usable
+        # fitted state is assigned only after training, so that a refit with bad settings
+        # leaves the previous fit consistent and usable
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             module = IVAEModule(model_config)
         module.to(device)
-        x_mean, x_scale = self._standardization(x)
         generator = torch.Generator(device=device).manual_seed(seed + 1)
-        x_t = torch.from_numpy(_standardize(x, x_mean, x_scale)).to(device)
-        u_t = torch.from_numpy(self._encode_u(u, len(x), aux)).to(device)
-        history = train(module, x_t, u_t, train_config, generator=generator, progress=self.verbose)
+        x_t = torch.from_numpy(x_std).to(device)
+        u_t = torch.from_numpy(u_enc).to(device)
+        try:
+            history = train(module, x_t, u_t, train_config, generator=generator, progress=self.verbose,
+                            checkpoint=checkpoint, resume=resume)
+        except TrainingDivergedError as exc:  # keep the last good model, then report
+            self._set_fitted(module, exc.history, x_t, u_t, aux, x_mean, x_scale, seed, device)
+            raise
+        self._set_fitted(module, history, x_t, u_t, aux, x_mean, x_scale, seed, device)
+        return self
+
+    def _set_fitted(self, module: IVAEModule, history: TrainHistory, x_t: torch.Tensor,
+                    u_t: torch.Tensor, aux: AuxEncoder, x_mean: np.ndarray, x_scale: np.ndarray,
+                    seed: int, device: torch.device) -> None:
+        """Choose the kept restart and assign every fitted attribute."""
         module.eval()
+        model_elbo = np.asarray(history.model_elbo or [np.nan] * module.config.n_models, dtype=float)
         scores, agreement = restart_scores(
             self.selection,
-            model_elbo=np.asarray(history.model_elbo),
+            model_elbo=np.nan_to_num(model_elbo, nan=-np.inf),
             latents=lambda: self._restart_latents(module, x_t, u_t, seed),
         )
         chosen = int(np.argmax(scores))
-
         self.aux_encoder_ = aux
         self.x_mean_, self.x_scale_ = x_mean, x_scale
         self.module_ = module.select(chosen).eval()
@@ -337,16 +366,43 @@ class IVAE:
         self.config_ = self.module_.config
         self.selected_restart_ = chosen
         self.restart_scores_ = scores
-        self.restart_elbo_ = np.asarray(history.model_elbo) - self._log_jacobian_of(x_scale)
+        self.restart_elbo_ = model_elbo - self._log_jacobian_of(x_scale)
         self.restart_agreement_ = agreement
         self.history_ = history
         self.seed_ = seed
         self.device_ = device
-        self.n_features_in_ = x.shape[1]
+        self.n_features_in_ = self.config_.x_dim
         self.n_steps_ = history.n_steps
         self.fit_time_ = history.fit_time
         self.elbo_ = float(self.restart_elbo_[chosen])
-        return self
+
+    def _checkpointing(self, x: np.ndarray, u: np.ndarray, resume: bool) -> tuple[Checkpointing | None, int]:
+        """The fit's checkpoint settings and its seed (taken from the checkpoint on resume)."""
+        if self.checkpoint_dir is None:
+            if resume:
+                raise ValueError("resume=True needs checkpoint_dir: the folder the interrupted fit wrote to")
+            return None, draw_seed(self.random_state)
+        settings = {k: v for k, v in self.get_params().items()
+                    if k not in ("verbose", "device", "checkpoint_dir", "checkpoint_every", "random_state")}
+        checkpoint = Checkpointing(self.checkpoint_dir, self.checkpoint_every,
+                                   fingerprint=fingerprint(settings, x, u))
+        saved = checkpoint.load() if resume else None
+        if saved is None:
+            if checkpoint.path.exists() and not resume:
+                raise FileExistsError(
+                    f"{checkpoint.path} holds the checkpoint of an earlier fit; pass resume=True "
+                    "(CLI: --resume) to continue it, or delete it / choose another checkpoint_dir"
+                )
+            seed = draw_seed(self.random_state)
+        else:
+            seed = int(saved["metadata"]["seed"])
+            if isinstance(self.random_state, (int, np.integer)) and int(self.random_state) != seed:
+                raise CheckpointError(
+                    f"the checkpoint in {self.checkpoint_dir} was written with random_state={seed}, "
+                    f"not {self.random_state}; pass the same random_state to resume"
+                )
+        checkpoint.metadata = {"seed": seed}
+        return checkpoint, seed
 
     def _check_restarts(self) -> int:
         k = self.n_restarts
@@ -514,9 +570,9 @@ class VAE(IVAE):
 
     _conditional = False
 
-    def fit(self, X: Any, u: Any = None) -> VAE:
-        """Fit on X alone (u is ignored)."""
-        return super().fit(X, None)
+    def fit(self, X: Any, u: Any = None, *, resume: bool = False) -> VAE:
+        """Fit on X alone (u is ignored); ``resume`` as in :meth:`IVAE.fit`."""
+        return super().fit(X, None, resume=resume)
 
     def _encode_u(self, u: Any, n_samples: int, aux: AuxEncoder | None = None) -> np.ndarray:
         return np.zeros((n_samples, 0), np.float32)
