@@ -348,5 +348,5 @@ def test_linear_floors_validation_and_params(linear_mixture):
 
 
 def test_top_level_exports():
-    for name in ("BetaVAE", "BetaTCVAE", "TCL"):
+    for name in ("BetaVAE", "BetaTCVAE", "TCL", "IFlow"):
         assert name in nica.__all__ and hasattr(nica, name)

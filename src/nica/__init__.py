@@ -2,8 +2,9 @@
 
 The public surface: the :class:`IVAE` estimator, the baselines :class:`VAE`,
 :class:`BetaVAE`, :class:`BetaTCVAE`, :class:`TCL` (more in :mod:`nica.baselines`), the
-paper's benchmark generator :func:`make_nonstationary`, the metrics
-:func:`mean_corr_coef` / :func:`weak_mean_corr_coef`, and :func:`load`.
+identifiable flow :class:`IFlow` (:mod:`nica.flows`), the paper's benchmark generator
+:func:`make_nonstationary`, the metrics :func:`mean_corr_coef` /
+:func:`weak_mean_corr_coef`, and :func:`load`.
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -17,6 +18,7 @@ from nica._validation import IdentifiabilityWarning
 from nica.baselines import TCL, BetaTCVAE, BetaVAE
 from nica.datasets import NonstationaryData, make_nonstationary
 from nica.estimator import IVAE, VAE, NotFittedError
+from nica.flows import IFlow
 from nica.metrics import mean_corr_coef, weak_mean_corr_coef
 from nica.persistence import load
 from nica.presets import PRESETS
@@ -24,6 +26,7 @@ from nica.presets import PRESETS
 __all__ = [
     "BetaTCVAE",
     "BetaVAE",
+    "IFlow",
     "IVAE",
     "IdentifiabilityWarning",
     "NonstationaryData",
