@@ -246,8 +246,10 @@ def test_tcl_validation(easy_segments, fitted_tcl):
         TCL(2).fit(x, None)
     with pytest.raises(ValueError, match="exceeds the 2 features"):
         TCL(3).fit(x, u)
-    with pytest.raises(ValueError, match="non-integer"):
+    with pytest.raises(ValueError, match="segment labels u"):
         TCL(2).fit(x, np.linspace(0, 1, len(x)))
+    with pytest.raises(ValueError, match="segment labels u"):
+        TCL(2).fit(x, np.c_[u, u] * 0.5)
     with pytest.raises(ValueError, match="single label"):
         TCL(2).fit(x, np.zeros(len(x), int))
     with pytest.raises(ValueError, match="rows"):

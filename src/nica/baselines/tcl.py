@@ -228,6 +228,9 @@ class TCL(ParamsMixin):
         n = check_n_components(self.n_components, x.shape[1])
         if u is None:
             raise ValueError("u is required: TCL learns features by classifying the segment labels u")
+        if AuxEncoder("auto").fit(u, len(x)).kind != "categorical":
+            raise ValueError("TCL needs segment labels u (integers, strings or one-hot rows), "
+                             "got continuous values")
         aux = AuxEncoder("categorical").fit(u, len(x))
         train_config = TrainConfig(
             objective="elbo", batch_size=self.batch_size, learning_rate=self.learning_rate,
