@@ -111,6 +111,7 @@ def _restore_restarts(model: IVAE, record: dict | None) -> None:
 
 def load(path: str | Path, *, device: str = "cpu") -> IVAE:
     """Load a model saved by :meth:`IVAE.save`; weights are mapped to ``device``."""
+    from nica.baselines.vae import BetaTCVAE, BetaVAE
     from nica.estimator import IVAE, VAE, resolve_device
 
     source = Path(path)
@@ -130,11 +131,12 @@ def load(path: str | Path, *, device: str = "cpu") -> IVAE:
             f"{source} was saved in model format {version!r}; this nica reads formats up to "
             f"{FORMAT_VERSION}: upgrade nica to load it"
         )
-    classes = {"IVAE": IVAE, "VAE": VAE}
+    classes = {cls.__name__: cls for cls in (IVAE, VAE, BetaVAE, BetaTCVAE)}
     try:  # everything read from config.json: a missing or malformed entry is one clear error
         cls = classes[config["estimator"]]
         params = dict(config["params"])
-        params["objective_weights"] = tuple(params["objective_weights"])
+        if "objective_weights" in params:  # the beta baselines derive theirs from beta
+            params["objective_weights"] = tuple(params["objective_weights"])
         model = cls(**params)
         model.config_ = IVAEConfig(**config["module"])
         model.module_ = IVAEModule(model.config_)

@@ -41,6 +41,20 @@ AUTHORS_WEIGHTS = ObjectiveWeights(100.0, 1.0, 0.0, 10.0)
 OBJECTIVES = ("elbo", "reweighted", "annealed")
 
 
+def beta_vae_weights(beta: float) -> ObjectiveWeights:
+    """beta-VAE (Higgins et al. 2017): E[log p(x|z)] - beta KL(q(z|x) || p(z)).
+
+    MI + TC + dimension-wise KL add up to the KL term sample by sample, so weighting all
+    three by ``beta`` is exactly the beta-VAE objective (a one-sample KL estimate).
+    """
+    return ObjectiveWeights(1.0, float(beta), float(beta), float(beta))
+
+
+def beta_tcvae_weights(beta: float) -> ObjectiveWeights:
+    """beta-TCVAE (Chen et al. 2018): only the total-correlation term is weighted by ``beta``."""
+    return ObjectiveWeights(1.0, 1.0, float(beta), 1.0)
+
+
 def objective_weights(
     objective: str, step: int, total_steps: int, weights: ObjectiveWeights, anneal_fraction: float
 ) -> ObjectiveWeights:
