@@ -142,7 +142,19 @@ def test_values_the_types_cannot_catch_fail_before_any_run(tmp_path):
         plan_sweep(raw, tmp_path / "out.csv")
     with pytest.raises(SweepConfigError, match=r"\[model\] settings: n_components=3 exceeds"):
         plan_sweep(config(model={"n_components": 3}, grid=None), tmp_path / "out.csv")
+    with pytest.raises(SweepConfigError, match=r"max_steps=0\}: max_steps must be a positive integer"):
+        plan_sweep(config(model={"max_steps": None}, grid={"max_steps": [0]}), tmp_path / "out.csv")
+    with pytest.raises(SweepConfigError, match=r"device 'gpu0' is not a torch device"):
+        plan_sweep(config(model={"device": "gpu0"}), tmp_path / "out.csv")
+    with pytest.raises(SweepConfigError, match=r"^data: .*n_obs"):
+        plan_sweep(config(data={"n_obs": 1}), tmp_path / "out.csv")
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_warnings_of_the_one_step_fits_are_reported_once_per_combination(tmp_path):
+    plan = plan_sweep(config(data={"n_segments": 2}), tmp_path / "out.csv")
+    assert len(plan.warnings) == 2 and all("n k + 1" in w for w in plan.warnings)
+    assert plan.warnings[0].startswith("{learning_rate=0.01}: u takes 2 distinct values")
 
 
 def test_config_normalises_values_and_keys_are_stable():

@@ -75,6 +75,7 @@ from typing import Any
 
 import click
 import numpy as np
+import torch
 
 from nica.datasets.io import Dataset, atomic_write, load_dataset
 from nica.datasets.nonstationary import make_nonstationary
@@ -192,7 +193,7 @@ class SweepConfig:
             _check_name(key, "model.", _MODEL_KEYS)
         estimator = _estimator_name(model.get("estimator", "IVAE"))
         preset = model.get("preset", "default")
-        if preset not in PRESETS:
+        if not isinstance(preset, str) or preset not in PRESETS:
             raise SweepConfigError(f"model.preset: unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
         model_seeds = _seeds(model.get("seeds", [0]), "model.seeds")
         hints = typing.get_type_hints(IVAE.__init__)
@@ -250,8 +251,17 @@ class SweepConfig:
             data = self.data.load(self.data_seeds[0])
         except ValueError as exc:
             raise SweepConfigError(f"data: {exc}") from None
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # one-step fits: more threads only add overhead
+        try:
+            return self._check_combinations(data)
+        finally:
+            torch.set_num_threads(threads)
+
+    def _check_combinations(self, data: Dataset) -> list[str]:
         found: dict[str, None] = {}
         for combination in self.combinations():
+            _check_overridden({**self.params, **combination}, combination)
             model = self.estimator_for({**self.params, **combination, "max_steps": 1, "device": "cpu",
                                         "verbose": False}, model_seed=self.model_seeds[0])
             with warnings.catch_warnings(record=True) as caught:
@@ -266,6 +276,21 @@ class SweepConfig:
                 prefix = f"{_describe_combination(combination)}: " if combination else ""
                 found[prefix + str(w.message)] = None
         return list(found)
+
+
+def _check_overridden(params: Mapping[str, Any], combination: Mapping[str, Any]) -> None:
+    """The settings :meth:`SweepConfig.check` replaces for its one-step fit on CPU."""
+    where = f"grid combination {_describe_combination(combination)}: " if combination else ""
+    steps = params.get("max_steps", 1)
+    if steps < 1:
+        raise SweepConfigError(f"{where}max_steps must be a positive integer, got {steps}")
+    device = params.get("device", "auto")
+    if device != "auto":
+        try:
+            torch.device(device)
+        except (RuntimeError, TypeError):
+            raise SweepConfigError(f"{where}device {device!r} is not a torch device; use 'auto', 'cpu' or "
+                                   "'cuda'") from None
 
 
 def load_config(path: str | Path) -> SweepConfig:
@@ -344,7 +369,7 @@ def _data_spec(data: Mapping[str, Any], base_dir: Path) -> tuple[DataSpec, tuple
                 "generated data)")
         return _file_spec(data["path"], base_dir, holdout), (None,)
     setting = data.get("setting")
-    if setting is not None and setting not in BENCHMARK_SETTINGS:
+    if setting is not None and (not isinstance(setting, str) or setting not in BENCHMARK_SETTINGS):
         raise SweepConfigError(f"data.setting: unknown setting {setting!r}; choose one of "
                                f"{list(BENCHMARK_SETTINGS)} or give make_nonstationary arguments")
     hints = typing.get_type_hints(make_nonstationary)
@@ -367,7 +392,10 @@ def _file_spec(path: Any, base_dir: Path, holdout: float) -> DataSpec:
     full = base_dir / path
     if not full.is_file():
         raise SweepConfigError(f"data.path: file not found: {full}")
-    ds = load_dataset(full)
+    try:
+        ds = load_dataset(full)
+    except ValueError as exc:
+        raise SweepConfigError(f"data.path: {exc}") from None
     missing = [name for name in ("u", "s") if getattr(ds, name) is None]
     if missing:
         raise SweepConfigError(f"data.path: {full} has no array {missing[0]!r}; a sweep needs x, u and s "
@@ -407,7 +435,8 @@ def _grid_values(values: Any, hint: Any, where: str) -> list[Any]:
 
 def _conform(value: Any, hint: Any, where: str) -> Any:
     """``value`` checked against a type hint; ints become floats and lists tuples where those are expected."""
-    options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    is_union = isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union
+    options = typing.get_args(hint) if is_union else (hint,)
     for option in options:
         try:
             return _conform_one(value, option)
@@ -469,15 +498,10 @@ def _as_2d(a: np.ndarray) -> np.ndarray:
 
 
 # ====================================================================== one run, on a worker
-@functools.lru_cache(maxsize=4)
-def _make_data_cached(generator_json: str, seed: int) -> Dataset:
-    data = make_nonstationary(**json.loads(generator_json), random_state=seed)
-    return Dataset(x=data.x, u=data.u, s=data.s)
-
-
 def _make_data(generator: Mapping[str, Any], seed: int | None) -> Dataset:
-    """The generated data of one data seed (a few recent ones are cached per process)."""
-    return _make_data_cached(_canonical_json(generator), seed)
+    """The generated data of one data seed: x ``(N, d)``, u ``(N,)``, s ``(N, n)``."""
+    data = make_nonstationary(**generator, random_state=seed)
+    return Dataset(x=data.x, u=data.u, s=data.s)
 
 
 def _split(u: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -514,8 +538,6 @@ def _fit_and_evaluate(data: Dataset, model: IVAE, holdout: float, split_seed: in
 
 def _run_task(data: Dataset, model: IVAE, holdout: float, split_seed: int, torch_threads: int) -> dict[str, Any]:
     """One run as a Dask task; an error becomes a failed row rather than a failed task."""
-    import torch
-
     torch.set_num_threads(torch_threads)  # workers x threads x torch threads within the cores
     start = time.perf_counter()
     try:
