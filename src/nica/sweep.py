@@ -606,18 +606,18 @@ class ResultsTable:
             return ""
         data = self.path.read_bytes()
         end = data.rfind(b"\n") + 1
-        return data[:end].decode()
+        return data[:end].decode("utf-8")
 
     def prepare(self) -> None:
         """Cut a torn last line; write the header, or widen it to every column, atomically."""
         if self.path.exists():
-            size, complete = self.path.stat().st_size, len(self._complete_lines().encode())
+            size, complete = self.path.stat().st_size, len(self._complete_lines().encode("utf-8"))
             if complete < size:
                 warnings.warn(f"{self.path}: removed an incomplete last line (a write cut short)", stacklevel=2)
                 os.truncate(self.path, complete)
         text = self._complete_lines()
         if not text:
-            atomic_write(self.path, lambda fh: fh.write(self._line(None).encode()), overwrite=True)
+            atomic_write(self.path, lambda fh: fh.write(self._line(None).encode("utf-8")), overwrite=True)
             return
         existing = next(csv.reader(io.StringIO(text)))
         missing = [f for f in self.fields if f not in existing]
@@ -625,12 +625,12 @@ class ResultsTable:
         if missing:  # a config with new grid columns: rewrite with the union of the columns
             all_rows = list(csv.DictReader(io.StringIO(text)))
             body = self._line(None) + "".join(self._line(r) for r in all_rows if None not in r)
-            atomic_write(self.path, lambda fh: fh.write(body.encode()), overwrite=True)
+            atomic_write(self.path, lambda fh: fh.write(body.encode("utf-8")), overwrite=True)
 
     def append(self, row: Mapping[str, Any]) -> None:
         """Append one complete line and force it to disk."""
         line = self._line(row)
-        with open(self.path, "a", newline="") as fh:
+        with open(self.path, "a", newline="", encoding="utf-8") as fh:
             fh.write(line)
             fh.flush()
             os.fsync(fh.fileno())
@@ -645,12 +645,12 @@ class ResultsTable:
         return buf.getvalue()
 
 
-def _cell(value: Any) -> str:
-    """A value as written to the table: numbers rounded, lists as JSON."""
+def _cell(value: Any, exact: bool = False) -> str:
+    """A value as written to the table: measurements to 6 digits (``exact``: all), lists as JSON."""
     if value is None:
         return ""
     if isinstance(value, float):
-        return f"{value:.6g}" if abs(value) < 1e6 else repr(value)
+        return repr(value) if exact or abs(value) >= 1e6 else f"{value:.6g}"
     if isinstance(value, (list, tuple)):
         return json.dumps(list(value))
     return str(value)
@@ -766,7 +766,8 @@ def run_sweep(
     scheduler : address of a running Dask scheduler, e.g. ``"tcp://host:8786"``.
     n_workers, threads_per_worker : shape of the local cluster (default one worker per
         ``threads_per_worker * torch_threads`` cores).
-    torch_threads : torch threads of each fit.
+    torch_threads : torch threads of each fit, set in the worker before each run (with an
+        in-process cluster, in this process).
     rerun_failed : run again the runs whose current row is a failure (by default every run
         already in the table is skipped).
     max_runs : run at most this many of the runs still to do (the rest on a later call).
@@ -778,6 +779,8 @@ def run_sweep(
     SweepResult with the sweep's rows and :meth:`SweepResult.summary`.
     """
     _import_distributed()
+    if client is not None and scheduler is not None:
+        raise ValueError("pass a client or a scheduler address, not both")
     for name, value in (("n_workers", n_workers), ("threads_per_worker", threads_per_worker),
                         ("torch_threads", torch_threads), ("max_runs", max_runs)):
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
@@ -796,8 +799,7 @@ def run_sweep(
             _execute(cl, plan.config, pending, table, torch_threads, progress, say)
     current = table.read()
     # the grid values come from the run: a row written before a value moved into the grid lacks them
-    rows = [{**current[r.key], **{k: _cell(v) for k, v in r.combination.items()}}
-            for r in plan.runs if r.key in current]
+    rows = [{**current[r.key], **_grid_cells(r)} for r in plan.runs if r.key in current]
     return SweepResult(plan.out, rows, list(plan.config.grid), len(plan.runs), plan.n_done, len(pending))
 
 
@@ -808,10 +810,14 @@ def _fields(config: SweepConfig) -> list[str]:
 def _row(config: SweepConfig, run: Run, measured: Mapping[str, Any]) -> dict[str, str]:
     row = {
         "run_key": run.key, "data": config.data.label, "data_seed": run.data_seed, "model_seed": run.model_seed,
-        "estimator": config.estimator, "preset": config.preset, **run.combination, **measured,
+        "estimator": config.estimator, "preset": config.preset, **measured,
         "params": _canonical_json(run.params),
     }
-    return {k: _cell(v) for k, v in row.items()}
+    return {**{k: _cell(v) for k, v in row.items()}, **_grid_cells(run)}
+
+
+def _grid_cells(run: Run) -> dict[str, str]:
+    return {k: _cell(v, exact=True) for k, v in run.combination.items()}
 
 
 def _import_distributed() -> Any:
