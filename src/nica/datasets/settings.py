@@ -2,8 +2,7 @@
 
 Every setting is the paper's default protocol (40 segments x 1000 points, 3 mixing
 layers, xtanh, one matrix reused) with the named change; the values are keyword
-arguments of :func:`nica.make_nonstationary`.  ``benchmarks/settings.py`` holds the same
-table for the benchmark scripts (a test keeps the two equal).
+arguments of :func:`nica.make_nonstationary`; the benchmark scripts import this table.
 """
 
 from __future__ import annotations
