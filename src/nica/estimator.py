@@ -21,8 +21,9 @@ from nica.models.ivae import IVAEConfig, IVAEModule
 from nica.models.objectives import AUTHORS_WEIGHTS, ObjectiveWeights
 from nica.presets import PRESETS
 from nica.training.selection import SELECTION_RULES, restart_scores
+from nica.datasets.streaming import ColumnStats, RowSource, column_stats, is_out_of_core
 from nica.training.checkpoint import CheckpointError, Checkpointing, fingerprint
-from nica.training.trainer import TrainConfig, TrainHistory, TrainingDivergedError, train
+from nica.training.trainer import TrainConfig, TrainHistory, TrainingDivergedError, gather_rows, train
 
 #: rows per forward pass at inference time, to keep memory bounded on large inputs
 INFERENCE_CHUNK = 65_536
@@ -274,8 +275,15 @@ class IVAE:
             tol=self.tol,
         )
 
-    def _check_fit_inputs(self, X: Any, u: Any) -> tuple[np.ndarray, AuxEncoder]:
-        x = check_observations(X, "X")
+    def _check_fit_inputs(self, X: Any, u: Any) -> tuple[Any, AuxEncoder, ColumnStats]:
+        """Validated X (in memory, or the out-of-core array itself), u's encoder, and X's
+        per-column mean and standard deviation."""
+        if is_out_of_core(X):  # one chunked pass; X itself is never loaded whole
+            stats = column_stats(X, "X")
+            x = X
+        else:
+            x = check_observations(X, "X")
+            stats = ColumnStats(x.mean(0), x.std(0), len(x))
         n = self.n_components
         if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
             raise ValueError(f"n_components must be a positive integer, got {n!r}")
@@ -284,14 +292,14 @@ class IVAE:
                 f"n_components={n} exceeds the {x.shape[1]} features of X; "
                 "iVAE needs n_components <= n_features"
             )
-        if self.decoder == "bernoulli" and not np.isin(x, (0.0, 1.0)).all():
+        if self.decoder == "bernoulli" and not is_out_of_core(x) and not np.isin(x, (0.0, 1.0)).all():
             raise ValueError("decoder='bernoulli' needs binary X (0/1 values only)")
-        aux = AuxEncoder(self.u_type).fit(u, len(x)) if u is not None else None
+        aux = AuxEncoder(self.u_type).fit(u, x.shape[0]) if u is not None else None
         if aux is None:
             if self._conditional:
                 raise ValueError("u is required: iVAE conditions its prior on the auxiliary variable")
             aux = AuxEncoder("continuous", kind="none")
-        return x, aux
+        return x, aux, stats
 
     def fit(self, X: Any, u: Any = None, *, resume: bool = False) -> IVAE:
         """Fit the model.
@@ -313,7 +321,7 @@ class IVAE:
         nica.training.TrainingDivergedError : the loss stayed non-finite despite lowering
             the learning rate; the estimator is fitted with the last good state first.
         """
-        x, aux = self._check_fit_inputs(X, u)
+        x, aux, stats = self._check_fit_inputs(X, u)
         train_config = self._train_config()
         train_config.validate()
         n_restarts = self._check_restarts()
@@ -324,10 +332,16 @@ class IVAE:
                 prior_mean=self.prior_mean, prior_scale=self.prior_scale,
             )
         device = resolve_device(self.device)
-        x_mean, x_scale = self._standardization(x)
-        x_std = _standardize(x, x_mean, x_scale)
-        u_enc = self._encode_u(u, len(x), aux)
-        checkpoint, seed = self._checkpointing(x_std, u_enc, resume)
+        x_mean, x_scale = self._standardization(stats)
+        u_enc = self._encode_u(u, stats.n_rows, aux)
+        if not is_out_of_core(x):
+            x_std = _standardize(x, x_mean, x_scale)
+            x_t: torch.Tensor | RowSource = torch.from_numpy(x_std).to(device)
+            data_id: tuple[np.ndarray, ...] = (x_std, u_enc)
+        else:  # mini-batches are read from disk as training needs them
+            x_t = RowSource(x, x_mean, x_scale, device)
+            data_id = (stats.mean, stats.std, np.asarray(x.shape), u_enc)
+        checkpoint, seed = self._checkpointing(data_id, resume)
 
         # fitted state is assigned only after training, so that a refit with bad settings
         # leaves the previous fit consistent and usable
@@ -336,7 +350,6 @@ class IVAE:
             module = IVAEModule(model_config)
         module.to(device)
         generator = torch.Generator(device=device).manual_seed(seed + 1)
-        x_t = torch.from_numpy(x_std).to(device)
         u_t = torch.from_numpy(u_enc).to(device)
         try:
             history = train(module, x_t, u_t, train_config, generator=generator, progress=self.verbose,
@@ -347,7 +360,7 @@ class IVAE:
         self._set_fitted(module, history, x_t, u_t, aux, x_mean, x_scale, seed, device)
         return self
 
-    def _set_fitted(self, module: IVAEModule, history: TrainHistory, x_t: torch.Tensor,
+    def _set_fitted(self, module: IVAEModule, history: TrainHistory, x_t: torch.Tensor | RowSource,
                     u_t: torch.Tensor, aux: AuxEncoder, x_mean: np.ndarray, x_scale: np.ndarray,
                     seed: int, device: torch.device) -> None:
         """Choose the kept restart and assign every fitted attribute."""
@@ -376,8 +389,14 @@ class IVAE:
         self.fit_time_ = history.fit_time
         self.elbo_ = float(self.restart_elbo_[chosen])
 
-    def _checkpointing(self, x: np.ndarray, u: np.ndarray, resume: bool) -> tuple[Checkpointing | None, int]:
-        """The fit's checkpoint settings and its seed (taken from the checkpoint on resume)."""
+    def _checkpointing(
+        self, data_id: tuple[np.ndarray, ...], resume: bool
+    ) -> tuple[Checkpointing | None, int]:
+        """The fit's checkpoint settings and its seed (taken from the checkpoint on resume).
+
+        ``data_id`` identifies the training data: the standardised arrays, or for an
+        out-of-core X its shape and column statistics.
+        """
         if self.checkpoint_dir is None:
             if resume:
                 raise ValueError("resume=True needs checkpoint_dir: the folder the interrupted fit wrote to")
@@ -385,7 +404,7 @@ class IVAE:
         settings = {k: v for k, v in self.get_params().items()
                     if k not in ("verbose", "device", "checkpoint_dir", "checkpoint_every", "random_state")}
         checkpoint = Checkpointing(self.checkpoint_dir, self.checkpoint_every,
-                                   fingerprint=fingerprint(settings, x, u))
+                                   fingerprint=fingerprint(settings, *data_id))
         saved = checkpoint.load() if resume else None
         if saved is None:
             if checkpoint.path.exists() and not resume:
@@ -414,27 +433,28 @@ class IVAE:
 
     @torch.no_grad()
     def _restart_latents(
-        self, module: IVAEModule, x: torch.Tensor, u: torch.Tensor, seed: int
+        self, module: IVAEModule, x: torch.Tensor | RowSource, u: torch.Tensor, seed: int
     ) -> np.ndarray:
         """Posterior means of every restart on a seeded subsample: ``(K, rows, n)``."""
         rows = np.random.default_rng(seed).permutation(len(x))[:SELECTION_SAMPLES]
-        rows_t = torch.from_numpy(np.sort(rows)).to(x.device)
-        return module.inference(x[rows_t], u[rows_t])[0].cpu().numpy()
+        rows_t = torch.from_numpy(np.sort(rows)).to(u.device)
+        return module.inference(gather_rows(x, rows_t), u[rows_t])[0].cpu().numpy()
 
     def fit_transform(self, X: Any, u: Any = None) -> np.ndarray:
         """``fit(X, u)`` then ``transform(X, u)``."""
         return self.fit(X, u).transform(X, u)
 
     # ----------------------------------------------------------------- helpers
-    def _standardization(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _standardization(self, stats: ColumnStats) -> tuple[np.ndarray, np.ndarray]:
         """Per-feature mean and scale ``(n_features,)`` each; identity when not standardising."""
         if self.standardize and self.decoder == "gaussian":
-            mean, std = x.mean(0), x.std(0)
+            mean, std = stats.mean, stats.std
             if np.any(std == 0):
                 cols = np.nonzero(std == 0)[0].tolist()
                 warnings.warn(f"X has constant column(s) {cols}; they carry no information", stacklevel=3)
             return mean.astype(np.float32), np.where(std > 0, std, 1.0).astype(np.float32)
-        return np.zeros(x.shape[1], np.float32), np.ones(x.shape[1], np.float32)
+        d = len(stats.mean)
+        return np.zeros(d, np.float32), np.ones(d, np.float32)
 
     def _log_jacobian(self) -> float:
         """log |d x_std / d x| per sample: converts ELBOs back to the units of X."""
@@ -458,18 +478,27 @@ class IVAE:
         if not hasattr(self, "module_"):
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(X, u) first")
 
-    def _inputs(self, X: Any, u: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    def _inputs(self, X: Any, u: Any) -> tuple[torch.Tensor | RowSource, torch.Tensor]:
+        """Standardised X (a tensor, or a chunked reader for out-of-core X) and encoded u."""
         self._check_is_fitted()
-        x = check_observations(X, "X", min_samples=1)
+        if is_out_of_core(X):
+            if len(X.shape) != 2 or X.shape[0] < 1:
+                raise ValueError(f"X must be 2-D (n_samples, n_features) with at least one row, got {X.shape}")
+            x: torch.Tensor | RowSource = RowSource(X, self.x_mean_, self.x_scale_, self.device_)
+        else:
+            x_np = check_observations(X, "X", min_samples=1)
+            x = torch.from_numpy(_standardize(x_np, self.x_mean_, self.x_scale_))
         if x.shape[1] != self.n_features_in_:
             raise ValueError(f"X has {x.shape[1]} features but the model was fitted with {self.n_features_in_}")
-        u_enc = self._encode_u(u, len(x))
-        return torch.from_numpy(_standardize(x, self.x_mean_, self.x_scale_)), torch.from_numpy(u_enc)
+        return x, torch.from_numpy(self._encode_u(u, x.shape[0]))
 
-    def _chunks(self, *tensors: torch.Tensor):
-        n = tensors[0].shape[0]
-        for start in range(0, n, INFERENCE_CHUNK):
-            yield [t[start : start + INFERENCE_CHUNK].to(self.device_) for t in tensors]
+    def _chunks(self, x: torch.Tensor | RowSource, *others: torch.Tensor):
+        """Blocks of ``INFERENCE_CHUNK`` rows of x (read from disk when out of core) and others."""
+        blocks = x.chunks(INFERENCE_CHUNK) if isinstance(x, RowSource) else (
+            x[start : start + INFERENCE_CHUNK] for start in range(0, x.shape[0], INFERENCE_CHUNK))
+        for i, xb in enumerate(blocks):
+            start = i * INFERENCE_CHUNK
+            yield [xb.to(self.device_)] + [t[start : start + INFERENCE_CHUNK].to(self.device_) for t in others]
 
     # ----------------------------------------------------------------- inference
     @torch.no_grad()

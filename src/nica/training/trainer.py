@@ -115,6 +115,12 @@ class TrainingDivergedError(FloatingPointError):
         self.history = history
 
 
+def gather_rows(x: Any, idx: torch.Tensor) -> torch.Tensor:
+    """Rows ``idx`` of an in-memory tensor, or read from an out-of-core source
+    (:class:`nica.datasets.streaming.RowSource`): ``(len(idx), d)``."""
+    return x[idx] if isinstance(x, torch.Tensor) else x.gather(idx)
+
+
 def _cosine_factor(max_steps: int) -> Callable[[int], float]:
     """Cosine decay from 1 to 0.01 of the initial learning rate over ``max_steps``."""
     return lambda step: 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(step, max_steps) / max_steps))
@@ -179,7 +185,7 @@ def _clone(value: Any) -> Any:
 
 def train(
     module: torch.nn.Module,
-    x: torch.Tensor,
+    x: Any,
     u: torch.Tensor,
     config: TrainConfig,
     *,
@@ -190,6 +196,9 @@ def train(
     resume: bool = False,
 ) -> TrainHistory:
     """Fit ``module`` to ``x`` ``(N, x_dim)`` and ``u`` ``(N, aux_dim)`` in place.
+
+    ``x`` is a tensor on the training device, or a source whose ``gather(idx)`` reads the
+    rows of a mini-batch from disk (:class:`nica.datasets.streaming.RowSource`).
 
     ``module.loss(x, u, n_data=, weights=, generator=)`` returns an object with ``loss``
     (a scalar, or ``(K,)`` for K stacked models) and ``elbo`` (``([K,] batch)``), e.g.
@@ -207,7 +216,7 @@ def train(
         a row; the module is left in its last good state.
     """
     config.validate()
-    n_data = x.shape[0]
+    n_data = len(x)
     batch_size = min(config.batch_size, n_data)
     steps_per_epoch = n_data // batch_size
     opt = _Optimisation(module, config)
@@ -258,7 +267,7 @@ def train(
             weights = objective_weights(
                 config.objective, history.n_steps, config.max_steps, config.weights, config.anneal_fraction
             )
-            out = module.loss(x[idx], u[idx], n_data=n_data, weights=weights, generator=generator)
+            out = module.loss(gather_rows(x, idx), u[idx], n_data=n_data, weights=weights, generator=generator)
             total = out.loss.sum()
             loop["batch"] += 1
             history.n_steps += 1

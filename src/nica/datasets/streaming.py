@@ -1,0 +1,142 @@
+"""Fitting from arrays that do not fit in memory: memory-mapped ``.npy``, HDF5, zarr.
+
+A :class:`RowSource` reads the rows a mini-batch needs and nothing else, so the memory a
+fit uses is bounded by the batch size (plus the model), not by the data set. Statistics
+the fit needs up front (finiteness, per-feature mean and scale) are computed in one
+chunked pass.
+
+>>> import numpy as np, tempfile, os
+>>> path = os.path.join(tempfile.mkdtemp(), "x.npy")
+>>> np.save(path, np.arange(12, dtype=np.float32).reshape(6, 2))
+>>> x = open_array(path)
+>>> is_out_of_core(x), x.shape
+(True, (6, 2))
+>>> stats = column_stats(x, chunk_rows=4)
+>>> stats.mean.tolist(), stats.n_rows
+([5.0, 6.0], 6)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+#: rows read per chunk when scanning or transforming an out-of-core array
+CHUNK_ROWS = 65_536
+
+
+def is_out_of_core(x: Any) -> bool:
+    """True for arrays read lazily from disk: numpy memmaps, h5py datasets, zarr arrays."""
+    if isinstance(x, np.memmap):
+        return True
+    module = type(x).__module__
+    return module.startswith(("h5py", "zarr"))
+
+
+def open_array(path: str | Path, key: str | None = None) -> Any:
+    """Open a 2-D array on disk without reading it: ``.npy`` (memory-mapped), ``.h5`` /
+    ``.hdf5`` (dataset ``key``, default ``"x"``) or a ``.zarr`` store (array ``key``)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no data at {path}")
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        try:
+            return np.load(path, mmap_mode="r", allow_pickle=False)
+        except ValueError as exc:
+            raise ValueError(f"{path} is not a numeric .npy array ({exc})") from None
+    if suffix in (".h5", ".hdf5"):
+        try:
+            import h5py
+        except ImportError:
+            raise ImportError('reading HDF5 needs h5py: pip install "nica[formats]"') from None
+        handle = h5py.File(path, "r")
+        name = key or "x"
+        if name not in handle:
+            raise KeyError(f"{path} has no dataset {name!r}; it holds {sorted(handle.keys())}")
+        return handle[name]
+    if suffix == ".zarr":
+        try:
+            import zarr
+        except ImportError:
+            raise ImportError('reading zarr needs zarr: pip install zarr') from None
+        store = zarr.open(str(path), mode="r")
+        return store if key is None and hasattr(store, "shape") else store[key or "x"]
+    raise ValueError(f"{path}: out-of-core fitting reads .npy, .h5/.hdf5 or .zarr, not {suffix!r}")
+
+
+@dataclass
+class ColumnStats:
+    """Per-feature mean and standard deviation ``(n_features,)`` of an out-of-core array."""
+
+    mean: np.ndarray
+    std: np.ndarray
+    n_rows: int
+
+
+def column_stats(x: Any, name: str = "X", chunk_rows: int = CHUNK_ROWS) -> ColumnStats:
+    """One chunked pass over ``x`` ``(N, d)``: checks shape, dtype and finiteness, and
+    returns the mean and standard deviation of each column (float64 accumulators)."""
+    shape = tuple(x.shape)
+    if len(shape) != 2:
+        raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape {shape}")
+    if shape[0] < 2 or shape[1] < 1:
+        raise ValueError(f"{name} needs at least 2 rows and 1 column, got shape {shape}")
+    if not np.issubdtype(np.dtype(x.dtype), np.number) or np.issubdtype(np.dtype(x.dtype), np.complexfloating):
+        raise ValueError(f"{name} must hold real numbers, got dtype {x.dtype}")
+    total = np.zeros(shape[1])
+    total_sq = np.zeros(shape[1])
+    for start in range(0, shape[0], chunk_rows):
+        chunk = np.asarray(x[start : start + chunk_rows], dtype=np.float64)
+        if not np.isfinite(chunk).all():
+            bad = start + int(np.nonzero(~np.isfinite(chunk).all(1))[0][0])
+            raise ValueError(f"{name} contains NaN or infinite values (first at row {bad}); "
+                             "remove or impute them before fitting")
+        total += chunk.sum(0)
+        total_sq += np.square(chunk).sum(0)
+    mean = total / shape[0]
+    var = np.maximum(total_sq / shape[0] - mean**2, 0.0)
+    return ColumnStats(mean, np.sqrt(var), shape[0])
+
+
+class RowSource:
+    """Rows of an out-of-core array ``(N, d)``, standardised, as float32 tensors on ``device``.
+
+    ``gather(idx)`` reads exactly the rows ``idx`` (in the order given); the trainer uses it
+    in place of indexing an in-memory tensor.
+    """
+
+    def __init__(self, array: Any, mean: np.ndarray, scale: np.ndarray, device: torch.device) -> None:
+        self.array = array
+        self.mean = np.asarray(mean, np.float32)
+        self.scale = np.asarray(scale, np.float32)
+        self.device = torch.device(device)
+        self.shape = (int(array.shape[0]), int(array.shape[1]))
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def read(self, rows: np.ndarray) -> np.ndarray:
+        """Standardised float32 rows ``(len(rows), d)`` in the order of ``rows``."""
+        order = np.argsort(rows, kind="stable")
+        unique, inverse = np.unique(rows[order], return_inverse=True)
+        if hasattr(self.array, "oindex"):  # zarr
+            block = self.array.oindex[unique, :]
+        else:  # numpy memmaps and h5py read sorted, unique indices
+            block = self.array[unique]
+        out = np.empty((len(rows), self.shape[1]), np.float32)
+        out[order] = (np.asarray(block, np.float32)[inverse] - self.mean) / self.scale
+        return out
+
+    def gather(self, idx: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(self.read(idx.cpu().numpy())).to(self.device)
+
+    def chunks(self, chunk_rows: int = CHUNK_ROWS):
+        """Consecutive standardised blocks ``(<= chunk_rows, d)`` as tensors on ``device``."""
+        for start in range(0, self.shape[0], chunk_rows):
+            block = np.asarray(self.array[start : start + chunk_rows], np.float32)
+            yield torch.from_numpy((block - self.mean) / self.scale).to(self.device)
