@@ -22,6 +22,7 @@ from nica.models.objectives import AUTHORS_WEIGHTS, ObjectiveWeights
 from nica.presets import PRESETS
 from nica.training.selection import SELECTION_RULES, restart_scores
 from nica.datasets.streaming import ColumnStats, RowSource, column_stats, is_out_of_core
+from nica.training import distributed
 from nica.training.checkpoint import CheckpointError, Checkpointing, fingerprint
 from nica.training.trainer import TrainConfig, TrainHistory, TrainingDivergedError, gather_rows, train
 
@@ -331,7 +332,7 @@ class IVAE:
                 aux.n_values, self.n_components, prior=self.prior,
                 prior_mean=self.prior_mean, prior_scale=self.prior_scale,
             )
-        device = resolve_device(self.device)
+        device = distributed.setup(resolve_device(self.device))
         x_mean, x_scale = self._standardization(stats)
         u_enc = self._encode_u(u, stats.n_rows, aux)
         if not is_out_of_core(x):
@@ -481,15 +482,18 @@ class IVAE:
     def _inputs(self, X: Any, u: Any) -> tuple[torch.Tensor | RowSource, torch.Tensor]:
         """Standardised X (a tensor, or a chunked reader for out-of-core X) and encoded u."""
         self._check_is_fitted()
+        raw = X
         if is_out_of_core(X):
             if len(X.shape) != 2 or X.shape[0] < 1:
                 raise ValueError(f"X must be 2-D (n_samples, n_features) with at least one row, got {X.shape}")
-            x: torch.Tensor | RowSource = RowSource(X, self.x_mean_, self.x_scale_, self.device_)
         else:
-            x_np = check_observations(X, "X", min_samples=1)
-            x = torch.from_numpy(_standardize(x_np, self.x_mean_, self.x_scale_))
-        if x.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {x.shape[1]} features but the model was fitted with {self.n_features_in_}")
+            raw = check_observations(X, "X", min_samples=1)
+        if raw.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {raw.shape[1]} features but the model was fitted with {self.n_features_in_}")
+        x: torch.Tensor | RowSource = (
+            RowSource(raw, self.x_mean_, self.x_scale_, self.device_) if is_out_of_core(raw)
+            else torch.from_numpy(_standardize(raw, self.x_mean_, self.x_scale_))
+        )
         return x, torch.from_numpy(self._encode_u(u, x.shape[0]))
 
     def _chunks(self, x: torch.Tensor | RowSource, *others: torch.Tensor):

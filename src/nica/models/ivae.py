@@ -173,6 +173,10 @@ class IVAEModule(nn.Module):
             )
         return LossOutput(-objective.mean(-1), elbo.detach(), log_px.detach(), kl.detach())
 
+    def forward(self, x: torch.Tensor, u: torch.Tensor, **kwargs) -> LossOutput:
+        """:meth:`loss`: the forward pass of training (what DDP wraps)."""
+        return self.loss(x, u, **kwargs)
+
     @torch.no_grad()
     def elbo(
         self,

@@ -21,7 +21,10 @@ import torch
 from tqdm.auto import tqdm
 
 from nica.models.objectives import AUTHORS_WEIGHTS, OBJECTIVES, ObjectiveWeights, objective_weights
+from torch.nn.parallel import DistributedDataParallel
+
 from nica.training.checkpoint import Checkpointing
+from nica.training.distributed import all_true, mean_over_processes, rank_and_size
 
 logger = logging.getLogger("nica.training")
 
@@ -217,9 +220,14 @@ def train(
     """
     config.validate()
     n_data = len(x)
-    batch_size = min(config.batch_size, n_data)
-    steps_per_epoch = n_data // batch_size
+    rank, world_size = rank_and_size()
+    batch_size = min(config.batch_size, n_data // world_size)
+    # under torchrun each process takes its slice of every global batch (module docstring
+    # of nica.training.distributed); DDP averages the gradients
+    steps_per_epoch = n_data // (batch_size * world_size)
     opt = _Optimisation(module, config)
+    # DDP wraps forward(), which for IVAEModule is its loss
+    loss_fn = module.loss if world_size == 1 else DistributedDataParallel(module)
     history = TrainHistory()
     loop = dict(epoch=0, batch=0, n_batches=0, order=None, best_elbo=-math.inf, epochs_without_gain=0)
     # models that stack K restarts report (K, batch) ELBOs; any other module (batch,)
@@ -262,16 +270,16 @@ def train(
             n_good = 0
         order = loop["order"].to(x.device)
         while loop["batch"] < loop["n_batches"]:
-            b = loop["batch"]
+            b = loop["batch"] * world_size + rank
             idx = order[b * batch_size : (b + 1) * batch_size]
             weights = objective_weights(
                 config.objective, history.n_steps, config.max_steps, config.weights, config.anneal_fraction
             )
-            out = module.loss(gather_rows(x, idx), u[idx], n_data=n_data, weights=weights, generator=generator)
+            out = loss_fn(gather_rows(x, idx), u[idx], n_data=n_data, weights=weights, generator=generator)
             total = out.loss.sum()
             loop["batch"] += 1
             history.n_steps += 1
-            if bool(torch.isfinite(total)):
+            if all_true(bool(torch.isfinite(total)), total.device):
                 opt.optimizer.zero_grad(set_to_none=True)
                 total.backward()
                 opt.optimizer.step()
@@ -286,7 +294,7 @@ def train(
                 _recover(opt, snapshot, config, history, failures_in_a_row)
             if isinstance(opt.scheduler, torch.optim.lr_scheduler.LambdaLR):
                 opt.scheduler.step()
-            if checkpoint is not None and history.n_steps % checkpoint.every == 0:
+            if checkpoint is not None and rank == 0 and history.n_steps % checkpoint.every == 0:
                 write_checkpoint()
         bar.update(loop["n_batches"])
         stop = _end_epoch(opt, history, loop, elbo_sum, loss_sum, n_good, config)
@@ -300,7 +308,7 @@ def train(
     bar.close()
     module.eval()
     history.fit_time = previous_time + time.perf_counter() - start
-    if checkpoint is not None and history.n_steps % checkpoint.every != 0:
+    if checkpoint is not None and rank == 0 and history.n_steps % checkpoint.every != 0:
         write_checkpoint()  # the final state, so that resuming a finished fit is a no-op
     return history
 
@@ -340,9 +348,10 @@ def _end_epoch(
 ) -> bool:
     """Record the epoch's means, step the plateau schedule; True when early stopping fires."""
     n = max(n_good, 1)
-    model_elbo = (elbo_sum / n).tolist()
+    # averaged over processes under DDP, so that every replica takes the same decisions
+    model_elbo = mean_over_processes(elbo_sum / n).tolist()
     epoch_elbo = sum(model_elbo) / len(model_elbo)
-    epoch_loss = float(loss_sum) / n
+    epoch_loss = float(mean_over_processes(loss_sum / n))
     history.model_elbo = model_elbo
     history.elbo.append(epoch_elbo)
     history.loss.append(epoch_loss)

@@ -1,0 +1,213 @@
+"""Speed and scale benchmarks; results as CSV rows and markdown tables for docs/performance.md.
+
+    python benchmarks/performance.py budget      # MCC and wall time against the step budget
+    python benchmarks/performance.py authors     # our default vs the authors' setting, same process
+    python benchmarks/performance.py throughput  # samples/s and peak memory against N and n
+    python benchmarks/performance.py restarts    # K restarts batched vs K sequential fits
+    python benchmarks/performance.py all
+
+Every measurement runs in its own child process (so peak memory is that process's own)
+on ``--threads`` torch threads; rows are appended to ``benchmarks/results/performance.csv``
+and ``--report`` prints the tables of the rows already there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import multiprocessing as mp
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from settings import SETTINGS  # noqa: E402
+
+OUT = Path("benchmarks/results/performance.csv")
+FIELDS = ["benchmark", "config", "data_seed", "n", "d", "N", "K", "steps", "source", "mcc",
+          "seconds", "samples_per_s", "ms_per_step", "peak_mb", "threads"]
+BUDGET_SEEDS = (2001, 2002, 2003, 2004, 2005)
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _child(func, kwargs: dict, queue) -> None:
+    import torch
+
+    torch.set_num_threads(kwargs.pop("threads"))
+    queue.put(func(**kwargs))
+
+
+def in_child(func, **kwargs) -> dict:
+    """Run ``func(**kwargs)`` in a fresh process; its row gains the process's peak RSS."""
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(func, dict(kwargs), queue))
+    proc.start()
+    row = queue.get()
+    proc.join()
+    return {**row, "threads": kwargs["threads"]}
+
+
+# ---------------------------------------------------------------- measurements (child side)
+def fit_once(config: str, data_seed: int, steps: int, k: int = 1, setting: str = "5-5") -> dict:
+    """One fit of a preset on a benchmark setting: MCC and wall time (incl. selection)."""
+    from nica import IVAE, make_nonstationary, mean_corr_coef
+
+    data = make_nonstationary(**SETTINGS[setting], random_state=data_seed)
+    n = data.s.shape[1]
+    overrides = {"max_steps": steps} if steps else {}
+    model = IVAE.from_preset(config, n, n_restarts=k, random_state=0, **overrides)
+    start = time.perf_counter()
+    model.fit(data.x, data.u)
+    seconds = time.perf_counter() - start
+    mcc = mean_corr_coef(data.s, model.transform(data.x, data.u))
+    return dict(config=config, data_seed=data_seed, n=n, d=data.x.shape[1], N=len(data.x), K=k,
+                steps=model.n_steps_, mcc=round(mcc, 4), seconds=round(seconds, 2), peak_mb=round(_peak_mb(), 1))
+
+
+def step_rate(n: int, n_rows: int, steps: int, source: str, k: int = 1) -> dict:
+    """Training throughput on random data of N rows (in memory or memory-mapped .npy)."""
+    from nica import IVAE
+
+    rng = np.random.default_rng(0)
+    u = rng.integers(0, 40, n_rows)
+    with tempfile.TemporaryDirectory() as tmp:
+        if source == "memmap":  # written in chunks so that this process never holds X
+            path = Path(tmp) / "x.npy"
+            x_disk = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n_rows, n))
+            for start in range(0, n_rows, 100_000):
+                x_disk[start:start + 100_000] = rng.normal(size=(min(100_000, n_rows - start), n))
+            x_disk.flush()
+            del x_disk
+            x = np.load(path, mmap_mode="r")
+        else:
+            x = rng.normal(size=(n_rows, n)).astype(np.float32)
+        base = _peak_mb()
+        warm = IVAE(n, max_steps=20, n_restarts=k, random_state=0).fit(x[:2000], u[:2000])  # noqa: F841
+        model = IVAE(n, max_steps=steps, n_restarts=k, random_state=0)
+        start = time.perf_counter()
+        model.fit(x, u)
+        seconds = time.perf_counter() - start
+    return dict(config="default", n=n, d=n, N=n_rows, K=k, steps=steps, source=source,
+                seconds=round(seconds, 2), ms_per_step=round(1000 * model.fit_time_ / steps, 3),
+                samples_per_s=round(steps * model.batch_size / model.fit_time_),
+                peak_mb=round(_peak_mb(), 1), mcc=f"base {base:.0f} MB")
+
+
+# ---------------------------------------------------------------- benchmarks (parent side)
+def bench_budget(threads: int, seeds, budgets=(1000, 2000, 3000, 5000, 10000)) -> list[dict]:
+    return [{"benchmark": "budget", **in_child(fit_once, config="default", data_seed=s, steps=b, threads=threads)}
+            for s in seeds for b in budgets]
+
+
+def bench_authors(threads: int, seeds) -> list[dict]:
+    rows = []
+    for s in seeds:
+        rows.append({"benchmark": "authors", **in_child(fit_once, config="authors", data_seed=s, steps=0,
+                                                        threads=threads)})
+        for b in (500, 1000, 2000, 10000):
+            rows.append({"benchmark": "authors", **in_child(fit_once, config="default", data_seed=s, steps=b,
+                                                            threads=threads)})
+    return rows
+
+
+def bench_throughput(threads: int, steps: int = 500) -> list[dict]:
+    rows = []
+    for n_rows in (10_000, 100_000, 1_000_000):
+        for source in ("memory", "memmap"):
+            rows.append({"benchmark": "throughput-N", **in_child(step_rate, n=5, n_rows=n_rows, steps=steps,
+                                                                 source=source, threads=threads)})
+    for n in (2, 5, 10, 20, 40):
+        rows.append({"benchmark": "throughput-n", **in_child(step_rate, n=n, n_rows=40_000, steps=steps,
+                                                             source="memory", threads=threads)})
+    return rows
+
+
+def bench_restarts(threads: int, steps: int = 1000) -> list[dict]:
+    rows = []
+    for k in (1, 4, 16):
+        rows.append({"benchmark": "restarts", **in_child(step_rate, n=5, n_rows=40_000, steps=steps,
+                                                         source="memory", k=k, threads=threads)})
+    return rows
+
+
+def report(rows: list[dict]) -> str:
+    """Markdown tables per benchmark (medians over seeds where there are several)."""
+    out = []
+    by = lambda name: [r for r in rows if r["benchmark"] == name]  # noqa: E731
+    budget = by("budget")
+    if budget:
+        out += ["### MCC and wall time against the step budget (5→5, default)", "",
+                "| steps | seeds | median MCC | fits with MCC ≥ 0.9 | median s / fit |", "|---|---|---|---|---|"]
+        for steps in sorted({int(r["steps"]) for r in budget}):
+            rs = [r for r in budget if int(r["steps"]) == steps]
+            mcc = np.array([float(r["mcc"]) for r in rs])
+            out.append(f"| {steps} | {len(rs)} | {np.median(mcc):.3f} | {(mcc >= 0.9).sum()}/{len(rs)} | "
+                       f"{np.median([float(r['seconds']) for r in rs]):.1f} |")
+        out.append("")
+    authors = by("authors")
+    if authors:
+        out += ["### Our default vs the authors' setting (5→5, same process and data)", "",
+                "| config | steps | seeds | median MCC | median s / fit |", "|---|---|---|---|---|"]
+        for key in sorted({(r["config"], int(r["steps"])) for r in authors}):
+            rs = [r for r in authors if (r["config"], int(r["steps"])) == key]
+            out.append(f"| {key[0]} | {key[1]} | {len(rs)} | {np.median([float(r['mcc']) for r in rs]):.3f} | "
+                       f"{np.median([float(r['seconds']) for r in rs]):.1f} |")
+        out.append("")
+    for name, title in (("throughput-N", "Throughput and peak memory against N (n = d = 5)"),
+                        ("throughput-n", "Throughput against the latent dimension n (d = n, N = 40,000)"),
+                        ("restarts", "K restarts batched (N = 40,000, 5→5)")):
+        rs = by(name)
+        if not rs:
+            continue
+        out += [f"### {title}", "", "| N | n | K | X | ms / step | samples / s | wall s | peak RSS MB |",
+                "|---|---|---|---|---|---|---|---|"]
+        out += [f"| {r['N']} | {r['n']} | {r['K']} | {r['source']} | {r['ms_per_step']} | {r['samples_per_s']} | "
+                f"{r['seconds']} | {r['peak_mb']} |" for r in rs]
+        out.append("")
+    return "\n".join(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("benchmark", choices=["budget", "authors", "throughput", "restarts", "all"], nargs="?")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--data-seeds", nargs="+", type=int, default=list(BUDGET_SEEDS))
+    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--report", action="store_true")
+    args = parser.parse_args()
+    if args.report or args.benchmark is None:
+        with open(args.out, newline="") as fh:
+            print(report(list(csv.DictReader(fh))))
+        return
+    chosen = ["budget", "authors", "throughput", "restarts"] if args.benchmark == "all" else [args.benchmark]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    new_file = not args.out.exists()
+    rows: list[dict] = []
+    with open(args.out, "a", newline="") as fh:
+        writer = csv.DictWriter(fh, FIELDS, extrasaction="ignore")
+        if new_file:
+            writer.writeheader()
+        for name in chosen:
+            run = {"budget": lambda: bench_budget(args.threads, args.data_seeds),
+                   "authors": lambda: bench_authors(args.threads, args.data_seeds),
+                   "throughput": lambda: bench_throughput(args.threads),
+                   "restarts": lambda: bench_restarts(args.threads)}[name]
+            for row in run():
+                writer.writerow(row)
+                fh.flush()
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    print(report([{k: str(v) for k, v in r.items()} for r in rows]))
+
+
+if __name__ == "__main__":
+    main()
