@@ -17,6 +17,7 @@ from nica._validation import (
     check_same_length,
     warn_identifiability,
 )
+from nica.datasets.tabular import split_aux
 from nica.models.ivae import IVAEConfig, IVAEModule
 from nica.models.objectives import AUTHORS_WEIGHTS, ObjectiveWeights
 from nica.presets import PRESETS
@@ -270,14 +271,18 @@ class IVAE:
 
         Parameters
         ----------
-        X : ``(n_samples, n_features)`` observations.
+        X : ``(n_samples, n_features)`` observations: an array, a pandas DataFrame of
+            numeric columns, an AnnData (its ``X``, dense or sparse) or a scipy sparse matrix.
         u : ``(n_samples,)`` labels, ``(n_samples, n_labels)`` one-hot, or
-            ``(n_samples, m)`` continuous auxiliary variables.
+            ``(n_samples, m)`` continuous auxiliary variables (arrays or pandas objects);
+            or a column name: ``adata.obs[u]`` of an AnnData X, or a DataFrame X's column
+            (the other columns are then X).  Pass the same form to ``transform``.
 
         Returns
         -------
         self
         """
+        X, u = split_aux(X, u)
         x, aux = self._check_fit_inputs(X, u)
         train_config = self._train_config()
         train_config.validate()
@@ -323,7 +328,8 @@ class IVAE:
     def _standardization(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per-feature mean and scale ``(n_features,)`` each; identity when not standardising."""
         if self.standardize and self.decoder == "gaussian":
-            mean, std = x.mean(0), x.std(0)
+            # float64 sums: squares of float32 values above ~1e19 overflow in float32
+            mean, std = x.mean(0, dtype=np.float64), x.std(0, dtype=np.float64)
             if np.any(std == 0):
                 cols = np.nonzero(std == 0)[0].tolist()
                 warnings.warn(f"X has constant column(s) {cols}; they carry no information", stacklevel=3)
@@ -350,6 +356,7 @@ class IVAE:
 
     def _inputs(self, X: Any, u: Any) -> tuple[torch.Tensor, torch.Tensor]:
         self._check_is_fitted()
+        X, u = split_aux(X, u)
         x = check_observations(X, "X", min_samples=1)
         if x.shape[1] != self.n_features_in_:
             raise ValueError(f"X has {x.shape[1]} features but the model was fitted with {self.n_features_in_}")
@@ -384,7 +391,7 @@ class IVAE:
         random_state: int | np.random.Generator | None = None,
     ) -> np.ndarray:
         """Draws from q(z | x, u): ``(n_samples, n_rows, n_components)``."""
-        if not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
+        if not isinstance(n_samples, (int, np.integer)) or isinstance(n_samples, bool) or n_samples < 1:
             raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
         x, u_t = self._inputs(X, u)
         gen = torch.Generator(device=self.device_).manual_seed(draw_seed(random_state))
@@ -413,7 +420,7 @@ class IVAE:
 
         The reconstruction term averages ``n_samples`` posterior draws seeded by ``random_state``.
         """
-        if not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
+        if not isinstance(n_samples, (int, np.integer)) or isinstance(n_samples, bool) or n_samples < 1:
             raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
         x, u_t = self._inputs(X, u)
         gen = torch.Generator(device=self.device_).manual_seed(draw_seed(random_state))
@@ -447,8 +454,8 @@ class VAE(IVAE):
     _conditional = False
 
     def fit(self, X: Any, u: Any = None) -> VAE:
-        """Fit on X alone (u is ignored)."""
-        return super().fit(X, None)
+        """Fit on X alone (u is ignored; a column name u is still left out of a DataFrame X)."""
+        return super().fit(split_aux(X, u)[0], None)
 
     def _encode_u(self, u: Any, n_samples: int, aux: AuxEncoder | None = None) -> np.ndarray:
         return np.zeros((n_samples, 0), np.float32)
