@@ -34,6 +34,8 @@ KEYED = (".npz", ".h5", ".hdf5")
 TABULAR = (".csv", ".parquet")
 SUFFIXES = (".npz", ".npy", ".csv", ".parquet", ".h5", ".hdf5")
 PARTS = ("x", "u", "s")
+#: how errors name the column options: the argument of load_dataset and the CLI option
+COLUMN_OPTIONS = {"x": "x_cols (--x-cols)", "u": "u_cols (--u-col)", "s": "s_cols (--s-cols)"}
 
 
 class DataFileError(ValueError):
@@ -212,12 +214,13 @@ def load_dataset(
     path, suffix = _data_file(path)
     in_table = {"x": x_cols, "u": u_cols if u_path is None else None, "s": s_cols if s_path is None else None}
     if suffix not in TABULAR:
-        chosen = [f"{p}_cols" for p, spec in in_table.items() if spec is not None]
+        chosen = [COLUMN_OPTIONS[p] for p, spec in in_table.items() if spec is not None]
         if chosen:
-            hint = " (x_key/u_key/s_key)" if suffix in KEYED else ""
+            fix = ("name its arrays with x_key/u_key/s_key (--x-key/--u-key/--s-key)" if suffix in KEYED
+                   else "it holds x alone; give u and s their own files")
             raise DataFileError(
-                f"{', '.join(chosen)} choose columns of {TABULAR} files, but {path} is a {suffix} "
-                f"file; name its arrays instead{hint}"
+                f"{', '.join(chosen)} choose columns of {'/'.join(TABULAR)} tables, but {path} is "
+                f"a {suffix} file: {fix}"
             )
     out: dict[str, np.ndarray | None] = {"x": None, "u": None, "s": None}
     if suffix in TABULAR:
@@ -242,9 +245,10 @@ def load_dataset(
 def _from_table(path: Path, specs: dict[str, ColumnSpec | None], parts: Collection[str]) -> dict[str, np.ndarray]:
     """x, u and s from the columns of one table; x takes what u and s leave."""
     table = _read_table(path)
-    index = {p: table.select(spec, f"{p}_cols") for p, spec in specs.items() if spec is not None and p != "x"}
+    index = {p: table.select(spec, COLUMN_OPTIONS[p]) for p, spec in specs.items()
+             if spec is not None and p != "x"}
     taken = [i for cols in index.values() for i in cols]
-    index["x"] = table.select(specs["x"], "x_cols") if specs["x"] is not None else \
+    index["x"] = table.select(specs["x"], COLUMN_OPTIONS["x"]) if specs["x"] is not None else \
         [i for i in range(len(table.names)) if i not in taken]
     for part in ("u", "s"):
         shared = sorted(set(index["x"]) & set(index.get(part, [])))
@@ -263,14 +267,22 @@ def _from_table(path: Path, specs: dict[str, ColumnSpec | None], parts: Collecti
     return out
 
 
+def refuse_existing(path: str | Path, overwrite: bool) -> None:
+    """Raise ``FileExistsError`` if ``path`` exists and ``overwrite`` is not set.
+
+    Outputs are checked before any work, so that a long fit never ends in a refusal.
+    """
+    if Path(path).exists() and not overwrite:
+        raise FileExistsError(f"{path} already exists; pass overwrite=True (CLI: --overwrite) to replace it")
+
+
 def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None], *, overwrite: bool = False) -> Path:
     """Write a file through ``write(handle)`` into a temporary file, then rename it into place.
 
     Refuses to replace an existing file unless ``overwrite``; a failure leaves no partial file.
     """
     path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} already exists; pass --overwrite to replace it")
+    refuse_existing(path, overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
