@@ -297,18 +297,20 @@ def split_aux(X: Any, u: Any) -> tuple[Any, Any]:
 
 # ---------------------------------------------------------------------------- files
 def read_csv_table(path: Path) -> Table:
-    """A comma-separated file as a table; a first row of text above numbers is its header.
+    """A comma-separated file as a table.
 
-    Lines starting with ``#`` are comments.  Columns stay text until selected: numbers are
-    parsed then, so a text column can hold labels for u.  Without a header the columns are
-    named by their indices ``"0"``, ``"1"``, ...
+    Lines starting with ``#`` are comments.  The first row is a header when it holds text
+    above numbers, or, above text, names that never recur in their column while a column
+    below repeats its values (labels).  Columns stay text until selected: numbers are
+    parsed then, so a text column can hold labels for u.  Without a header the columns
+    are named by their indices ``"0"``, ``"1"``, ...
     """
-    head: list[tuple[int, list[str]]] = []  # (line number, fields) of the first two content lines
+    head: list[tuple[int, list[str]]] = []  # (line number, fields) of the first content lines
     with open(path, newline="", encoding="utf-8") as fh:
         for number, line in enumerate(fh):
             if line.strip() and not line.lstrip().startswith("#"):
                 head.append((number, next(csv.reader([line]))))
-                if len(head) == 2:
+                if len(head) == HEADER_SNIFF_ROWS:
                     break
     if not head:
         raise ValueError(f"{path} is empty")
@@ -332,19 +334,31 @@ def read_csv_table(path: Path) -> Table:
     return Table(names, list(cells.T), str(path))
 
 
-def _looks_like_header(head: list[list[str]]) -> bool:
-    """A header has text where the next row has numbers (a lone first row: any text)."""
-    def is_number(field: str) -> bool:
-        try:
-            float(field)
-            return True
-        except ValueError:
-            return not field.strip()
+#: rows read to decide whether the first row of a CSV file is a header
+HEADER_SNIFF_ROWS = 1000
 
-    first = head[0]
-    if len(head) == 1:
-        return not all(is_number(f) for f in first)
-    return any(not is_number(a) and is_number(b) for a, b in zip(first, head[1]))
+
+def _is_number(field: str) -> bool:
+    try:
+        float(field)
+        return True
+    except ValueError:
+        return not field.strip()  # an empty field is a missing number
+
+
+def _looks_like_header(rows: list[list[str]]) -> bool:
+    first, rest = rows[0], rows[1:]
+    if not rest:
+        return not all(_is_number(f) for f in first)
+    if any(not _is_number(a) and _is_number(b) for a, b in zip(first, rest[0])):
+        return True  # text above a number
+    text = [j for j, field in enumerate(first) if not _is_number(field)]
+    if not text:
+        return False
+    below = {j: [row[j].strip() for row in rest if j < len(row)] for j in text}
+    if any(first[j].strip() in below[j] for j in text):
+        return False  # the first row's text recurs: it is a label like the others
+    return any(len(set(values)) < len(values) for values in below.values())
 
 
 def read_parquet_table(path: Path) -> Table:
