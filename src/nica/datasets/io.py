@@ -88,7 +88,7 @@ def array_names(path: str | Path) -> list[str]:
     path, suffix = _data_file(path)
     if suffix == ".npz":
         def names() -> list[str]:
-            with np.load(path, allow_pickle=False) as archive:
+            with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as archive:
                 return list(archive.files)
     elif suffix in KEYED:
         h5py = require("h5py", f"reading {path.name} (HDF5)")
@@ -121,7 +121,7 @@ def _read_keyed(path: Path, key: str | None) -> np.ndarray:
     key = _pick_key(path, key, array_names(path))
     if path.suffix.lower() == ".npz":
         def read() -> np.ndarray:
-            with np.load(path, allow_pickle=False) as archive:
+            with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as archive:
                 return archive[key]
         return _reading(path, read)
     h5py = require("h5py", f"reading {path.name} (HDF5)")
@@ -167,7 +167,14 @@ def read_array(
     if columns is not None and suffix not in TABULAR:
         raise DataFileError(f"columns can be chosen only in {TABULAR} files, not in {path}")
     if suffix == ".npy":
-        return _reading(path, lambda: np.load(path, allow_pickle=False))
+        def read_npy() -> np.ndarray:
+            with open(path, "rb") as fh:  # our handle: numpy leaves its own open when a file is broken
+                arr = np.load(fh, allow_pickle=False)
+            if not isinstance(arr, np.ndarray):
+                arr.close()
+                raise DataFileError(f"{path} is an .npz archive, not an .npy array; rename it to .npz")
+            return arr
+        return _reading(path, read_npy)
     if suffix in KEYED:
         return _read_keyed(path, key)
     table = _read_table(path)
