@@ -228,3 +228,21 @@ def test_weak_mcc_bounds_mcc_when_columns_are_uncorrelated(sz):
     z_white = np.linalg.qr(z - z.mean(0))[0]
     mcc, weak = mean_corr_coef(s_white, z_white), weak_mean_corr_coef(s_white, z_white)
     assert 0.0 <= mcc <= weak + 1e-9 <= 1.0 + 1e-9
+
+
+@FAST
+@given(sources_and_latents(), st.sampled_from([1e-300, 1e-30, 1e30, 1e300]))
+def test_metrics_are_scale_free_even_at_extreme_magnitudes(sz, scale):
+    # huge (or tiny) but finite values must not overflow (underflow) into a score of 0
+    s, z = sz
+    assert mean_corr_coef(s * scale, z) == pytest.approx(mean_corr_coef(s, z), abs=1e-9)
+    assert weak_mean_corr_coef(s, z * scale) == pytest.approx(weak_mean_corr_coef(s, z), abs=1e-7)
+
+
+def test_weak_mcc_can_fall_below_mcc_with_correlated_columns(rng):
+    # two near-copies of one signal in s and in z: MCC matches them, CCA finds one shared
+    # direction and two unrelated noise directions
+    a = rng.normal(size=2000)
+    s = np.column_stack([a, a + 0.05 * rng.normal(size=2000)])
+    z = np.column_stack([a, a + 0.05 * rng.normal(size=2000)])
+    assert mean_corr_coef(s, z) > 0.99 and weak_mean_corr_coef(s, z) < 0.6

@@ -44,6 +44,13 @@ def _check_rows(s: np.ndarray, z: np.ndarray) -> None:
         )
 
 
+def _rescaled(a: np.ndarray) -> np.ndarray:
+    """Each column divided by its largest magnitude: correlations do not change, and sums of
+    squares of values near 1e308 (or 1e-300) can no longer overflow (or underflow)."""
+    peak = np.abs(a).max(0)
+    return a / np.where(peak > 0, peak, 1.0)
+
+
 def correlation_matrix(s: np.ndarray, z: np.ndarray, method: str = "pearson") -> np.ndarray:
     """Correlations between the columns of s ``(N, n)`` and z ``(N, m)``: ``(n, m)``.
 
@@ -55,6 +62,8 @@ def correlation_matrix(s: np.ndarray, z: np.ndarray, method: str = "pearson") ->
     _check_rows(s, z)
     if method == "spearman":
         s, z = rankdata(s, axis=0), rankdata(z, axis=0)
+    s = _rescaled(s)
+    z = _rescaled(z)
     s = s - s.mean(0)
     z = z - z.mean(0)
     norm_s, norm_z = np.linalg.norm(s, axis=0), np.linalg.norm(z, axis=0)
@@ -120,6 +129,8 @@ def weak_mean_corr_coef(s: np.ndarray, z: np.ndarray) -> float:
 
 def canonical_correlations(a: np.ndarray, b: np.ndarray, eps: float = 1e-10) -> np.ndarray:
     """Canonical correlations between the columns of a ``(N, p)`` and b ``(N, q)``, descending."""
+    a = _rescaled(a)
+    b = _rescaled(b)
     a = a - a.mean(0)
     b = b - b.mean(0)
     qa = _orthonormal_basis(a, eps)
