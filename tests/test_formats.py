@@ -192,11 +192,11 @@ def test_npz_object_array_is_never_unpickled(tmp_path):
 def test_column_options_on_keyed_and_npy_files(tmp_path):
     np.savez(tmp_path / "d.npz", x=np.zeros((3, 2)))
     np.save(tmp_path / "x.npy", np.zeros((3, 2)))
-    with pytest.raises(DataFileError, match=r"x_cols \(--x-cols\) choose columns.*--x-key"):
+    with pytest.raises(DataFileError, match=r"x_cols \(--x-cols\) can only choose columns.*--x-key"):
         load_dataset(tmp_path / "d.npz", x_cols="0")
     with pytest.raises(DataFileError, match="holds x alone"):
         load_dataset(tmp_path / "x.npy", u_cols="1")
-    with pytest.raises(DataFileError, match="columns can be chosen only"):
+    with pytest.raises(DataFileError, match="columns can only choose columns"):
         read_array(tmp_path / "x.npy", columns="0")
 
 
@@ -205,6 +205,8 @@ def test_u_from_its_own_table_with_a_column_choice(tmp_path, rng):
     (tmp_path / "meta.csv").write_text("id,segment\nc1,a\nc2,b\nc3,a\nc4,b\n")
     ds = load_dataset(tmp_path / "x.npy", u_path=tmp_path / "meta.csv", u_cols="segment")
     assert list(ds.u) == ["a", "b", "a", "b"]
+    with pytest.raises(ValueError, match=r"u_cols \(--u-col\): 'batch' is neither.*\['id', 'segment'\]"):
+        load_dataset(tmp_path / "x.npy", u_path=tmp_path / "meta.csv", u_cols="batch")
 
 
 def test_directory_instead_of_a_file(tmp_path):

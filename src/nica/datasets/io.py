@@ -163,9 +163,16 @@ def read_array(
     -------
     The array; a single table column comes back 1-D ``(N,)``, several as ``(N, k)``.
     """
+    return _read_array(path, key, columns, labels, name="the array", option="columns")
+
+
+def _read_array(path: str | Path, key: str | None, columns: ColumnSpec | None, labels: bool, *,
+                name: str, option: str) -> np.ndarray:
+    """:func:`read_array`, with errors that call the array ``name`` and its columns ``option``."""
     path, suffix = _data_file(path)
     if columns is not None and suffix not in TABULAR:
-        raise DataFileError(f"columns can be chosen only in {TABULAR} files, not in {path}")
+        raise DataFileError(f"{option} can only choose columns of {'/'.join(TABULAR)} tables; {path} "
+                            f"is a {suffix} file")
     if suffix == ".npy":
         def read_npy() -> np.ndarray:
             with open(path, "rb") as fh:  # our handle: numpy leaves its own open when a file is broken
@@ -178,10 +185,10 @@ def read_array(
     if suffix in KEYED:
         return _read_keyed(path, key)
     table = _read_table(path)
-    index = table.select(columns, "columns")
+    index = table.select(columns, option)
     if labels:
-        return table.aux(index, path.name)
-    arr = table.numeric(index, path.name)
+        return table.aux(index, name)
+    arr = table.numeric(index, name)
     return arr[:, 0] if arr.shape[1] == 1 else arr
 
 
@@ -226,8 +233,8 @@ def load_dataset(
             fix = ("name its arrays with x_key/u_key/s_key (--x-key/--u-key/--s-key)" if suffix in KEYED
                    else "it holds x alone; give u and s their own files")
             raise DataFileError(
-                f"{', '.join(chosen)} choose columns of {'/'.join(TABULAR)} tables, but {path} is "
-                f"a {suffix} file: {fix}"
+                f"{', '.join(chosen)} can only choose columns of {'/'.join(TABULAR)} tables; {path} "
+                f"is a {suffix} file: {fix}"
             )
     out: dict[str, np.ndarray | None] = {"x": None, "u": None, "s": None}
     if suffix in TABULAR:
@@ -241,11 +248,12 @@ def load_dataset(
                 out[part] = _read_keyed(path, keys[part])
     elif "x" in parts:
         out["x"] = read_array(path)
-    if u_path is not None and "u" in parts:
-        out["u"] = read_array(u_path, u_key if Path(u_path).suffix.lower() in KEYED else None,
-                              columns=u_cols, labels=True)
-    if s_path is not None and "s" in parts:
-        out["s"] = read_array(s_path, s_key if Path(s_path).suffix.lower() in KEYED else None, columns=s_cols)
+    own = {"u": (u_path, u_key, u_cols), "s": (s_path, s_key, s_cols)}
+    for part, (own_path, key, cols) in own.items():
+        if own_path is not None and part in parts:
+            keyed = Path(own_path).suffix.lower() in KEYED
+            out[part] = _read_array(own_path, key if keyed else None, cols, labels=part == "u",
+                                    name=part, option=COLUMN_OPTIONS[part])
     return Dataset(**out)
 
 

@@ -85,13 +85,10 @@ class Table:
         """A pandas DataFrame's columns; nullable integers/floats become float with NaN."""
         return cls([str(c) for c in frame.columns], [_series_values(frame[c]) for c in frame.columns], source)
 
-    def __len__(self) -> int:
-        return len(self.columns[0]) if self.columns else 0
-
     def select(self, spec: ColumnSpec | None, option: str) -> list[int]:
         """Indices of the columns named by ``spec`` (see :data:`ColumnSpec`); None selects all.
 
-        ``option`` names the argument in errors (``"x_cols"``, ``"--u-col"``).  A string
+        ``option`` names the argument in errors (e.g. ``"x_cols (--x-cols)"``).  A string
         token matching a column name is that column; otherwise an integer is an index.
         """
         if spec is None:
@@ -134,7 +131,8 @@ class Table:
 
     def numeric(self, indices: Sequence[int], name: str) -> np.ndarray:
         """The selected columns as one float64 array ``(N, k)``; errors name non-numeric columns."""
-        bad = [i for i in indices if _numeric(self.columns[i]) is None]
+        converted = {i: _numeric(self.columns[i]) for i in indices}
+        bad = [i for i, values in converted.items() if values is None]
         if bad:
             details = ", ".join(f"{self.names[i]!r} ({_describe(self.columns[i])})" for i in bad[:10])
             raise TypeError(
@@ -143,7 +141,7 @@ class Table:
             )
         if not indices:
             raise ValueError(f"{name} has no columns left in {self.source}; select at least one column")
-        return np.column_stack([_numeric(self.columns[i]) for i in indices])
+        return np.column_stack([converted[i] for i in indices])
 
     def aux(self, indices: Sequence[int], name: str = "u") -> np.ndarray:
         """u from the selected columns: one column keeps its labels (text or numbers) ``(N,)``;
@@ -225,7 +223,7 @@ def _series_values(series: Any) -> np.ndarray:
     """One pandas column as numpy: numbers (nullable ones with NaN) or objects."""
     pd = sys.modules["pandas"]
     dtype = series.dtype
-    if isinstance(dtype, np.dtype) and dtype.kind in NUMERIC_KINDS + "MmcU":
+    if isinstance(dtype, np.dtype) and dtype.kind in NUMERIC_KINDS + "Mmc":
         return series.to_numpy()
     if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_numeric_dtype(dtype):
         if not isinstance(dtype, pd.CategoricalDtype):  # nullable Int64 / Float64 / boolean
