@@ -386,7 +386,9 @@ def test_fit_and_transform_from_parquet_and_hdf5(runner, tmp_path, sim_file):
 def test_info(runner, model_dir):
     result = run(runner, "info", model_dir)
     out = result.output
-    for fragment in ("(IVAE, model format 1)", f"nica {nica.__version__}", "seed        0",
+    from nica.persistence import FORMAT_VERSION
+
+    for fragment in (f"(IVAE, model format {FORMAT_VERSION})", f"nica {nica.__version__}", "seed        0",
                      "2 features -> 2 components; u categorical, 6 labels", "30 steps",
                      "stopped early: no", "final ELBO", "ELBO curve  epoch 1:", "settings",
                      "max_steps", "hidden_dim"):

@@ -462,3 +462,65 @@ def test_a_diverging_refit_leaves_the_previous_fit_intact(tiny_data, fast_params
         model.fit(tiny_data.x * 3 + 1, tiny_data.u)
     np.testing.assert_array_equal(model.x_mean_, mean_before)
     np.testing.assert_array_equal(model.transform(tiny_data.x, tiny_data.u), before)
+
+
+# ---------------------------------------------------------------- restarts
+@pytest.fixture(scope="module")
+def restarted(tiny_data, fast_params):
+    return IVAE(3, **fast_params, n_restarts=4, random_state=0).fit(tiny_data.x, tiny_data.u)
+
+
+def test_restarts_attributes(restarted, tiny_data):
+    m = restarted
+    assert m.restart_scores_.shape == m.restart_elbo_.shape == (4,)
+    assert m.selected_restart_ == int(np.argmax(m.restart_scores_))
+    agreement = m.restart_agreement_
+    assert agreement.shape == (4, 4)
+    np.testing.assert_allclose(agreement, agreement.T)
+    np.testing.assert_allclose(np.diag(agreement), 1.0)
+    assert np.all((agreement >= 0) & (agreement <= 1 + 1e-9))
+    # the agreement score is the mean MCC with the other restarts
+    np.testing.assert_allclose(m.restart_scores_, (agreement.sum(1) - 1) / 3)
+    assert m.elbo_ == m.restart_elbo_[m.selected_restart_]
+    assert m.config_.n_models == 1
+
+
+def test_transform_is_the_selected_restart(restarted, tiny_data):
+    x, u = tiny_data.x, tiny_data.u
+    every = restarted.transform_restarts(x, u)
+    assert every.shape == (4, len(x), 3)
+    np.testing.assert_allclose(restarted.transform(x, u), every[restarted.selected_restart_], rtol=1e-5, atol=1e-6)
+    # the restarts are different initialisations, not copies
+    assert not np.allclose(every[0], every[1])
+
+
+@pytest.mark.parametrize("selection", ["elbo", "first"])
+def test_other_selection_rules(tiny_data, fast_params, selection):
+    m = IVAE(3, **fast_params, n_restarts=3, selection=selection, random_state=0).fit(tiny_data.x, tiny_data.u)
+    expected = int(np.argmax(m.restart_elbo_)) if selection == "elbo" else 0
+    assert m.selected_restart_ == expected
+
+
+def test_restarts_are_deterministic(tiny_data, fast_params, restarted):
+    again = IVAE(3, **fast_params, n_restarts=4, random_state=0).fit(tiny_data.x, tiny_data.u)
+    np.testing.assert_array_equal(again.restart_elbo_, restarted.restart_elbo_)
+    np.testing.assert_array_equal(again.transform(tiny_data.x, tiny_data.u),
+                                  restarted.transform(tiny_data.x, tiny_data.u))
+
+
+@pytest.mark.parametrize("bad", [{"n_restarts": 0}, {"n_restarts": 2.5}, {"n_restarts": True},
+                                 {"selection": "oracle"}])
+def test_bad_restart_settings(tiny_data, fast_params, bad):
+    with pytest.raises(ValueError, match="n_restarts|selection"):
+        IVAE(3, **{**fast_params, **bad}).fit(tiny_data.x, tiny_data.u)
+
+
+def test_restarts_survive_save_and_load(restarted, tmp_path, tiny_data):
+    loaded = nica.load(restarted.save(tmp_path / "m"))
+    assert loaded.selected_restart_ == restarted.selected_restart_
+    np.testing.assert_array_equal(loaded.restart_scores_, restarted.restart_scores_)
+    np.testing.assert_array_equal(loaded.restart_agreement_, restarted.restart_agreement_)
+    np.testing.assert_array_equal(loaded.transform(tiny_data.x, tiny_data.u),
+                                  restarted.transform(tiny_data.x, tiny_data.u))
+    with pytest.raises(NotFittedError, match="kept restart"):
+        loaded.transform_restarts(tiny_data.x, tiny_data.u)

@@ -24,8 +24,13 @@ from nica.models import (
     PriorParams,
     XTanh,
 )
-from nica.models.networks import LOGVAR_MAX, LOGVAR_MIN, bounded_logvar
-from nica.models.objectives import decomposed_objective, gaussian_log_density_matrix, objective_weights
+from nica.models.networks import LOGVAR_MAX, LOGVAR_MIN, StackedLinear, bounded_logvar
+from nica.models.objectives import (
+    decomposed_objective,
+    gaussian_log_density_matrix,
+    logsumexp,
+    objective_weights,
+)
 
 NET = dict(hidden_dim=8, n_layers=2)
 
@@ -107,10 +112,10 @@ def test_prior_mean_false_gives_zero_loc(prior_cls, aux_net):
     prior = prior_cls(3, 4, learn_mean=False, learn_scale=True, aux_net=aux_net, **NET).double()
     u = torch.eye(4, dtype=torch.float64)
     params = prior(u)
-    assert params.loc.shape == params.log_scale.shape == (4, 3)
+    assert params.loc.shape == params.log_scale.shape == (1, 4, 3)  # (models, batch, latent)
     assert torch.all(params.loc == 0)
     # the scale does depend on u
-    assert not torch.allclose(params.log_scale[0], params.log_scale[1])
+    assert not torch.allclose(params.log_scale[0, 0], params.log_scale[0, 1])
     assert prior.n_statistics() == 1
 
 
@@ -118,14 +123,14 @@ def test_prior_scale_false_gives_unit_scale():
     prior = GaussianPrior(2, 3, learn_mean=True, learn_scale=False, **NET).double()
     params = prior(torch.eye(3, dtype=torch.float64))
     assert torch.all(params.log_scale == 0)
-    assert not torch.allclose(params.loc[0], params.loc[1])
+    assert not torch.allclose(params.loc[0, 0], params.loc[0, 1])
 
 
 def test_mean_and_scale_both_depend_on_u():
     prior = GaussianPrior(2, 3, **NET).double()
     params = prior(torch.eye(3, dtype=torch.float64))
-    assert not torch.allclose(params.loc[0], params.loc[2])
-    assert not torch.allclose(params.log_scale[0], params.log_scale[2])
+    assert not torch.allclose(params.loc[0, 0], params.loc[0, 2])
+    assert not torch.allclose(params.log_scale[0, 0], params.log_scale[0, 2])
     assert prior.n_statistics() == 2
 
 
@@ -145,7 +150,7 @@ def test_table_prior_is_one_row_per_label():
     prior = GaussianPrior(2, 3, aux_net="table", **NET).double()
     u = torch.eye(3, dtype=torch.float64)
     out = torch.cat([prior(u).loc, prior(u).log_scale], dim=-1)
-    torch.testing.assert_close(out, prior.net.weight.T)
+    torch.testing.assert_close(out, prior.net.weight.mT)  # weight: (models, out, labels)
 
 
 def test_unknown_prior_net_raises():
@@ -159,15 +164,15 @@ def test_gaussian_decoder_log_prob(variance, gen):
     dec = GaussianDecoder(3, 4, variance=variance, **NET).double()
     if variance == "learned":
         with torch.no_grad():
-            dec.logvar.copy_(torch.tensor([-1.0, 0.0, 0.5, -2.0], dtype=torch.float64))
+            dec.logvar.copy_(torch.tensor([[[-1.0, 0.0, 0.5, -2.0]]], dtype=torch.float64))
     z, x = randn(gen, 7, 3), randn(gen, 7, 4)
     std = torch.exp(0.5 * dec.logvar)
     expected = Normal(dec.net(z), std).log_prob(x).sum(-1)
     got = dec.log_prob(x, z)
-    assert got.shape == (7,)
+    assert got.shape == (1, 7)  # (models, batch)
     torch.testing.assert_close(got, expected)
     if variance != "learned":
-        torch.testing.assert_close(std, torch.full((4,), math.sqrt(0.3), dtype=torch.float64))
+        torch.testing.assert_close(std, torch.full((1, 1, 4), math.sqrt(0.3), dtype=torch.float64))
     torch.testing.assert_close(dec.mean(z), dec.net(z))
 
 
@@ -176,7 +181,7 @@ def test_gaussian_decoder_fixed_variance_is_not_trained():
     learned = GaussianDecoder(2, 3, variance="learned", **NET)
     assert not any(p is fixed.logvar for p in fixed.parameters())
     assert any(p is learned.logvar for p in learned.parameters())
-    torch.testing.assert_close(learned.logvar, torch.full((3,), math.log(0.1)))
+    torch.testing.assert_close(learned.logvar, torch.full((1, 1, 3), math.log(0.1)))
 
 
 @pytest.mark.parametrize("variance", [0.0, -1.0, "big"])
@@ -291,9 +296,9 @@ def test_module_loss_elbo_weights(prior, gen):
     module = tiny_module(prior=prior)
     x, u = batch(gen)
     out = module.loss(x, u, n_data=100, weights=ELBO_WEIGHTS, generator=torch.Generator().manual_seed(3))
-    assert out.elbo.shape == out.reconstruction.shape == out.kl.shape == (10,)
-    assert out.loss.ndim == 0
-    assert torch.equal(out.loss, -out.elbo.mean())
+    assert out.elbo.shape == out.reconstruction.shape == out.kl.shape == (1, 10)
+    assert out.loss.shape == (1,)  # one loss per stacked model
+    assert torch.equal(out.loss, -out.elbo.mean(-1))
     assert torch.equal(out.elbo, out.reconstruction - out.kl)
     # the terms are the decoder's log-likelihood at a reparameterised sample and the analytic KL
     mean, logvar = module.inference(x, u)
@@ -316,10 +321,10 @@ def test_module_loss_reweighted_is_the_decomposition(gen):
     log_qz_x = Normal(mean, torch.exp(0.5 * logvar)).log_prob(z).sum(-1)
     log_pz = module.prior.log_prob(z, module.prior_params(u)).sum(-1)
     expected = decomposed_objective(log_px, log_qz_x, log_pz, z, mean, logvar, 100, AUTHORS_WEIGHTS)
-    torch.testing.assert_close(out.loss, -expected.mean())
+    torch.testing.assert_close(out.loss, -expected.mean(-1))
     # the reported ELBO is still the plain one
     torch.testing.assert_close(out.elbo, out.reconstruction - out.kl)
-    assert not torch.allclose(out.loss, -out.elbo.mean())
+    assert not torch.allclose(out.loss, -out.elbo.mean(-1))
 
 
 def test_module_elbo_method_matches_loss(gen):
@@ -360,10 +365,12 @@ def test_xtanh_and_mlp_shapes():
     x = torch.linspace(-3, 3, 7)
     torch.testing.assert_close(XTanh(0.1)(x), torch.tanh(x) + 0.1 * x)
     mlp = MLP(3, 5, hidden_dim=7, n_layers=3)
-    assert mlp(torch.zeros(4, 3)).shape == (4, 5)
-    assert sum(isinstance(m, torch.nn.Linear) for m in mlp.modules()) == 3
+    assert mlp(torch.zeros(4, 3)).shape == (1, 4, 5)
+    assert sum(isinstance(m, StackedLinear) for m in mlp.modules()) == 3
     single = MLP(3, 5, n_layers=1)
-    assert [type(m) for m in single.net] == [torch.nn.Linear]
+    assert [type(m) for m in single.net] == [StackedLinear]
+    stacked = MLP(3, 5, hidden_dim=7, n_models=4)
+    assert stacked(torch.zeros(4, 3)).shape == stacked(torch.zeros(4, 4, 3)).shape == (4, 4, 5)
     with pytest.raises(ValueError, match="n_layers"):
         MLP(3, 5, n_layers=0)
 
@@ -371,3 +378,62 @@ def test_xtanh_and_mlp_shapes():
 def test_bounded_logvar():
     raw = torch.tensor([-100.0, 0.0, 100.0])
     torch.testing.assert_close(bounded_logvar(raw), torch.tensor([LOGVAR_MIN, 0.0, LOGVAR_MAX]))
+
+
+# ---------------------------------------------------------------- stacked models (restarts)
+def test_stacked_linear_is_k_independent_linear_maps(gen):
+    layer = StackedLinear(3, 2, n_models=4).double()
+    x = randn(gen, 5, 3)
+    out = layer(x)
+    for k in range(4):
+        expected = torch.nn.functional.linear(x, layer.weight[k], layer.bias[k, 0])
+        torch.testing.assert_close(out[k], expected)
+    # nn.Linear's initialisation range U(-1/sqrt(in), 1/sqrt(in))
+    assert layer.weight.abs().max() <= 1 / math.sqrt(3)
+    with pytest.raises(ValueError, match="n_models"):
+        StackedLinear(3, 2, n_models=0)
+
+
+def test_custom_logsumexp_matches_torch(gen):
+    values = randn(gen, 3, 6, 5).requires_grad_()
+    for dim in (-1, -2):
+        reference = torch.logsumexp(values, dim)
+        upstream = randn(gen, *reference.shape)  # a generic gradient from above
+        ours = logsumexp(values, dim)
+        torch.testing.assert_close(ours, reference)
+        grad_ours, = torch.autograd.grad((ours * upstream).sum(), values)
+        grad_ref, = torch.autograd.grad((reference * upstream).sum(), values)
+        torch.testing.assert_close(grad_ours, grad_ref)
+
+
+@pytest.mark.parametrize("prior", ["gaussian", "laplace"])
+def test_stacked_models_train_independently(prior, gen):
+    """Each stacked model's loss depends on its own parameters only, and select(k) is model k."""
+    module = tiny_module(prior=prior, n_models=3, prior_net="table")
+    x, u = batch(gen)
+    out = module.loss(x, u, n_data=100, weights=AUTHORS_WEIGHTS, generator=torch.Generator().manual_seed(1))
+    assert out.loss.shape == (3,) and out.elbo.shape == (3, 10)
+    # the gradient of model 1's loss is zero on every other model's slice
+    grads = torch.autograd.grad(out.loss[1], list(module.parameters()), allow_unused=True)
+    for g in grads:
+        if g is not None:
+            assert torch.all(g[[0, 2]] == 0) and g.shape[0] == 3
+    for k in range(3):
+        single = module.select(k)
+        assert single.config.n_models == 1
+        torch.testing.assert_close(single.inference(x, u)[0][0], module.inference(x, u)[0][k])
+        torch.testing.assert_close(single.generative(x[:, :2])[0], module.generative(x[:, :2])[k])
+    with pytest.raises(IndexError):
+        module.select(3)
+
+
+def test_stacked_decomposition_equals_per_model_decomposition(gen):
+    m, n, k = 12, 3, 2
+    mean, logvar = randn(gen, k, m, n), 0.5 * randn(gen, k, m, n)
+    z = mean + torch.exp(0.5 * logvar) * randn(gen, k, m, n)
+    log_px, log_qz_x, log_pz = randn(gen, k, m), randn(gen, k, m), randn(gen, k, m)
+    stacked = decomposed_objective(log_px, log_qz_x, log_pz, z, mean, logvar, 500, AUTHORS_WEIGHTS)
+    for i in range(k):
+        single = decomposed_objective(log_px[i], log_qz_x[i], log_pz[i], z[i], mean[i], logvar[i], 500,
+                                      AUTHORS_WEIGHTS)
+        torch.testing.assert_close(stacked[i], single)

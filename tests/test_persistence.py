@@ -217,10 +217,11 @@ def test_load_weights_of_another_architecture(saved, tmp_path, tiny_data, fast_p
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
-def test_committed_fixture_model_reproduces_its_latents():
-    # a model saved by nica 0.1.0 (format 1); see tests/fixtures/make_saved_model.py
-    model = nica.load(FIXTURES / "saved_model_v1")
-    with np.load(FIXTURES / "saved_model_v1_data.npz") as f:
+@pytest.mark.parametrize("version", range(1, FORMAT_VERSION + 1))
+def test_committed_fixture_model_reproduces_its_latents(version):
+    # a tiny model saved in each model format so far; see tests/fixtures/make_saved_model.py
+    model = nica.load(FIXTURES / f"saved_model_v{version}")
+    with np.load(FIXTURES / f"saved_model_v{version}_data.npz") as f:
         x, u, z = f["x"], f["u"], f["z"]
     assert type(model) is IVAE and model.n_components == 2 and model.n_features_in_ == 3
     # another torch or CPU may round differently in the last bits, never more
@@ -269,7 +270,7 @@ def test_model_fitted_on_cuda_loads_on_cpu(fitted_ivae, saved, tiny_data, monkey
 def test_load_refuses_non_finite_weights(saved):
     import torch
 
-    _rewrite_weights(saved, lambda t: torch.full_like(t, float("nan")) if t.ndim == 2 else t)
+    _rewrite_weights(saved, lambda t: torch.full_like(t, float("nan")))
     with pytest.raises(ValueError, match="corrupt: tensor.*NaN"):
         nica.load(saved)
 
@@ -311,3 +312,21 @@ def test_model_info(fitted_ivae, saved):
     assert training["elbo"][-1] == pytest.approx(fitted_ivae.elbo_)
     assert training["stopped_early"] is False
     json.dumps(info)  # JSON-ready
+
+
+def test_format_1_models_load(fitted_ivae, saved, tiny_data):
+    """Format 1 stored unstacked tensors and no restart record: converted on load."""
+    from safetensors.torch import load_file, save_file
+
+    state = load_file(str(saved / WEIGHTS_FILE))
+    save_file({k: v.reshape(v.shape[2:]) if k.endswith("logvar") else v[0].reshape(-1) if k.endswith("bias")
+               else v[0] for k, v in state.items()}, str(saved / WEIGHTS_FILE))
+    config = json.loads((saved / CONFIG_FILE).read_text())
+    config["format_version"] = 1
+    del config["restarts"], config["module"]["n_models"]
+    (saved / CONFIG_FILE).write_text(json.dumps(config))
+    loaded = nica.load(saved)
+    np.testing.assert_array_equal(loaded.transform(tiny_data.x, tiny_data.u),
+                                  fitted_ivae.transform(tiny_data.x, tiny_data.u))
+    assert loaded.selected_restart_ == 0
+    assert loaded.elbo_ == pytest.approx(fitted_ivae.elbo_)

@@ -1,8 +1,10 @@
 """nica: identifiable deep latent-variable models and nonlinear ICA.
 
-The public surface: the :class:`IVAE` estimator (and the :class:`VAE` baseline), the
-paper's benchmark generator :func:`make_nonstationary`, the metrics
-:func:`mean_corr_coef` / :func:`weak_mean_corr_coef`, and :func:`load`.
+The public surface: the :class:`IVAE` estimator, the baselines :class:`VAE`,
+:class:`BetaVAE`, :class:`BetaTCVAE`, :class:`TCL` (more in :mod:`nica.baselines`), the
+identifiable flow :class:`IFlow` (:mod:`nica.flows`), the paper's benchmark generator
+:func:`make_nonstationary`, the metrics :func:`mean_corr_coef` /
+:func:`weak_mean_corr_coef`, and :func:`load`.
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -13,18 +15,24 @@ except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0.0.0+unknown"
 
 from nica._validation import IdentifiabilityWarning
+from nica.baselines import TCL, BetaTCVAE, BetaVAE
 from nica.datasets import NonstationaryData, make_nonstationary
 from nica.estimator import IVAE, VAE, NotFittedError
+from nica.flows import IFlow
 from nica.metrics import mean_corr_coef, weak_mean_corr_coef
 from nica.persistence import load
 from nica.presets import PRESETS
 
 __all__ = [
+    "BetaTCVAE",
+    "BetaVAE",
+    "IFlow",
     "IVAE",
     "IdentifiabilityWarning",
     "NonstationaryData",
     "NotFittedError",
     "PRESETS",
+    "TCL",
     "VAE",
     "__version__",
     "load",

@@ -306,7 +306,9 @@ def _info_lines(record: dict[str, Any]) -> list[tuple[str, str]]:
         ("data", f"{data['n_features']} features -> {data['n_components']} components; {u_text}"),
         ("training", f"{train['n_steps']} steps in {train['n_epochs']} epochs, {train['fit_time']:.2f} s; "
                      f"stopped early: {'yes' if train['stopped_early'] else 'no'}"),
-        ("final ELBO", f"{train['final_elbo']:.4f} per sample (units of X)"),
+        ("final ELBO", f"{train['final_elbo']:.4f} per sample (units of X)"
+                       + (f"; restart {record['restarts']['selected']} kept of {record['restarts']['n_restarts']}"
+                          if record["restarts"]["n_restarts"] > 1 else "")),
         ("ELBO curve", f"epoch {curve}"),
     ]
 

@@ -21,10 +21,14 @@ from nica.datasets.tabular import split_aux
 from nica.models.ivae import IVAEConfig, IVAEModule
 from nica.models.objectives import AUTHORS_WEIGHTS, ObjectiveWeights
 from nica.presets import PRESETS
-from nica.training.trainer import TrainConfig, train
+from nica.training.selection import SELECTION_RULES, restart_scores
+from nica.training.checkpoint import CheckpointError, Checkpointing, fingerprint
+from nica.training.trainer import TrainConfig, TrainHistory, TrainingDivergedError, train
 
 #: rows per forward pass at inference time, to keep memory bounded on large inputs
 INFERENCE_CHUNK = 65_536
+#: rows of X on which restarts' latents are compared by the agreement rule
+SELECTION_SAMPLES = 5_000
 #: bounds of the automatic hidden width (10 units per observed feature)
 MIN_AUTO_WIDTH, MAX_AUTO_WIDTH = 50, 100
 
@@ -79,6 +83,14 @@ class IVAE:
         reweighted objective; default the authors' (100, 1, 0, 10).
     batch_size, learning_rate, max_steps, lr_schedule : optimisation (Adam).
     n_iter_no_change, tol : early stopping on the mean training ELBO per epoch.
+    n_restarts : K independent initialisations trained side by side as one batched model
+        (far cheaper than K fits); one is kept by ``selection``.
+    checkpoint_dir, checkpoint_every : write the full training state to
+        ``checkpoint_dir/checkpoint.pt`` every ``checkpoint_every`` steps (atomically), so
+        that ``fit(X, u, resume=True)`` can continue an interrupted fit.
+    selection : rule that picks the kept restart without the true sources: ``"agreement"``
+        (closest to the other restarts up to permutation), ``"elbo"`` (final training
+        ELBO) or ``"first"``; see :mod:`nica.training.selection`.
     standardize : z-score each feature of X before fitting (Gaussian decoder only).
     u_type : ``"auto"``, ``"categorical"`` or ``"continuous"``.
     device : ``"auto"``, ``"cpu"``, ``"cuda"``, ...
@@ -90,7 +102,14 @@ class IVAE:
     module_ : the fitted :class:`nica.models.IVAEModule`.
     config_ : its :class:`nica.models.IVAEConfig`.
     history_ : :class:`nica.training.TrainHistory` (ELBO per epoch, steps, time).
-    elbo_ : mean training ELBO per sample of the last epoch.
+    elbo_ : mean training ELBO per sample of the last epoch (of the kept restart).
+    selected_restart_ : index of the kept restart.
+    restart_scores_ : ``(n_restarts,)`` each restart's score under ``selection``.
+    restart_elbo_ : ``(n_restarts,)`` each restart's final training ELBO per sample.
+    restart_agreement_ : ``(n_restarts, n_restarts)`` MCC between restarts' latents on up
+        to 5,000 rows (None for a single restart).
+    restarts_module_ : every restart as one stacked module (not saved by :meth:`save`);
+        see :meth:`transform_restarts`.
     n_features_in_, n_steps_, fit_time_, seed_ : as named.
 
     Examples
@@ -128,6 +147,10 @@ class IVAE:
         lr_schedule: str = "cosine",
         n_iter_no_change: int | None = None,
         tol: float = 1e-3,
+        n_restarts: int = 1,
+        selection: str = "agreement",
+        checkpoint_dir: str | Path | None = None,
+        checkpoint_every: int = 1_000,
         standardize: bool = True,
         u_type: str = "auto",
         device: str = "auto",
@@ -155,6 +178,10 @@ class IVAE:
         self.lr_schedule = lr_schedule
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
+        self.n_restarts = n_restarts
+        self.selection = selection
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
         self.standardize = standardize
         self.u_type = u_type
         self.device = device
@@ -200,7 +227,7 @@ class IVAE:
         return f"{type(self).__name__}({', '.join([repr(self.n_components)] + changed)})"
 
     # ----------------------------------------------------------------- fitting
-    def _model_config(self, x_dim: int, aux: AuxEncoder) -> IVAEConfig:
+    def _model_config(self, x_dim: int, aux: AuxEncoder, n_models: int = 1) -> IVAEConfig:
         prior_net = self.prior_net
         if prior_net == "auto":  # a lookup table per label; an MLP for continuous u
             prior_net = "table" if aux.kind == "categorical" else "mlp"
@@ -220,6 +247,7 @@ class IVAE:
             hidden_dim=self._hidden_width(x_dim),
             n_layers=self.n_layers,
             activation=self.activation,
+            n_models=n_models,
         )
 
     def _hidden_width(self, x_dim: int) -> int:
@@ -266,7 +294,7 @@ class IVAE:
             aux = AuxEncoder("continuous", kind="none")
         return x, aux
 
-    def fit(self, X: Any, u: Any = None) -> IVAE:
+    def fit(self, X: Any, u: Any = None, *, resume: bool = False) -> IVAE:
         """Fit the model.
 
         Parameters
@@ -277,48 +305,126 @@ class IVAE:
             ``(n_samples, m)`` continuous auxiliary variables (arrays or pandas objects);
             or a column name: ``adata.obs[u]`` of an AnnData X, or a DataFrame X's column
             (the other columns are then X).  Pass the same form to ``transform``.
+        resume : continue from the checkpoint in ``checkpoint_dir`` (if there is one),
+            reaching the same model as an uninterrupted fit on the same data and settings.
 
         Returns
         -------
         self
+
+        Raises
+        ------
+        nica.training.TrainingDivergedError : the loss stayed non-finite despite lowering
+            the learning rate; the estimator is fitted with the last good state first.
         """
         X, u = split_aux(X, u)
         x, aux = self._check_fit_inputs(X, u)
         train_config = self._train_config()
         train_config.validate()
-        model_config = self._model_config(x.shape[1], aux)
+        n_restarts = self._check_restarts()
+        model_config = self._model_config(x.shape[1], aux, n_restarts)
         if self._conditional:
             warn_identifiability(
                 aux.n_values, self.n_components, prior=self.prior,
                 prior_mean=self.prior_mean, prior_scale=self.prior_scale,
             )
         device = resolve_device(self.device)
-        seed = draw_seed(self.random_state)
+        x_mean, x_scale = self._standardization(x)
+        x_std = _standardize(x, x_mean, x_scale)
+        u_enc = self._encode_u(u, len(x), aux)
+        checkpoint, seed = self._checkpointing(x_std, u_enc, resume)
 
-        # fitted state is assigned only after training succeeds, so that a refit with bad
-        # settings, or one whose loss diverges, leaves the previous fit consistent and usable
+        # fitted state is assigned only after training, so that a refit with bad settings
+        # leaves the previous fit consistent and usable
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             module = IVAEModule(model_config)
         module.to(device)
-        x_mean, x_scale = self._standardization(x)
         generator = torch.Generator(device=device).manual_seed(seed + 1)
-        x_t = torch.from_numpy(_standardize(x, x_mean, x_scale)).to(device)
-        u_t = torch.from_numpy(self._encode_u(u, len(x), aux)).to(device)
-        history = train(module, x_t, u_t, train_config, generator=generator, progress=self.verbose)
+        x_t = torch.from_numpy(x_std).to(device)
+        u_t = torch.from_numpy(u_enc).to(device)
+        try:
+            history = train(module, x_t, u_t, train_config, generator=generator, progress=self.verbose,
+                            checkpoint=checkpoint, resume=resume)
+        except TrainingDivergedError as exc:  # keep the last good model, then report
+            self._set_fitted(module, exc.history, x_t, u_t, aux, x_mean, x_scale, seed, device)
+            raise
+        self._set_fitted(module, history, x_t, u_t, aux, x_mean, x_scale, seed, device)
+        return self
 
+    def _set_fitted(self, module: IVAEModule, history: TrainHistory, x_t: torch.Tensor,
+                    u_t: torch.Tensor, aux: AuxEncoder, x_mean: np.ndarray, x_scale: np.ndarray,
+                    seed: int, device: torch.device) -> None:
+        """Choose the kept restart and assign every fitted attribute."""
+        module.eval()
+        model_elbo = np.asarray(history.model_elbo or [np.nan] * module.config.n_models, dtype=float)
+        scores, agreement = restart_scores(
+            self.selection,
+            model_elbo=np.nan_to_num(model_elbo, nan=-np.inf),
+            latents=lambda: self._restart_latents(module, x_t, u_t, seed),
+        )
+        chosen = int(np.argmax(scores))
         self.aux_encoder_ = aux
         self.x_mean_, self.x_scale_ = x_mean, x_scale
-        self.module_ = module
-        self.config_ = model_config
+        self.module_ = module.select(chosen).eval()
+        self.restarts_module_ = module
+        self.config_ = self.module_.config
+        self.selected_restart_ = chosen
+        self.restart_scores_ = scores
+        self.restart_elbo_ = model_elbo - self._log_jacobian_of(x_scale)
+        self.restart_agreement_ = agreement
         self.history_ = history
         self.seed_ = seed
         self.device_ = device
-        self.n_features_in_ = x.shape[1]
+        self.n_features_in_ = self.config_.x_dim
         self.n_steps_ = history.n_steps
         self.fit_time_ = history.fit_time
-        self.elbo_ = history.elbo[-1] - self._log_jacobian()
-        return self
+        self.elbo_ = float(self.restart_elbo_[chosen])
+
+    def _checkpointing(self, x: np.ndarray, u: np.ndarray, resume: bool) -> tuple[Checkpointing | None, int]:
+        """The fit's checkpoint settings and its seed (taken from the checkpoint on resume)."""
+        if self.checkpoint_dir is None:
+            if resume:
+                raise ValueError("resume=True needs checkpoint_dir: the folder the interrupted fit wrote to")
+            return None, draw_seed(self.random_state)
+        settings = {k: v for k, v in self.get_params().items()
+                    if k not in ("verbose", "device", "checkpoint_dir", "checkpoint_every", "random_state")}
+        checkpoint = Checkpointing(self.checkpoint_dir, self.checkpoint_every,
+                                   fingerprint=fingerprint(settings, x, u))
+        saved = checkpoint.load() if resume else None
+        if saved is None:
+            if checkpoint.path.exists() and not resume:
+                raise FileExistsError(
+                    f"{checkpoint.path} holds the checkpoint of an earlier fit; pass resume=True "
+                    "(CLI: --resume) to continue it, or delete it / choose another checkpoint_dir"
+                )
+            seed = draw_seed(self.random_state)
+        else:
+            seed = int(saved["metadata"]["seed"])
+            if isinstance(self.random_state, (int, np.integer)) and int(self.random_state) != seed:
+                raise CheckpointError(
+                    f"the checkpoint in {self.checkpoint_dir} was written with random_state={seed}, "
+                    f"not {self.random_state}; pass the same random_state to resume"
+                )
+        checkpoint.metadata = {"seed": seed}
+        return checkpoint, seed
+
+    def _check_restarts(self) -> int:
+        k = self.n_restarts
+        if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
+            raise ValueError(f"n_restarts must be a positive integer, got {k!r}")
+        if self.selection not in SELECTION_RULES:
+            raise ValueError(f"selection must be one of {SELECTION_RULES}, got {self.selection!r}")
+        return int(k)
+
+    @torch.no_grad()
+    def _restart_latents(
+        self, module: IVAEModule, x: torch.Tensor, u: torch.Tensor, seed: int
+    ) -> np.ndarray:
+        """Posterior means of every restart on a seeded subsample: ``(K, rows, n)``."""
+        rows = np.random.default_rng(seed).permutation(len(x))[:SELECTION_SAMPLES]
+        rows_t = torch.from_numpy(np.sort(rows)).to(x.device)
+        return module.inference(x[rows_t], u[rows_t])[0].cpu().numpy()
 
     def fit_transform(self, X: Any, u: Any = None) -> np.ndarray:
         """``fit(X, u)`` then ``transform(X, u)``."""
@@ -338,7 +444,11 @@ class IVAE:
 
     def _log_jacobian(self) -> float:
         """log |d x_std / d x| per sample: converts ELBOs back to the units of X."""
-        return float(np.log(self.x_scale_).sum())
+        return self._log_jacobian_of(self.x_scale_)
+
+    @staticmethod
+    def _log_jacobian_of(x_scale: np.ndarray) -> float:
+        return float(np.log(x_scale).sum())
 
     def _encode_u(self, u: Any, n_samples: int, aux: AuxEncoder | None = None) -> np.ndarray:
         """The network's auxiliary input ``(n_samples, aux_dim)`` under ``aux`` (default: the fitted one)."""
@@ -373,7 +483,7 @@ class IVAE:
     def transform(self, X: Any, u: Any = None) -> np.ndarray:
         """Posterior means E[z | x, u]: ``(n_samples, n_components)``."""
         x, u_t = self._inputs(X, u)
-        out = [self.module_.inference(xb, ub)[0].cpu() for xb, ub in self._chunks(x, u_t)]
+        out = [self.module_.inference(xb, ub)[0][0].cpu() for xb, ub in self._chunks(x, u_t)]
         z = torch.cat(out).numpy()
         if not np.isfinite(z).all():
             raise FloatingPointError(
@@ -381,6 +491,20 @@ class IVAE:
                 "range seen at fit time"
             )
         return z
+
+    @torch.no_grad()
+    def transform_restarts(self, X: Any, u: Any = None) -> np.ndarray:
+        """Posterior means of every restart: ``(n_restarts, n_samples, n_components)``.
+
+        Available after ``fit`` in this session (restarts other than the kept one are not
+        saved); row ``selected_restart_`` equals :meth:`transform`.
+        """
+        if not hasattr(self, "restarts_module_"):
+            raise NotFittedError("only the kept restart is available: fit the model in this session")
+        x, u_t = self._inputs(X, u)
+        module = self.restarts_module_
+        out = [module.inference(xb, ub)[0].cpu() for xb, ub in self._chunks(x, u_t)]
+        return torch.cat(out, dim=1).numpy()
 
     @torch.no_grad()
     def sample_posterior(
@@ -397,7 +521,7 @@ class IVAE:
         gen = torch.Generator(device=self.device_).manual_seed(draw_seed(random_state))
         draws = []
         for xb, ub in self._chunks(x, u_t):
-            mean, logvar = self.module_.inference(xb, ub)
+            mean, logvar = (t[0] for t in self.module_.inference(xb, ub))
             draws.append(torch.stack([self.module_.reparameterize(mean, logvar, gen) for _ in range(n_samples)]).cpu())
         return torch.cat(draws, dim=1).numpy()
 
@@ -408,7 +532,7 @@ class IVAE:
         z = check_observations(Z, "Z", min_samples=1)
         if z.shape[1] != self.n_components:
             raise ValueError(f"Z has {z.shape[1]} columns but the model has {self.n_components} components")
-        out = [self.module_.generative(zb).cpu() for (zb,) in self._chunks(torch.from_numpy(z))]
+        out = [self.module_.generative(zb)[0].cpu() for (zb,) in self._chunks(torch.from_numpy(z))]
         x_std = torch.cat(out).numpy()
         return x_std * self.x_scale_ + self.x_mean_
 
@@ -424,7 +548,7 @@ class IVAE:
             raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
         x, u_t = self._inputs(X, u)
         gen = torch.Generator(device=self.device_).manual_seed(draw_seed(random_state))
-        out = [self.module_.elbo(xb, ub, n_samples=n_samples, generator=gen).cpu()
+        out = [self.module_.elbo(xb, ub, n_samples=n_samples, generator=gen)[0].cpu()
                for xb, ub in self._chunks(x, u_t)]
         return torch.cat(out).numpy() - self._log_jacobian()
 
@@ -453,9 +577,10 @@ class VAE(IVAE):
 
     _conditional = False
 
-    def fit(self, X: Any, u: Any = None) -> VAE:
-        """Fit on X alone (u is ignored; a column name u is still left out of a DataFrame X)."""
-        return super().fit(split_aux(X, u)[0], None)
+    def fit(self, X: Any, u: Any = None, *, resume: bool = False) -> VAE:
+        """Fit on X alone (u is ignored; a column name u is still left out of a DataFrame X);
+        ``resume`` as in :meth:`IVAE.fit`."""
+        return super().fit(split_aux(X, u)[0], None, resume=resume)
 
     def _encode_u(self, u: Any, n_samples: int, aux: AuxEncoder | None = None) -> np.ndarray:
         return np.zeros((n_samples, 0), np.float32)

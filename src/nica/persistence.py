@@ -25,7 +25,8 @@ from nica.training.trainer import TrainHistory
 if TYPE_CHECKING:
     from nica.estimator import IVAE
 
-FORMAT_VERSION = 1
+#: 2: every tensor has a leading model dimension (stacked restarts); 1 is read and converted
+FORMAT_VERSION = 2
 CONFIG_FILE, WEIGHTS_FILE = "config.json", "weights.safetensors"
 
 
@@ -66,6 +67,13 @@ def save_model(model: IVAE, path: str | Path, *, overwrite: bool = False) -> Pat
         "x_scale": model.x_scale_.tolist(),
         "seed": model.seed_,
         "history": vars(model.history_),
+        "restarts": {
+            "selected": model.selected_restart_,
+            "scores": np.asarray(model.restart_scores_).tolist(),
+            "elbo": np.asarray(model.restart_elbo_).tolist(),
+            "agreement": None if model.restart_agreement_ is None
+            else np.asarray(model.restart_agreement_).tolist(),
+        },
         "torch_version": torch.__version__,
         # where it was fitted, for the record; load maps the weights to any device
         "fitted_device": str(getattr(model, "device_", "cpu")),
@@ -87,6 +95,20 @@ def save_model(model: IVAE, path: str | Path, *, overwrite: bool = False) -> Pat
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def _restore_restarts(model: IVAE, record: dict | None) -> None:
+    """Restart attributes from config.json; a format-1 model was a single restart."""
+    log_jacobian = float(np.log(model.x_scale_).sum())
+    if record is None:
+        elbo = model.history_.elbo[-1] - log_jacobian
+        record = {"selected": 0, "scores": [1.0], "elbo": [elbo], "agreement": None}
+    model.selected_restart_ = int(record["selected"])
+    model.restart_scores_ = np.asarray(record["scores"], dtype=float)
+    model.restart_elbo_ = np.asarray(record["elbo"], dtype=float)
+    agreement = record["agreement"]
+    model.restart_agreement_ = None if agreement is None else np.asarray(agreement, dtype=float)
+    model.elbo_ = float(model.restart_elbo_[model.selected_restart_])
 
 
 def read_config(path: str | Path) -> dict[str, Any]:
@@ -117,16 +139,19 @@ def load(path: str | Path, *, device: str = "cpu") -> IVAE:
     A model fitted on a GPU loads on a CPU-only machine: tensors are read onto the CPU,
     cast to the module's float32 parameters, then moved to ``device``.
     """
+    from nica.baselines.vae import BetaTCVAE, BetaVAE
     from nica.estimator import IVAE, VAE, resolve_device
 
     source = Path(path)
     config = read_config(source)
+    version = config["format_version"]
     target_device = resolve_device(device)
-    classes = {"IVAE": IVAE, "VAE": VAE}
+    classes = {cls.__name__: cls for cls in (IVAE, VAE, BetaVAE, BetaTCVAE)}
     try:  # everything read from config.json: a missing or malformed entry is one clear error
         cls = classes[config["estimator"]]
         params = dict(config["params"])
-        params["objective_weights"] = tuple(params["objective_weights"])
+        if "objective_weights" in params:  # the beta baselines derive theirs from beta
+            params["objective_weights"] = tuple(params["objective_weights"])
         model = cls(**params)
         model.config_ = IVAEConfig(**config["module"])
         model.module_ = IVAEModule(model.config_)
@@ -139,7 +164,7 @@ def load(path: str | Path, *, device: str = "cpu") -> IVAE:
             raise ValueError("x_mean must be finite and x_scale > 0")
         model.seed_ = config["seed"]
         model.history_ = TrainHistory(**config["history"])
-        model.elbo_ = model.history_.elbo[-1] - float(np.log(model.x_scale_).sum())
+        _restore_restarts(model, config.get("restarts"))
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
         raise ValueError(f"{source} is not a valid nica model: {exc!r}") from None
     try:  # onto the CPU whatever device the tensors were saved from
@@ -150,6 +175,10 @@ def load(path: str | Path, *, device: str = "cpu") -> IVAE:
               if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())]
     if broken:
         raise ValueError(f"{source / WEIGHTS_FILE} is corrupt: tensor(s) {broken[:5]} hold NaN or infinite values")
+    if version < 2:  # format 1 stored single models: add the leading model dimension
+        expected = model.module_.state_dict()
+        state = {k: v.reshape(expected[k].shape) if k in expected and v.numel() == expected[k].numel()
+                 else v for k, v in state.items()}
     try:
         model.module_.load_state_dict(state)  # copies cast float64 (or float16) tensors to float32
     except RuntimeError as exc:
@@ -169,7 +198,8 @@ def model_info(path: str | Path) -> dict[str, Any]:
     ``nica_version``, ``torch_version``), ``fitted_device``, ``seed``, ``params`` (every
     setting), ``data`` (features, components, the kind of u and its labels or width) and
     ``training`` (``n_steps``, ``n_epochs``, ``fit_time``, ``final_elbo``, ``stopped_early``
-    and ``elbo``, the per-epoch training ELBO per sample in the units of X).
+    and ``elbo``, the per-epoch training ELBO per sample in the units of X, of the kept
+    restart) and ``restarts`` (their number, the kept one, each one's final ELBO and score).
     """
     model = load(path)  # the whole model must load: info on a broken one would mislead
     config = read_config(path)
@@ -199,5 +229,11 @@ def model_info(path: str | Path) -> dict[str, Any]:
             "final_elbo": model.elbo_,
             "stopped_early": history.stopped_early,
             "elbo": [e - offset for e in history.elbo],
+        },
+        "restarts": {
+            "n_restarts": len(model.restart_elbo_),
+            "selected": model.selected_restart_,
+            "elbo": np.asarray(model.restart_elbo_).tolist(),
+            "scores": np.asarray(model.restart_scores_).tolist(),
         },
     }

@@ -4,7 +4,13 @@ from nica.models.decoders import BernoulliDecoder, GaussianDecoder
 from nica.models.encoders import GaussianEncoder
 from nica.models.ivae import IVAEConfig, IVAEModule, LossOutput
 from nica.models.networks import MLP, XTanh
-from nica.models.objectives import AUTHORS_WEIGHTS, ELBO_WEIGHTS, ObjectiveWeights
+from nica.models.objectives import (
+    AUTHORS_WEIGHTS,
+    ELBO_WEIGHTS,
+    ObjectiveWeights,
+    beta_tcvae_weights,
+    beta_vae_weights,
+)
 from nica.models.priors import GaussianPrior, LaplacePrior, PriorParams
 
 __all__ = [
@@ -22,4 +28,6 @@ __all__ = [
     "ObjectiveWeights",
     "PriorParams",
     "XTanh",
+    "beta_tcvae_weights",
+    "beta_vae_weights",
 ]

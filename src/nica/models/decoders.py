@@ -32,22 +32,25 @@ class GaussianDecoder(nn.Module):
         hidden_dim: int = 50,
         n_layers: int = 3,
         activation: str = "xtanh",
+        n_models: int = 1,
     ) -> None:
         super().__init__()
-        self.net = MLP(n_latent, x_dim, hidden_dim, n_layers, activation)
+        self.net = MLP(n_latent, x_dim, hidden_dim, n_layers, activation, n_models)
+        # one variance per model and feature: (K, 1, x_dim) broadcasts over the batch
+        shape = (n_models, 1, x_dim)
         if variance == "learned":
-            self.logvar = nn.Parameter(torch.full((x_dim,), math.log(init_variance)))
+            self.logvar = nn.Parameter(torch.full(shape, math.log(init_variance)))
         else:
             if not isinstance(variance, (int, float)) or variance <= 0:
                 raise ValueError(f"decoder variance must be > 0 or 'learned', got {variance!r}")
-            self.register_buffer("logvar", torch.full((x_dim,), math.log(float(variance))))
+            self.register_buffer("logvar", torch.full(shape, math.log(float(variance))))
 
     def mean(self, z: torch.Tensor) -> torch.Tensor:
-        """Decoder mean f(z): ``(batch, n_latent) -> (batch, x_dim)``."""
+        """Decoder mean f(z): ``([K,] batch, n_latent) -> (K, batch, x_dim)``."""
         return self.net(z)
 
     def log_prob(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """log p(x | z) summed over observed dimensions: ``(batch,)``."""
+        """log p(x | z) summed over observed dimensions: x ``(batch, x_dim)``, z ``(K, batch, n)`` -> ``(K, batch)``."""
         logvar = bounded_logvar(self.logvar)
         return -0.5 * (LOG_2PI + logvar + (x - self.net(z)) ** 2 * torch.exp(-logvar)).sum(-1)
 
@@ -63,17 +66,19 @@ class BernoulliDecoder(nn.Module):
         hidden_dim: int = 50,
         n_layers: int = 3,
         activation: str = "xtanh",
+        n_models: int = 1,
     ) -> None:
         super().__init__()
-        self.net = MLP(n_latent, x_dim, hidden_dim, n_layers, activation)
+        self.net = MLP(n_latent, x_dim, hidden_dim, n_layers, activation, n_models)
 
     def mean(self, z: torch.Tensor) -> torch.Tensor:
-        """Success probabilities sigmoid(f(z)): ``(batch, x_dim)``."""
+        """Success probabilities sigmoid(f(z)): ``([K,] batch, x_dim) -> (K, batch, x_dim)``."""
         return torch.sigmoid(self.net(z))
 
     def log_prob(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """log p(x | z) summed over observed dimensions: ``(batch,)``."""
-        return -F.binary_cross_entropy_with_logits(self.net(z), x, reduction="none").sum(-1)
+        """log p(x | z) summed over observed dimensions: x ``(batch, x_dim)``, z ``(K, batch, n)`` -> ``(K, batch)``."""
+        logits = self.net(z)
+        return -F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none").sum(-1)
 
 
 DECODERS = {"gaussian": GaussianDecoder, "bernoulli": BernoulliDecoder}

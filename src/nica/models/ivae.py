@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 from torch import nn
@@ -42,6 +42,8 @@ class IVAEConfig:
     decoder : ``"gaussian"`` or ``"bernoulli"``.
     decoder_var : fixed Gaussian decoder variance or ``"learned"`` (per dimension).
     hidden_dim, n_layers, activation : shared by encoder, decoder and prior MLPs.
+    n_models : K independent models (restarts) trained side by side; every parameter has
+        a leading dimension K and every output a leading ``(K, ...)``.
     """
 
     x_dim: int
@@ -59,6 +61,7 @@ class IVAEConfig:
     hidden_dim: int = 50
     n_layers: int = 3
     activation: str = "xtanh"
+    n_models: int = 1
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -66,7 +69,12 @@ class IVAEConfig:
 
 @dataclass
 class LossOutput:
-    """Named outputs of :meth:`IVAEModule.loss`; per-sample tensors are ``(batch,)``."""
+    """Named outputs of :meth:`IVAEModule.loss`.
+
+    ``loss`` is ``(K,)``, one value to minimise per stacked model (their sum is what the
+    trainer differentiates: the models share no parameters); the per-sample tensors are
+    ``(K, batch)``.
+    """
 
     loss: torch.Tensor
     elbo: torch.Tensor
@@ -85,7 +93,11 @@ class IVAEModule(nn.Module):
             raise ValueError(f"unknown prior {c.prior!r}; choose one of {sorted(PRIORS)}")
         if c.decoder not in DECODERS:
             raise ValueError(f"unknown decoder {c.decoder!r}; choose one of {sorted(DECODERS)}")
-        net = dict(hidden_dim=c.hidden_dim, n_layers=c.n_layers, activation=c.activation)
+        if not isinstance(c.n_models, int) or c.n_models < 1:
+            raise ValueError(f"n_models must be a positive integer, got {c.n_models!r}")
+        net = dict(
+            hidden_dim=c.hidden_dim, n_layers=c.n_layers, activation=c.activation, n_models=c.n_models
+        )
         self.encoder = GaussianEncoder(
             c.x_dim,
             c.aux_dim,
@@ -111,11 +123,11 @@ class IVAEModule(nn.Module):
         )
 
     def inference(self, x: torch.Tensor, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Posterior mean and log-variance, each ``(batch, n_latent)``."""
+        """Posterior mean and log-variance, each ``(K, batch, n_latent)``; x ``(batch, x_dim)``."""
         return self.encoder(x, u)
 
     def generative(self, z: torch.Tensor) -> torch.Tensor:
-        """Decoder mean E[x | z]: ``(batch, n_latent) -> (batch, x_dim)``."""
+        """Decoder mean E[x | z]: ``([K,] batch, n_latent) -> (K, batch, x_dim)``."""
         return self.decoder.mean(z)
 
     def prior_params(self, u: torch.Tensor) -> PriorParams:
@@ -159,7 +171,7 @@ class IVAEModule(nn.Module):
             objective = decomposed_objective(
                 log_px, log_qz_x, log_pz, z, mean, logvar, n_data, weights
             )
-        return LossOutput(-objective.mean(), elbo.detach(), log_px.detach(), kl.detach())
+        return LossOutput(-objective.mean(-1), elbo.detach(), log_px.detach(), kl.detach())
 
     @torch.no_grad()
     def elbo(
@@ -170,7 +182,7 @@ class IVAEModule(nn.Module):
         n_samples: int = 1,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """Per-sample ELBO ``(batch,)`` with an ``n_samples``-sample reconstruction term."""
+        """Per-sample ELBO ``(K, batch)`` with an ``n_samples``-sample reconstruction term."""
         mean, logvar = self.inference(x, u)
         kl = self.prior.kl_from_gaussian(mean, logvar, self.prior_params(u))
         rec = torch.stack(
@@ -180,3 +192,14 @@ class IVAEModule(nn.Module):
             ]
         ).mean(0)
         return rec - kl
+
+    def select(self, index: int) -> IVAEModule:
+        """A single-model copy (``n_models=1``) of stacked model ``index``."""
+        if not 0 <= index < self.config.n_models:
+            raise IndexError(f"model index {index} out of range for {self.config.n_models} models")
+        with torch.random.fork_rng(devices=[]):  # its random init is overwritten: keep global RNG
+            single = IVAEModule(replace(self.config, n_models=1))
+        reference = next(self.parameters())
+        single.to(device=reference.device, dtype=reference.dtype)
+        single.load_state_dict({k: v[index : index + 1] for k, v in self.state_dict().items()})
+        return single.train(self.training)

@@ -13,14 +13,14 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from nica.models.networks import MLP, bounded_logvar
+from nica.models.networks import MLP, StackedLinear, bounded_logvar
 
 LOG_2PI = math.log(2 * math.pi)
 
 
 @dataclass
 class PriorParams:
-    """Location and log-scale parameter of p(z | u); both ``(batch, n_latent)``.
+    """Location and log-scale parameter of p(z | u); both ``(K, batch, n_latent)``.
 
     For the Gaussian prior ``log_scale`` is the log-variance; for the Laplace prior it
     is the log of the scale b.
@@ -31,13 +31,19 @@ class PriorParams:
 
 
 def make_aux_net(
-    aux_dim: int, out_dim: int, kind: str, hidden_dim: int, n_layers: int, activation: str
+    aux_dim: int,
+    out_dim: int,
+    kind: str,
+    hidden_dim: int,
+    n_layers: int,
+    activation: str,
+    n_models: int = 1,
 ) -> nn.Module:
     """The map u -> lambda(u): ``"table"`` (one weight row per label) or ``"mlp"``."""
     if kind == "table":
-        return nn.Linear(aux_dim, out_dim, bias=False)
+        return StackedLinear(aux_dim, out_dim, n_models, bias=False)
     if kind == "mlp":
-        return MLP(aux_dim, out_dim, hidden_dim, n_layers, activation)
+        return MLP(aux_dim, out_dim, hidden_dim, n_layers, activation, n_models)
     raise ValueError(f"unknown prior network {kind!r}; choose 'table' or 'mlp'")
 
 
@@ -56,21 +62,25 @@ class _ConditionalPrior(nn.Module):
         hidden_dim: int = 50,
         n_layers: int = 3,
         activation: str = "xtanh",
+        n_models: int = 1,
     ) -> None:
         super().__init__()
         self.n_latent = n_latent
+        self.n_models = n_models
         self.learn_mean = learn_mean and conditional
         self.learn_scale = learn_scale and conditional
         n_heads = int(self.learn_mean) + int(self.learn_scale)
         self.net = (
-            make_aux_net(aux_dim, n_heads * n_latent, aux_net, hidden_dim, n_layers, activation)
+            make_aux_net(
+                aux_dim, n_heads * n_latent, aux_net, hidden_dim, n_layers, activation, n_models
+            )
             if n_heads
             else None
         )
 
     def forward(self, u: torch.Tensor) -> PriorParams:
-        """u: ``(batch, aux_dim)`` -> parameters ``(batch, n_latent)`` each."""
-        zeros = u.new_zeros(u.shape[0], self.n_latent)
+        """u: ``(batch, aux_dim)`` -> parameters ``(K, batch, n_latent)`` each."""
+        zeros = u.new_zeros(self.n_models, u.shape[-2], self.n_latent)
         if self.net is None:
             return PriorParams(zeros, zeros)
         out = self.net(u)
@@ -92,13 +102,13 @@ class GaussianPrior(_ConditionalPrior):
     """p(z_i | u) = N(mu_i(u), exp(log_var_i(u))), sufficient statistics (z, z^2)."""
 
     def log_prob(self, z: torch.Tensor, p: PriorParams) -> torch.Tensor:
-        """Per-dimension log-density ``(batch, n_latent)``."""
+        """Per-dimension log-density ``(..., batch, n_latent)``."""
         return -0.5 * (LOG_2PI + p.log_scale + (z - p.loc) ** 2 * torch.exp(-p.log_scale))
 
     def kl_from_gaussian(
         self, mean: torch.Tensor, logvar: torch.Tensor, p: PriorParams
     ) -> torch.Tensor:
-        """KL(N(mean, exp(logvar)) || p(z | u)), summed over dimensions: ``(batch,)``."""
+        """KL(N(mean, exp(logvar)) || p(z | u)), summed over dimensions: ``(..., batch)``."""
         ratio = torch.exp(logvar - p.log_scale)
         sq = (mean - p.loc) ** 2 * torch.exp(-p.log_scale)
         return 0.5 * (ratio + sq - 1.0 - logvar + p.log_scale).sum(-1)
@@ -108,13 +118,13 @@ class LaplacePrior(_ConditionalPrior):
     """p(z_i | u) = Laplace(mu_i(u), b_i(u)), sufficient statistic |z - mu|."""
 
     def log_prob(self, z: torch.Tensor, p: PriorParams) -> torch.Tensor:
-        """Per-dimension log-density ``(batch, n_latent)``."""
+        """Per-dimension log-density ``(..., batch, n_latent)``."""
         return -math.log(2.0) - p.log_scale - (z - p.loc).abs() * torch.exp(-p.log_scale)
 
     def kl_from_gaussian(
         self, mean: torch.Tensor, logvar: torch.Tensor, p: PriorParams
     ) -> torch.Tensor:
-        """KL(N(mean, exp(logvar)) || Laplace), summed over dimensions: ``(batch,)``.
+        """KL(N(mean, exp(logvar)) || Laplace), summed over dimensions: ``(..., batch)``.
 
         Uses the folded-normal mean E|z - m| = s sqrt(2/pi) exp(-d^2 / 2s^2) + d (1 - 2 Phi(-d/s)).
         """

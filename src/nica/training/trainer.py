@@ -1,27 +1,36 @@
-"""One trainer for every model: Adam, mini-batches, a learning-rate schedule, early stopping.
+"""One trainer for every model: Adam, mini-batches, a learning-rate schedule, early
+stopping, recovery from non-finite losses, and checkpoints to resume from.
 
 The data live on the training device as two tensors; each epoch draws one permutation
 from an explicit ``torch.Generator`` and slices it, so there is no DataLoader overhead
-and a run is bit-for-bit repeatable on CPU for a given seed.
+and a run is bit-for-bit repeatable on CPU for a given seed (and thread count), also
+across an interruption and ``resume``.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import numbers
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
 from nica.models.ivae import IVAEModule
 from nica.models.objectives import AUTHORS_WEIGHTS, OBJECTIVES, ObjectiveWeights, objective_weights
+from nica.training.checkpoint import Checkpointing
+
+logger = logging.getLogger("nica.training")
 
 LR_SCHEDULES = ("constant", "cosine", "plateau")
 #: ReduceLROnPlateau settings of the authors' runner (stepped once per epoch)
 PLATEAU_FACTOR, PLATEAU_PATIENCE = 0.1, 0
+#: steps between in-memory copies of the last good state (what a non-finite step rolls back to)
+SNAPSHOT_EVERY = 50
 
 
 @dataclass
@@ -38,6 +47,9 @@ class TrainConfig:
         ``"plateau"`` (x0.1 whenever the epoch loss fails to improve, as the authors).
     n_iter_no_change : early stopping: stop after this many epochs without the mean
         training ELBO improving by more than ``tol`` nats per sample; ``None`` disables it.
+    max_nan_retries : a non-finite loss skips the step (rolling the model back to its last
+        good state when the parameters themselves went bad) and multiplies the learning
+        rate by ``nan_lr_factor``; after this many in a row the fit stops.
     """
 
     objective: str = "reweighted"
@@ -49,6 +61,8 @@ class TrainConfig:
     lr_schedule: str = "cosine"
     n_iter_no_change: int | None = None
     tol: float = 1e-3
+    max_nan_retries: int = 5
+    nan_lr_factor: float = 0.5
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first bad setting."""
@@ -63,34 +77,105 @@ class TrainConfig:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate!r}")
+        if not 0 < self.nan_lr_factor <= 1:
+            raise ValueError(f"nan_lr_factor must be in (0, 1], got {self.nan_lr_factor!r}")
+        if not isinstance(self.max_nan_retries, numbers.Integral) or self.max_nan_retries < 0:
+            raise ValueError(f"max_nan_retries must be a non-negative integer, got {self.max_nan_retries!r}")
         if self.n_iter_no_change is not None and self.n_iter_no_change < 1:
             raise ValueError(f"n_iter_no_change must be >= 1 or None, got {self.n_iter_no_change}")
 
 
 @dataclass
 class TrainHistory:
-    """What happened during a fit; one entry per epoch in the lists."""
+    """What happened during a fit; one entry per epoch in the lists.
+
+    With K stacked models ``elbo`` and ``loss`` are averages over the models and
+    ``model_elbo`` holds each model's mean training ELBO over the last epoch ``(K,)``.
+    ``events`` records each non-finite step (step, action, new learning rate) and each
+    resume from a checkpoint.
+    """
 
     elbo: list[float] = field(default_factory=list)
+    model_elbo: list[float] = field(default_factory=list)
     loss: list[float] = field(default_factory=list)
     learning_rate: list[float] = field(default_factory=list)
     n_steps: int = 0
     stopped_early: bool = False
     fit_time: float = 0.0
+    events: list[dict] = field(default_factory=list)
+
+
+class TrainingDivergedError(FloatingPointError):
+    """The loss stayed non-finite after repeated retries.
+
+    The module holds its last good state; ``history`` is the history up to the failure.
+    """
+
+    def __init__(self, message: str, history: TrainHistory) -> None:
+        super().__init__(message)
+        self.history = history
+
+
+def _cosine_factor(max_steps: int) -> Callable[[int], float]:
+    """Cosine decay from 1 to 0.01 of the initial learning rate over ``max_steps``."""
+    return lambda step: 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(step, max_steps) / max_steps))
 
 
 def _make_scheduler(
     optimizer: torch.optim.Optimizer, config: TrainConfig
 ) -> torch.optim.lr_scheduler.LRScheduler | torch.optim.lr_scheduler.ReduceLROnPlateau | None:
     if config.lr_schedule == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(
-            optimizer, T_max=config.max_steps, eta_min=0.01 * config.learning_rate
-        )
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, _cosine_factor(config.max_steps))
     if config.lr_schedule == "plateau":
         return torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer, factor=PLATEAU_FACTOR, patience=PLATEAU_PATIENCE
         )
     return None
+
+
+class _Optimisation:
+    """The mutable state of a fit: module, Adam, schedule; snapshots and checkpoints of it."""
+
+    def __init__(self, module: IVAEModule, config: TrainConfig) -> None:
+        self.module = module
+        # the fused kernel does one pass over all parameters: per-step overhead dominates small nets
+        self.optimizer = torch.optim.Adam(module.parameters(), lr=config.learning_rate, fused=True)
+        self.scheduler = _make_scheduler(self.optimizer, config)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "module": {k: v.detach().clone() for k, v in self.module.state_dict().items()},
+            "optimizer": _clone(self.optimizer.state_dict()),
+            "scheduler": None if self.scheduler is None else _clone(self.scheduler.state_dict()),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.module.load_state_dict(state["module"])
+        self.optimizer.load_state_dict(_clone(state["optimizer"]))
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+
+    def parameters_finite(self) -> bool:
+        return all(bool(torch.isfinite(p).all()) for p in self.module.parameters())
+
+    def lower_learning_rate(self, factor: float) -> float:
+        """Multiply the current (and, for the cosine schedule, every future) step size."""
+        if isinstance(self.scheduler, torch.optim.lr_scheduler.LambdaLR):
+            self.scheduler.base_lrs = [lr * factor for lr in self.scheduler.base_lrs]
+        for group in self.optimizer.param_groups:
+            group["lr"] *= factor
+        return self.optimizer.param_groups[0]["lr"]
+
+
+def _clone(value: Any) -> Any:
+    """Deep copy of nested dicts / lists of tensors (optimizer and scheduler states)."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone()
+    if isinstance(value, dict):
+        return {k: _clone(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clone(v) for v in value]
+    return value
 
 
 def train(
@@ -102,74 +187,161 @@ def train(
     generator: torch.Generator,
     progress: bool = False,
     on_epoch: Callable[[int, TrainHistory], None] | None = None,
+    checkpoint: Checkpointing | None = None,
+    resume: bool = False,
 ) -> TrainHistory:
     """Fit ``module`` to ``x`` ``(N, x_dim)`` and ``u`` ``(N, aux_dim)`` in place.
 
     ``generator`` (on the data's device) drives batch order and reparameterisation noise.
     ``on_epoch(epoch, history)`` is called after every epoch (e.g. to log MCC).
+    ``checkpoint`` writes the full training state every ``checkpoint.every`` steps;
+    with ``resume=True`` training continues from the last checkpoint there (if any) and
+    reaches the same result as an uninterrupted run.
+
+    Raises
+    ------
+    TrainingDivergedError : the loss stayed non-finite ``config.max_nan_retries`` times in
+        a row; the module is left in its last good state.
     """
     config.validate()
     n_data = x.shape[0]
     batch_size = min(config.batch_size, n_data)
     steps_per_epoch = n_data // batch_size
-    # the fused kernel does one pass over all parameters: per-step overhead dominates small nets
-    optimizer = torch.optim.Adam(module.parameters(), lr=config.learning_rate, fused=True)
-    scheduler = _make_scheduler(optimizer, config)
+    opt = _Optimisation(module, config)
     history = TrainHistory()
-    best_elbo, epochs_without_gain = -math.inf, 0
+    loop = dict(epoch=0, batch=0, n_batches=0, order=None, best_elbo=-math.inf, epochs_without_gain=0)
+    elbo_sum = torch.zeros(module.config.n_models, device=x.device)
+    loss_sum = torch.zeros((), device=x.device)
+    n_good = 0
+    saved = checkpoint.load() if checkpoint is not None and resume else None
+    if saved is not None:
+        opt.load_state_dict(saved["optimisation"])
+        generator.set_state(saved["generator"])
+        history = TrainHistory(**saved["history"])
+        loop = saved["loop"]
+        elbo_sum, loss_sum, n_good = saved["elbo_sum"].to(x.device), saved["loss_sum"].to(x.device), saved["n_good"]
+        history.events.append({"step": history.n_steps, "event": "resumed from checkpoint"})
+        logger.info("resumed from %s at step %d", checkpoint.path, history.n_steps)
+    previous_time = history.fit_time
     start = time.perf_counter()
+    snapshot = opt.state_dict()
+    failures_in_a_row = 0
     module.train()
-    bar = tqdm(total=config.max_steps, disable=not progress, desc="fit", unit="step", leave=False)
-    epoch = 0
+    bar = tqdm(total=config.max_steps, initial=history.n_steps, disable=not progress, desc="fit",
+               unit="step", leave=False)
+
+    def write_checkpoint() -> None:
+        history.fit_time = previous_time + time.perf_counter() - start
+        checkpoint.save({
+            "optimisation": opt.state_dict(), "generator": generator.get_state(),
+            "history": asdict(history), "loop": dict(loop), "elbo_sum": elbo_sum.cpu(),
+            "loss_sum": loss_sum.cpu(), "n_good": n_good,
+        })
+
     while history.n_steps < config.max_steps:
-        order = torch.randperm(n_data, generator=generator, device=x.device)
-        elbo_sum = torch.zeros((), device=x.device)
-        loss_sum = torch.zeros((), device=x.device)
-        n_batches = min(steps_per_epoch, config.max_steps - history.n_steps)
-        for b in range(n_batches):
+        if loop["order"] is None:  # a new epoch
+            loop["order"] = torch.randperm(n_data, generator=generator, device=x.device)
+            loop["batch"] = 0
+            loop["n_batches"] = min(steps_per_epoch, config.max_steps - history.n_steps)
+            elbo_sum.zero_()
+            loss_sum.zero_()
+            n_good = 0
+        order = loop["order"].to(x.device)
+        while loop["batch"] < loop["n_batches"]:
+            b = loop["batch"]
             idx = order[b * batch_size : (b + 1) * batch_size]
             weights = objective_weights(
-                config.objective,
-                history.n_steps,
-                config.max_steps,
-                config.weights,
-                config.anneal_fraction,
+                config.objective, history.n_steps, config.max_steps, config.weights, config.anneal_fraction
             )
             out = module.loss(x[idx], u[idx], n_data=n_data, weights=weights, generator=generator)
-            optimizer.zero_grad(set_to_none=True)
-            out.loss.backward()
-            optimizer.step()
-            if isinstance(scheduler, torch.optim.lr_scheduler.CosineAnnealingLR):
-                scheduler.step()
+            total = out.loss.sum()
+            loop["batch"] += 1
             history.n_steps += 1
-            elbo_sum += out.elbo.mean()
-            loss_sum += out.loss.detach()
-        epoch_elbo = float(elbo_sum) / n_batches
-        epoch_loss = float(loss_sum) / n_batches
-        history.elbo.append(epoch_elbo)
-        history.loss.append(epoch_loss)
-        history.learning_rate.append(optimizer.param_groups[0]["lr"])
-        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            scheduler.step(epoch_loss)
-        bar.update(n_batches)
-        bar.set_postfix(elbo=f"{epoch_elbo:.3f}")
-        if on_epoch is not None:
-            on_epoch(epoch, history)
-        epoch += 1
-        if not math.isfinite(epoch_loss):
-            raise FloatingPointError(
-                f"the training loss became {epoch_loss} at step {history.n_steps}; "
-                "lower learning_rate or check the data for extreme values"
-            )
-        if config.n_iter_no_change is not None:
-            if epoch_elbo > best_elbo + config.tol:
-                best_elbo, epochs_without_gain = epoch_elbo, 0
+            if bool(torch.isfinite(total)):
+                opt.optimizer.zero_grad(set_to_none=True)
+                total.backward()
+                opt.optimizer.step()
+                elbo_sum += out.elbo.mean(-1)
+                loss_sum += out.loss.detach().mean()
+                n_good += 1
+                failures_in_a_row = 0
+                if history.n_steps % SNAPSHOT_EVERY == 0 and opt.parameters_finite():
+                    snapshot = opt.state_dict()
             else:
-                epochs_without_gain += 1
-                if epochs_without_gain >= config.n_iter_no_change:
-                    history.stopped_early = True
-                    break
+                failures_in_a_row += 1
+                _recover(opt, snapshot, config, history, failures_in_a_row)
+            if isinstance(opt.scheduler, torch.optim.lr_scheduler.LambdaLR):
+                opt.scheduler.step()
+            if checkpoint is not None and history.n_steps % checkpoint.every == 0:
+                write_checkpoint()
+        bar.update(loop["n_batches"])
+        stop = _end_epoch(opt, history, loop, elbo_sum, loss_sum, n_good, config)
+        bar.set_postfix(elbo=f"{history.elbo[-1]:.3f}")
+        if on_epoch is not None:
+            on_epoch(loop["epoch"], history)
+        loop["epoch"] += 1
+        loop["order"] = None
+        if stop:
+            break
     bar.close()
     module.eval()
-    history.fit_time = time.perf_counter() - start
+    history.fit_time = previous_time + time.perf_counter() - start
+    if checkpoint is not None and history.n_steps % checkpoint.every != 0:
+        write_checkpoint()  # the final state, so that resuming a finished fit is a no-op
     return history
+
+
+def _recover(
+    opt: _Optimisation, snapshot: dict, config: TrainConfig, history: TrainHistory, failures: int
+) -> None:
+    """Handle a non-finite loss: skip the step, roll back if the parameters went bad, lower lr."""
+    rolled_back = not opt.parameters_finite()
+    if rolled_back:
+        opt.load_state_dict(snapshot)
+    opt.optimizer.zero_grad(set_to_none=True)
+    if failures > config.max_nan_retries:
+        if not rolled_back and not opt.parameters_finite():
+            opt.load_state_dict(snapshot)
+        opt.module.eval()
+        raise TrainingDivergedError(
+            f"the training loss was non-finite {failures} times in a row (last at step "
+            f"{history.n_steps}) despite lowering the learning rate; the model keeps its last good "
+            "state. Lower learning_rate, check the data for extreme values, or standardise X",
+            history,
+        )
+    lr = opt.lower_learning_rate(config.nan_lr_factor)
+    action = "rolled back to the last good state" if rolled_back else "skipped the batch"
+    history.events.append({"step": history.n_steps, "event": f"non-finite loss: {action}", "learning_rate": lr})
+    logger.warning("non-finite loss at step %d: %s, learning rate lowered to %.3g", history.n_steps, action, lr)
+
+
+def _end_epoch(
+    opt: _Optimisation,
+    history: TrainHistory,
+    loop: dict,
+    elbo_sum: torch.Tensor,
+    loss_sum: torch.Tensor,
+    n_good: int,
+    config: TrainConfig,
+) -> bool:
+    """Record the epoch's means, step the plateau schedule; True when early stopping fires."""
+    n = max(n_good, 1)
+    model_elbo = (elbo_sum / n).tolist()
+    epoch_elbo = sum(model_elbo) / len(model_elbo)
+    epoch_loss = float(loss_sum) / n
+    history.model_elbo = model_elbo
+    history.elbo.append(epoch_elbo)
+    history.loss.append(epoch_loss)
+    history.learning_rate.append(opt.optimizer.param_groups[0]["lr"])
+    if isinstance(opt.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        opt.scheduler.step(epoch_loss)
+    if config.n_iter_no_change is None:
+        return False
+    if epoch_elbo > loop["best_elbo"] + config.tol:
+        loop["best_elbo"], loop["epochs_without_gain"] = epoch_elbo, 0
+        return False
+    loop["epochs_without_gain"] += 1
+    if loop["epochs_without_gain"] >= config.n_iter_no_change:
+        history.stopped_early = True
+        return True
+    return False

@@ -1,0 +1,64 @@
+"""Choosing one of K restarts without looking at the true sources.
+
+Each rule maps the K fitted models to a score per restart (higher is better):
+
+``"elbo"``
+    the final-epoch mean training ELBO (the paper's proposal);
+``"agreement"``
+    the mean MCC between a restart's latents and every other restart's latents. An
+    identifiable model's good fits agree with each other up to permutation and sign;
+    spurious optima do not, so the restart closest to the consensus is kept;
+``"first"``
+    keep restart 0 (the score is 1 for it, 0 for the others): the baseline a rule must beat.
+
+docs/performance.md records how often each rule beats the median restart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from nica.metrics.mcc import mean_corr_coef
+
+SELECTION_RULES = ("agreement", "elbo", "first")
+
+
+def agreement_matrix(latents: np.ndarray) -> np.ndarray:
+    """Pairwise MCC between restarts: latents ``(K, N, n)`` -> symmetric ``(K, K)``, diagonal 1."""
+    k = latents.shape[0]
+    out = np.eye(k)
+    for a in range(k):
+        for b in range(a + 1, k):
+            out[a, b] = out[b, a] = mean_corr_coef(latents[a], latents[b])
+    return out
+
+
+def agreement_scores(agreement: np.ndarray) -> np.ndarray:
+    """Mean agreement of each restart with the others ``(K,)``; 1 for a single restart."""
+    k = agreement.shape[0]
+    if k == 1:
+        return np.ones(1)
+    return (agreement.sum(1) - 1.0) / (k - 1)
+
+
+def restart_scores(
+    rule: str, *, model_elbo: np.ndarray, latents: Callable[[], np.ndarray]
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Scores ``(K,)`` under ``rule`` and the ``(K, K)`` agreement matrix (None when K = 1).
+
+    ``latents()`` returns the posterior means of every restart on a common sample
+    ``(K, N, n)``; it is not called for a single restart.
+    """
+    if rule not in SELECTION_RULES:
+        raise ValueError(f"selection must be one of {SELECTION_RULES}, got {rule!r}")
+    model_elbo = np.asarray(model_elbo, dtype=float)
+    agreement = agreement_matrix(latents()) if len(model_elbo) > 1 else None
+    if rule == "elbo":
+        return model_elbo, agreement
+    if rule == "first":
+        scores = np.zeros(len(model_elbo))
+        scores[0] = 1.0
+        return scores, agreement
+    return agreement_scores(agreement if agreement is not None else np.ones((1, 1))), agreement

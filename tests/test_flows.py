@@ -1,0 +1,240 @@
+"""The identifiable flow: its bijections, its likelihood and the ``IFlow`` estimator."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+
+import nica
+from nica import IdentifiabilityWarning, IFlow, NotFittedError
+from nica.flows import FLOW_STEPS, IFlowConfig, IFlowModule, LULinear, make_flow_transform
+
+
+def _perturbed(module: torch.nn.Module, seed: int, scale: float = 0.2) -> torch.nn.Module:
+    """A float64 copy with every parameter moved off its (often identity) initial value."""
+    module = module.double()
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.add_(scale * torch.randn(p.shape, generator=g, dtype=p.dtype))
+    return module
+
+
+def _points(dim: int, seed: int = 0) -> torch.Tensor:
+    # a few points inside the spline interval [-5, 5] and one outside it (the linear tails)
+    g = torch.Generator().manual_seed(seed)
+    x = 2.0 * torch.randn(4, dim, generator=g, dtype=torch.float64)
+    x[0, 0] = 7.5
+    return x
+
+
+def _check_bijection(lazy, dim: int) -> None:
+    transform = lazy()
+    x = _points(dim)
+    z, log_det = transform.call_and_ladj(x)
+    assert z.shape == x.shape and log_det.shape == (len(x),)
+    torch.testing.assert_close(transform.inv(z), x, rtol=1e-7, atol=1e-7)  # f(f^{-1}(x)) = x
+    for i in range(len(x)):
+        jac = torch.autograd.functional.jacobian(lambda v: lazy()(v.unsqueeze(0)).squeeze(0), x[i])
+        torch.testing.assert_close(log_det[i], torch.linalg.slogdet(jac)[1], rtol=1e-7, atol=1e-7)
+
+
+# ---------------------------------------------------------------- bijections
+@pytest.mark.parametrize("flow", FLOW_STEPS)
+@pytest.mark.parametrize("dim", [2, 3])
+def test_flow_is_invertible_with_exact_log_det(flow, dim):
+    torch.manual_seed(dim)
+    _check_bijection(_perturbed(make_flow_transform(dim, flow=flow, n_flows=2, hidden_dim=16), 1), dim)
+
+
+def test_one_dimensional_spline_flow():
+    torch.manual_seed(0)
+    _check_bijection(_perturbed(make_flow_transform(1, n_flows=2, hidden_dim=8), 2), 1)
+
+
+def test_lu_linear_is_invertible_with_exact_log_det():
+    lu = _perturbed(LULinear(4), 3, scale=0.5)
+    _check_bijection(lu, 4)
+    weight = lu().L @ lu().U
+    assert torch.linalg.det(weight) > 0  # the positive diagonal keeps W invertible
+
+
+def test_lu_linear_starts_at_the_identity():
+    x = torch.randn(5, 3)
+    torch.testing.assert_close(LULinear(3)()(x), x)
+
+
+def test_flow_step_validation():
+    with pytest.raises(ValueError, match="unknown flow"):
+        make_flow_transform(2, flow="glow")
+    with pytest.raises(ValueError, match="at least 2"):
+        make_flow_transform(1, flow="affine-coupling")
+    with pytest.raises(ValueError, match="unknown activation"):
+        make_flow_transform(2, activation="nope")
+
+
+# ---------------------------------------------------------------- likelihood
+@pytest.mark.parametrize("prior", ["gaussian", "laplace"])
+def test_log_prob_is_the_change_of_variables(prior):
+    torch.manual_seed(0)
+    module = _perturbed(IFlowModule(IFlowConfig(x_dim=2, aux_dim=3, prior=prior, n_flows=2, hidden_dim=8)), 4)
+    x = _points(2)
+    u = torch.eye(3, dtype=torch.float64)[[0, 1, 2, 1]]
+    log_px = module.log_prob(x, u)
+    for i in range(len(x)):
+        z = module.encode(x[i : i + 1])[0]
+        jac = torch.autograd.functional.jacobian(lambda v: module.encode(v.unsqueeze(0))[0].squeeze(0), x[i])
+        params = module.prior_params(u[i : i + 1])
+        expected = module.prior.log_prob(z, params).sum() + torch.linalg.slogdet(jac)[1]
+        torch.testing.assert_close(log_px[i], expected)
+    out = module.loss(x, u, n_data=4)
+    torch.testing.assert_close(out.elbo, log_px.detach())
+    torch.testing.assert_close(out.elbo, out.reconstruction - out.kl)
+    torch.testing.assert_close(out.loss, -log_px.mean())
+
+
+def test_one_dimensional_gaussian_flow_density_integrates_to_one():
+    torch.manual_seed(0)
+    module = _perturbed(IFlowModule(IFlowConfig(x_dim=1, aux_dim=2, n_flows=2, hidden_dim=8)), 5)
+    grid = torch.linspace(-60, 60, 120_001, dtype=torch.float64).unsqueeze(1)
+    u = torch.tensor([[1.0, 0.0]], dtype=torch.float64).expand(len(grid), 2)
+    with torch.no_grad():
+        density = module.log_prob(grid, u).exp()
+    assert float(torch.trapezoid(density.squeeze(), grid.squeeze())) == pytest.approx(1.0, abs=1e-3)
+
+
+# ---------------------------------------------------------------- estimator
+FAST_FLOW = dict(n_flows=2, hidden_dim=16, batch_size=100, max_steps=30, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def flow_data() -> nica.NonstationaryData:
+    """2 sources, 6 segments (> 2n + 1 = 5 for mean and variance modulation), uncentered."""
+    return nica.make_nonstationary(2, n_segments=6, n_per_segment=50, uncentered=True, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def fitted_flow(flow_data) -> IFlow:
+    return IFlow(2, **{**FAST_FLOW, "max_steps": 100}, random_state=0).fit(flow_data.x, flow_data.u)
+
+
+def test_flow_outputs_and_round_trip(fitted_flow, flow_data):
+    x, u = flow_data.x, flow_data.u
+    z = fitted_flow.transform(x)
+    assert z.shape == (300, 2) and z.dtype == np.float32 and np.isfinite(z).all()
+    np.testing.assert_allclose(fitted_flow.inverse_transform(z), x, atol=1e-3)
+    np.testing.assert_array_equal(fitted_flow.transform(x, u), z)  # u is not needed
+    scores = fitted_flow.score_samples(x, u)
+    assert scores.shape == (300,) and np.isfinite(scores).all()
+    assert fitted_flow.score(x, u) == pytest.approx(float(scores.mean()))
+    assert fitted_flow.transform(x[:1]).shape == (1, 2)
+    assert fitted_flow.n_features_in_ == 2 and fitted_flow.n_steps_ == 100
+    assert fitted_flow.config_.prior_net == "table"
+
+
+def test_flow_training_raises_the_likelihood(fitted_flow):
+    elbo = fitted_flow.history_.elbo
+    assert elbo[-1] > elbo[0]
+    assert np.isfinite(fitted_flow.log_likelihood_)
+
+
+def test_flow_score_is_in_units_of_x(fitted_flow, flow_data):
+    # the same fitted model on X scaled by 10: log p drops by d log 10 per sample
+    scaled = IFlow(**fitted_flow.get_params())
+    for name in ("module_", "aux_encoder_", "device_", "n_features_in_"):
+        setattr(scaled, name, getattr(fitted_flow, name))
+    scaled.x_mean_, scaled.x_scale_ = 10 * fitted_flow.x_mean_, 10 * fitted_flow.x_scale_
+    x, u = flow_data.x, flow_data.u
+    np.testing.assert_allclose(scaled.score_samples(10 * x, u),
+                               fitted_flow.score_samples(x, u) - 2 * np.log(10), rtol=1e-4, atol=1e-3)
+
+
+def test_flow_is_deterministic(fitted_flow, flow_data):
+    again = IFlow(2, **{**FAST_FLOW, "max_steps": 100}, random_state=0).fit(flow_data.x, flow_data.u)
+    np.testing.assert_array_equal(again.transform(flow_data.x), fitted_flow.transform(flow_data.x))
+    assert again.history_.elbo == fitted_flow.history_.elbo
+    other = IFlow(2, **FAST_FLOW, random_state=1).fit(flow_data.x, flow_data.u)
+    assert not np.allclose(other.transform(flow_data.x), fitted_flow.transform(flow_data.x))
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(flow="spline-coupling"), dict(flow="affine-coupling"), dict(prior="laplace"),
+    dict(prior_net="mlp"), dict(standardize=False), dict(activation="xtanh"),
+])
+def test_flow_variants_fit(kwargs, flow_data):
+    model = IFlow(2, **{**FAST_FLOW, "max_steps": 5}, **kwargs, random_state=0).fit(flow_data.x, flow_data.u)
+    z = model.transform(flow_data.x)
+    np.testing.assert_allclose(model.inverse_transform(z), flow_data.x, atol=1e-3)
+
+
+def test_flow_continuous_u(flow_data):
+    t = np.linspace(0, 1, len(flow_data.x))
+    model = IFlow(2, **{**FAST_FLOW, "max_steps": 5}, random_state=0).fit(flow_data.x, t)
+    assert model.config_.prior_net == "mlp" and model.score_samples(flow_data.x, t).shape == (300,)
+
+
+def test_flow_warns_when_too_few_segments():
+    data = nica.make_nonstationary(2, n_segments=4, n_per_segment=30, random_state=0)
+    with pytest.warns(IdentifiabilityWarning, match="at least 5"):
+        IFlow(2, **{**FAST_FLOW, "max_steps": 2}).fit(data.x, data.u)
+
+
+def test_flow_validation(flow_data, fitted_flow):
+    x, u = flow_data.x, flow_data.u
+    with pytest.raises(ValueError, match="must equal the number of features"):
+        IFlow(1).fit(x, u)
+    with pytest.raises(ValueError, match="must equal the number of features"):
+        IFlow(3).fit(x, u)
+    with pytest.raises(ValueError, match="u is required"):
+        IFlow(2).fit(x, None)
+    with pytest.raises(ValueError, match="rows"):
+        IFlow(2).fit(x, u[:-1])
+    with pytest.raises(ValueError, match="2-D"):
+        IFlow(2).fit(x[:, 0], u)
+    with pytest.raises(ValueError, match="NaN"):
+        IFlow(2).fit(np.where(np.arange(300)[:, None] == 3, np.nan, x), u)
+    with pytest.raises(ValueError, match="unknown flow"):
+        IFlow(2, flow="glow").fit(x, u)
+    with pytest.raises(ValueError, match="unknown prior"):
+        IFlow(2, prior="cauchy").fit(x, u)
+    with pytest.raises(ValueError, match="n_flows"):
+        IFlow(2, n_flows=0).fit(x, u)
+    with pytest.raises(ValueError, match="learning_rate"):
+        IFlow(2, learning_rate=0).fit(x, u)
+    for method in ("transform", "inverse_transform"):
+        with pytest.raises(NotFittedError):
+            getattr(IFlow(2), method)(x)
+    with pytest.raises(NotFittedError):
+        IFlow(2).score(x, u)
+    with pytest.raises(ValueError, match="features but the model was fitted with 2"):
+        fitted_flow.transform(np.zeros((3, 3)))
+    with pytest.raises(ValueError, match="Z has 3 features"):
+        fitted_flow.inverse_transform(np.zeros((3, 3)))
+    with pytest.raises(ValueError, match="u is required"):
+        fitted_flow.score_samples(x, None)
+    with pytest.raises(ValueError, match="rows"):
+        fitted_flow.score_samples(x, u[:-1])
+    with pytest.raises(ValueError, match="not seen at fit time"):
+        fitted_flow.score_samples(x[:2], [0, 99])
+
+
+def test_failed_refit_keeps_the_previous_fit(fitted_flow, flow_data):
+    model = IFlow(**fitted_flow.get_params()).fit(flow_data.x, flow_data.u)
+    before = model.transform(flow_data.x)
+    with pytest.raises(ValueError):
+        model.set_params(n_components=3).fit(flow_data.x, flow_data.u)
+    np.testing.assert_array_equal(model.transform(flow_data.x), before)
+
+
+def test_flow_params_protocol():
+    model = IFlow(3, flow="spline-coupling", n_flows=3, random_state=2)
+    params = model.get_params()
+    assert params["flow"] == "spline-coupling" and params["n_components"] == 3
+    assert IFlow(**params).get_params() == params
+    assert clone(model).get_params() == params
+    assert model.set_params(max_steps=7) is model and model.max_steps == 7
+    with pytest.raises(ValueError, match="unknown parameter"):
+        model.set_params(decoder="gaussian")
+    assert repr(IFlow(3, n_flows=3)) == "IFlow(3, n_flows=3)"
