@@ -66,6 +66,13 @@ class Maxout(nn.Module):
         return h.unflatten(-1, (-1, self.pieces)).amax(-1)
 
 
+class _FirstModel(nn.Module):
+    """``(1, batch, d) -> (batch, d)``: the output of a single stacked model."""
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return h[0]
+
+
 class TCLNetwork(nn.Module):
     """Feature extractor h(x) ``(batch, n)`` and a linear classifier of the segment label.
 
@@ -98,7 +105,9 @@ class TCLNetwork(nn.Module):
             hidden = [Maxout(a, b) for a, b in zip(widths[:-1], widths[1:])]
             self.extractor: nn.Module = nn.Sequential(*hidden, nn.Linear(widths[-1], n_components))
         elif activation in ACTIVATIONS:
-            self.extractor = MLP(x_dim, n_components, hidden_dim, n_layers, activation)
+            # a single stacked model: drop its leading model dimension
+            self.extractor = nn.Sequential(MLP(x_dim, n_components, hidden_dim, n_layers, activation),
+                                           _FirstModel())
         else:
             raise ValueError(f"unknown activation {activation!r}; choose 'maxout' or one of {sorted(ACTIVATIONS)}")
         self.nonlinearity = FEATURE_NONLINEARITIES[feature_nonlinearity]

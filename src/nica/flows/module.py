@@ -82,8 +82,9 @@ class IFlowModule(nn.Module):
         return self.transform().inv(z)
 
     def prior_params(self, u: torch.Tensor) -> PriorParams:
-        """Parameters of p(z | u) for a batch of auxiliary vectors."""
-        return self.prior(u)
+        """Parameters of p(z | u) ``(batch, n)`` each, for a batch of auxiliary vectors."""
+        params = self.prior(u)  # a single stacked model: (1, batch, n)
+        return PriorParams(params.loc[0], params.log_scale[0])
 
     def log_prob(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         """Exact log p(x | u) per sample ``(batch,)``."""

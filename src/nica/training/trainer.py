@@ -20,7 +20,6 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from nica.models.ivae import IVAEModule
 from nica.models.objectives import AUTHORS_WEIGHTS, OBJECTIVES, ObjectiveWeights, objective_weights
 from nica.training.checkpoint import Checkpointing
 
@@ -136,7 +135,7 @@ def _make_scheduler(
 class _Optimisation:
     """The mutable state of a fit: module, Adam, schedule; snapshots and checkpoints of it."""
 
-    def __init__(self, module: IVAEModule, config: TrainConfig) -> None:
+    def __init__(self, module: torch.nn.Module, config: TrainConfig) -> None:
         self.module = module
         # the fused kernel does one pass over all parameters: per-step overhead dominates small nets
         self.optimizer = torch.optim.Adam(module.parameters(), lr=config.learning_rate, fused=True)
@@ -179,7 +178,7 @@ def _clone(value: Any) -> Any:
 
 
 def train(
-    module: IVAEModule,
+    module: torch.nn.Module,
     x: torch.Tensor,
     u: torch.Tensor,
     config: TrainConfig,
@@ -191,6 +190,10 @@ def train(
     resume: bool = False,
 ) -> TrainHistory:
     """Fit ``module`` to ``x`` ``(N, x_dim)`` and ``u`` ``(N, aux_dim)`` in place.
+
+    ``module.loss(x, u, n_data=, weights=, generator=)`` returns an object with ``loss``
+    (a scalar, or ``(K,)`` for K stacked models) and ``elbo`` (``([K,] batch)``), e.g.
+    :class:`nica.models.IVAEModule`.
 
     ``generator`` (on the data's device) drives batch order and reparameterisation noise.
     ``on_epoch(epoch, history)`` is called after every epoch (e.g. to log MCC).
@@ -210,7 +213,9 @@ def train(
     opt = _Optimisation(module, config)
     history = TrainHistory()
     loop = dict(epoch=0, batch=0, n_batches=0, order=None, best_elbo=-math.inf, epochs_without_gain=0)
-    elbo_sum = torch.zeros(module.config.n_models, device=x.device)
+    # models that stack K restarts report (K, batch) ELBOs; any other module (batch,)
+    n_models = getattr(getattr(module, "config", None), "n_models", 1)
+    elbo_sum = torch.zeros(n_models, device=x.device)
     loss_sum = torch.zeros((), device=x.device)
     n_good = 0
     saved = checkpoint.load() if checkpoint is not None and resume else None
