@@ -337,3 +337,123 @@ def test_demo_quick(runner, tmp_path):
     assert png.is_file()
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "iVAE" in result.output and "VAE" in result.output and "MCC" in result.output
+
+
+# ---------------------------------------------------------------- other data formats
+def test_fit_transform_evaluate_from_a_csv_table(runner, tmp_path, sim_file):
+    with np.load(sim_file) as f:
+        x, u, s = f["x"], f["u"], f["s"]
+    rows = ["cell,g1,g2,segment,s1,s2"] + [
+        f"c{i},{a!r},{b!r},seg{k},{p!r},{q!r}" for i, ((a, b), k, (p, q)) in enumerate(zip(x.tolist(), u, s.tolist()))
+    ]
+    (tmp_path / "d.csv").write_text("\n".join(rows) + "\n")
+    cols = ["--x-cols", "g1,g2", "--u-col", "segment"]
+    run(runner, "fit", tmp_path / "d.csv", *cols, "--out", tmp_path / "m", *FIT)
+    run(runner, "transform", tmp_path / "m", tmp_path / "d.csv", *cols, "--out", tmp_path / "z.npy")
+    model = nica.load(tmp_path / "m")
+    labels = np.array([f"seg{k}" for k in u])
+    np.testing.assert_allclose(np.load(tmp_path / "z.npy"), model.transform(x, labels), rtol=1e-5, atol=1e-6)
+    result = run(runner, "evaluate", tmp_path / "z.npy", tmp_path / "d.csv", "--s-cols", "s1,s2", "--json")
+    assert json.loads(result.output)["mcc"] == pytest.approx(
+        nica.mean_corr_coef(s, np.load(tmp_path / "z.npy")), abs=1e-6)
+    # without --u-col the table has no u, and the text columns are not features
+    result = run(runner, "fit", tmp_path / "d.csv", "--out", tmp_path / "m2", *FIT, ok=False)
+    assert_user_error(result, "non-numeric", "'cell'")
+    result = run(runner, "fit", tmp_path / "d.csv", "--x-cols", "1:3", "--out", tmp_path / "m2", *FIT, ok=False)
+    assert_user_error(result, "no auxiliary variable", "--u-col")
+
+
+def test_fit_and_transform_from_parquet_and_hdf5(runner, tmp_path, sim_file):
+    pd = pytest.importorskip("pandas")
+    h5py = pytest.importorskip("h5py")
+    with np.load(sim_file) as f:
+        x, u = f["x"], f["u"]
+    pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "seg": u}).to_parquet(tmp_path / "d.parquet")
+    with h5py.File(tmp_path / "d.h5", "w") as fh:
+        fh["obs/x"] = x
+        fh["obs/segment"] = u
+    run(runner, "fit", tmp_path / "d.parquet", "--u-col", "seg", "--out", tmp_path / "m", *FIT)
+    for data, opts in [(tmp_path / "d.parquet", ["--u-col", "seg"]),
+                       (tmp_path / "d.h5", ["--x-key", "obs/x", "--u-key", "obs/segment"])]:
+        out = tmp_path / f"z{data.suffix}.npy"
+        run(runner, "transform", tmp_path / "m", data, *opts, "--out", out)
+        np.testing.assert_allclose(np.load(out), nica.load(tmp_path / "m").transform(x, u), rtol=1e-5, atol=1e-6)
+    result = run(runner, "transform", tmp_path / "m", tmp_path / "d.h5", "--out", tmp_path / "z.npy", ok=False)
+    assert_user_error(result, "no dataset 'x'", "obs/x")
+
+
+# ---------------------------------------------------------------- nica info
+def test_info(runner, model_dir):
+    result = run(runner, "info", model_dir)
+    out = result.output
+    from nica.persistence import FORMAT_VERSION
+
+    for fragment in (f"(IVAE, model format {FORMAT_VERSION})", f"nica {nica.__version__}", "seed        0",
+                     "2 features -> 2 components; u categorical, 6 labels", "30 steps",
+                     "stopped early: no", "final ELBO", "ELBO curve  epoch 1:", "settings",
+                     "max_steps", "hidden_dim"):
+        assert fragment in out, (fragment, out)
+    model = nica.load(model_dir)
+    assert f"{model.elbo_:.4f}" in out
+    record = json.loads(run(runner, "info", model_dir, "--json").output)
+    assert record["training"]["n_steps"] == 30 and record["seed"] == 0
+    assert len(record["training"]["elbo"]) == len(model.history_.elbo)
+
+
+def test_info_errors(runner, tmp_path, model_dir):
+    assert_user_error(run(runner, "info", tmp_path / "none", ok=False), "no saved model")
+    (tmp_path / "empty").mkdir()
+    assert_user_error(run(runner, "info", tmp_path / "empty", ok=False), "has no config.json")
+    (model_dir / "weights.safetensors").write_bytes(b"garbage")
+    assert_user_error(run(runner, "info", model_dir, ok=False), "weights.safetensors could not be read")
+
+
+# ---------------------------------------------------------------- outputs are never replaced by default
+@pytest.fixture
+def existing(tmp_path) -> Path:
+    path = tmp_path / "existing"
+    path.mkdir()
+    return path
+
+
+@pytest.mark.parametrize("command", ["simulate", "fit", "transform", "evaluate", "demo"])
+def test_every_command_refuses_to_replace_an_output(runner, tmp_path, sim_file, model_dir, command):
+    z = tmp_path / "z.npy"
+    run(runner, "transform", model_dir, sim_file, "--out", z)
+    out = {"simulate": tmp_path / "sim.npz", "fit": tmp_path / "model2", "transform": tmp_path / "z2.npy",
+           "evaluate": tmp_path / "report.json", "demo": tmp_path / "demo" / "recovery.png"}[command]
+    out.parent.mkdir(exist_ok=True)
+    if command == "fit":
+        out.mkdir()
+        (out / "config.json").write_text("{}")
+        marker = out / "config.json"
+    else:
+        out.write_bytes(b"precious")
+        marker = out
+    args = {
+        "simulate": ["simulate", "--out", out, *SIM],
+        "fit": ["fit", sim_file, "--out", out, *FIT],
+        "transform": ["transform", model_dir, sim_file, "--out", out],
+        "evaluate": ["evaluate", z, sim_file, "--out", out],
+        "demo": ["demo", "--quick", "--out-dir", out.parent],
+    }[command]
+    before = marker.read_bytes()
+    result = run(runner, *args, ok=False)
+    assert_user_error(result, "already exists", "--overwrite")
+    assert marker.read_bytes() == before
+    if command != "demo":  # the demo's refusal is enough: its --overwrite run takes seconds
+        run(runner, *args, "--overwrite")
+        assert marker.read_bytes() != before
+
+
+def test_evaluate_writes_its_report(runner, tmp_path, sim_file, model_dir):
+    run(runner, "transform", model_dir, sim_file, "--out", tmp_path / "z.npy")
+    result = run(runner, "evaluate", tmp_path / "z.npy", sim_file, "--out", tmp_path / "r" / "report.json")
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert f"MCC (pearson): {report['mcc']:.4f}" in result.output
+    assert set(report) == {"mcc", "weak_mcc", "method", "permutation", "correlations"}
+
+
+def test_transform_checks_output_suffix_before_loading(runner, tmp_path, sim_file):
+    result = run(runner, "transform", tmp_path / "no-model", sim_file, "--out", tmp_path / "z.txt", ok=False)
+    assert_user_error(result, "unsupported output type")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -210,6 +211,107 @@ def test_load_weights_of_another_architecture(saved, tmp_path, tiny_data, fast_p
     (saved / WEIGHTS_FILE).write_bytes((other_dir / WEIGHTS_FILE).read_bytes())
     with pytest.raises(ValueError, match="not a valid nica model"):
         nica.load(saved)
+
+
+# ---------------------------------------------------------------- models saved elsewhere
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.mark.parametrize("version", range(1, FORMAT_VERSION + 1))
+def test_committed_fixture_model_reproduces_its_latents(version):
+    # a tiny model saved in each model format so far; see tests/fixtures/make_saved_model.py
+    model = nica.load(FIXTURES / f"saved_model_v{version}")
+    with np.load(FIXTURES / f"saved_model_v{version}_data.npz") as f:
+        x, u, z = f["x"], f["u"], f["z"]
+    assert type(model) is IVAE and model.n_components == 2 and model.n_features_in_ == 3
+    # another torch or CPU may round differently in the last bits, never more
+    np.testing.assert_allclose(model.transform(x, u), z, rtol=1e-5, atol=1e-6)
+
+
+def _rewrite_weights(path, convert):
+    from safetensors.torch import load_file, save_file
+
+    state = load_file(str(path / WEIGHTS_FILE))
+    save_file({k: convert(v) for k, v in state.items()}, str(path / WEIGHTS_FILE))
+
+
+def test_float64_weights_load_with_identical_outputs(fitted_ivae, saved, tiny_data):
+    import torch
+
+    _rewrite_weights(saved, lambda t: t.to(torch.float64))
+    loaded = nica.load(saved)
+    assert all(p.dtype == torch.float32 for p in loaded.module_.parameters())
+    np.testing.assert_array_equal(loaded.transform(tiny_data.x, tiny_data.u),
+                                  fitted_ivae.transform(tiny_data.x, tiny_data.u))
+
+
+def test_model_fitted_on_cuda_loads_on_cpu(fitted_ivae, saved, tiny_data, monkeypatch):
+    import safetensors.torch
+
+    config = json.loads((saved / CONFIG_FILE).read_text())
+    config["params"]["device"] = "cuda"
+    config["fitted_device"] = "cuda:0"
+    (saved / CONFIG_FILE).write_text(json.dumps(config))
+    seen = {}
+    real_load_file = safetensors.torch.load_file
+
+    def spy(path, device="cpu"):
+        seen["device"] = device
+        return real_load_file(path, device=device)
+
+    monkeypatch.setattr(nica.persistence, "load_file", spy)
+    loaded = nica.load(saved)
+    assert seen["device"] == "cpu"  # tensors are read onto the CPU, wherever they were saved from
+    assert loaded.device_.type == "cpu" and loaded.device == "cuda"
+    np.testing.assert_array_equal(loaded.transform(tiny_data.x, tiny_data.u),
+                                  fitted_ivae.transform(tiny_data.x, tiny_data.u))
+
+
+def test_load_refuses_non_finite_weights(saved):
+    import torch
+
+    _rewrite_weights(saved, lambda t: torch.full_like(t, float("nan")))
+    with pytest.raises(ValueError, match="corrupt: tensor.*NaN"):
+        nica.load(saved)
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda c: c.update(x_mean=c["x_mean"][:-1]), "x_mean and x_scale must hold 3 values"),
+    (lambda c: c.update(x_scale=[0.0] * len(c["x_scale"])), "x_scale > 0"),
+])
+def test_load_refuses_inconsistent_standardisation(saved, change, match):
+    config = json.loads((saved / CONFIG_FILE).read_text())
+    change(config)
+    (saved / CONFIG_FILE).write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=match):
+        nica.load(saved)
+
+
+def test_load_bad_device(saved):
+    with pytest.raises(ValueError, match="device 'tpu9'"):
+        nica.load(saved, device="tpu9")
+
+
+def test_load_a_file_instead_of_a_directory(saved):
+    with pytest.raises(FileNotFoundError, match="expected a directory"):
+        nica.load(saved / CONFIG_FILE)
+
+
+def test_model_info(fitted_ivae, saved):
+    from nica.persistence import model_info
+
+    info = model_info(saved)
+    assert info["estimator"] == "IVAE" and info["format_version"] == FORMAT_VERSION
+    assert info["nica_version"] == nica.__version__ and info["torch_version"]
+    assert info["seed"] == fitted_ivae.seed_ and info["params"]["max_steps"] == 200
+    assert info["data"] == {"n_features": 3, "n_components": 3,
+                            "u": {"kind": "categorical", "n_labels": 10, "labels": list(range(10))}}
+    training = info["training"]
+    assert training["n_steps"] == 200 and training["n_epochs"] == len(fitted_ivae.history_.elbo)
+    assert training["final_elbo"] == pytest.approx(fitted_ivae.elbo_)
+    assert training["elbo"][-1] == pytest.approx(fitted_ivae.elbo_)
+    assert training["stopped_early"] is False
+    json.dumps(info)  # JSON-ready
 
 
 def test_format_1_models_load(fitted_ivae, saved, tiny_data):

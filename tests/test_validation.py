@@ -239,3 +239,161 @@ def test_onehot_u_using_a_single_column_is_rejected(no_training, xu):
     u[:, 2] = 1
     with pytest.raises(ValueError, match="single label"):
         IVAE(3).fit(x, u)
+
+
+# ---------------------------------------------------------------- more X checks
+def test_x_too_large_for_float32(no_training, xu):
+    x, u = xu
+    x = x.astype(np.float64)
+    x[4, 1] = 1e300
+    with pytest.raises(ValueError, match=r"X contains 1 values too large for float32.*row 4.*rescale"):
+        IVAE(3).fit(x, u)
+
+
+@pytest.mark.parametrize("shape", [(0, 3), (5, 0), (0, 0)])
+def test_empty_x(no_training, shape):
+    with pytest.raises(ValueError, match=r"X needs at least 2 samples and 1 feature, got shape"):
+        IVAE(1).fit(np.zeros(shape), np.arange(shape[0]) % 2)
+
+
+def test_empty_x_at_transform(fitted_ivae):
+    with pytest.raises(ValueError, match=r"at least 1 sample and 1 feature, got shape \(0, 3\)"):
+        fitted_ivae.transform(np.zeros((0, 3)), np.zeros(0, int))
+
+
+def test_datetime_x(no_training, xu):
+    x, u = xu
+    with pytest.raises(TypeError, match="X must hold numbers, got dtype datetime64"):
+        IVAE(1).fit(np.full((len(x), 1), np.datetime64("2020-01-01")), u)
+
+
+def test_sparse_x_is_densified(fitted_ivae, tiny_data):
+    import scipy.sparse as sp
+
+    z = fitted_ivae.transform(sp.csr_matrix(tiny_data.x), tiny_data.u)
+    np.testing.assert_array_equal(z, fitted_ivae.transform(tiny_data.x, tiny_data.u))
+
+
+# ---------------------------------------------------------------- more u checks
+@pytest.mark.parametrize(
+    "make_u, error, match",
+    [
+        (lambda u: u + 0j, TypeError, "u must be real-valued"),
+        (lambda u: np.full(len(u), np.datetime64("2020-01-01")), TypeError, "u must hold labels or numbers.*datetime"),
+        (lambda u: np.array([None] + list(u[1:]), dtype=object), ValueError, "u has 1 missing value.*position 0"),
+        (lambda u: np.array(["a"] + list(u[1:]), dtype=object), TypeError, r"u mixes value types \(int64, str\)"),
+        (lambda u: u[:0], ValueError, "u is empty"),
+        (lambda u: "segment", TypeError, "u='segment' is a column name, but X is a ndarray"),
+        (lambda u: [[1, 2], [3]] * (len(u) // 2), ValueError, "u could not be converted"),
+    ],
+    ids=["complex", "datetime", "none", "mixed", "empty", "name-without-table", "ragged"],
+)
+def test_bad_u_types(no_training, xu, make_u, error, match):
+    x, u = xu
+    with pytest.raises(error, match=match):
+        IVAE(3).fit(x, make_u(u))
+
+
+def test_object_and_bytes_labels_are_read_as_text(xu, fast_params):
+    x, u = xu
+    as_objects = np.array([f"s{k}" for k in u], dtype=object)
+    as_bytes = np.array([f"s{k}".encode() for k in u])
+    a = AuxEncoder().fit(as_objects, len(x))
+    b = AuxEncoder().fit(as_bytes, len(x))
+    assert a.classes == b.classes == [f"s{k}" for k in range(10)]
+    np.testing.assert_array_equal(a.transform(as_bytes), b.transform(as_objects))
+
+
+def test_many_integer_labels_ask_for_continuous_u(no_training, xu):
+    x, _ = xu
+    with pytest.raises(ValueError, match=r"500 distinct labels for 500 rows.*u_type='continuous'.*"
+                                         r"u_type='categorical'"):
+        IVAE(3).fit(x, np.arange(len(x)))
+
+
+def test_many_text_labels_look_like_an_identifier(no_training, xu):
+    x, _ = xu
+    with pytest.raises(ValueError, match="identifier"):
+        IVAE(3).fit(x, np.array([f"cell{i}" for i in range(len(x))]))
+
+
+def test_many_labels_asked_for_explicitly_only_warn(xu):
+    x, _ = xu
+    u = np.arange(len(x), dtype=float)  # 500 distinct integral floats
+    with pytest.warns(UserWarning, match="500 distinct labels"):
+        enc = AuxEncoder("categorical").fit(u, len(x))
+    assert enc.n_values == 500
+
+
+def test_up_to_ten_labels_are_fine_on_few_rows():
+    enc = AuxEncoder().fit(np.arange(12) % 10, 12)
+    assert enc.n_values == 10
+
+
+def test_continuous_model_given_text_labels(tiny_data, fast_params):
+    u = np.linspace(0, 1, len(tiny_data.x))
+    model = IVAE(3, **{**fast_params, "max_steps": 2}, random_state=0).fit(tiny_data.x, u)
+    with pytest.raises(TypeError, match="u holds text labels.*fitted with continuous u; pass numbers"):
+        model.transform(tiny_data.x, np.array(["a"] * len(tiny_data.x)))
+
+
+def test_categorical_model_given_fractional_u_names_its_labels(fitted_ivae, tiny_data):
+    with pytest.raises(ValueError, match=r"non-integer.*fitted with categorical u, labels \[0, 1, 2"):
+        fitted_ivae.transform(tiny_data.x, tiny_data.u + 0.5)
+
+
+@pytest.mark.parametrize("method", ["sample_posterior", "score_samples"])
+def test_boolean_n_samples_is_rejected(fitted_ivae, tiny_data, method):
+    with pytest.raises(ValueError, match="n_samples must be a positive integer"):
+        getattr(fitted_ivae, method)(tiny_data.x, tiny_data.u, n_samples=True)
+
+
+# ---------------------------------------------------------------- metrics' inputs
+@pytest.mark.parametrize(
+    "s, z, error, match",
+    [
+        (np.array([["a", "b"]] * 5), np.zeros((5, 2)), TypeError, "s must hold numbers"),
+        (np.zeros((5, 2)), np.ones((5, 2)) + 1j, TypeError, "z must be real-valued"),
+        (np.zeros((5, 0)), np.zeros((5, 2)), ValueError, r"s needs at least 2 samples and 1 feature"),
+        (np.zeros((1, 2)), np.zeros((1, 2)), ValueError, "at least 2 samples"),
+        (np.zeros((5, 2, 1)), np.zeros((5, 2)), ValueError, "s must be 2-D"),
+        (np.zeros((5, 2)), np.array([[0.0, np.inf]] * 5), ValueError, "z contains 5 NaN or infinite"),
+        (np.zeros((5, 2)), np.zeros((6, 2)), ValueError, "same number of rows.*same order"),
+    ],
+)
+@pytest.mark.parametrize("func", ["mean_corr_coef", "weak_mean_corr_coef"])
+def test_metric_inputs(func, s, z, error, match):
+    import nica
+
+    with pytest.raises(error, match=match):
+        getattr(nica, func)(s, z)
+
+
+def test_metrics_accept_dataframes(rng):
+    pd = pytest.importorskip("pandas")
+    import nica
+
+    s = rng.normal(size=(50, 2))
+    assert nica.mean_corr_coef(pd.DataFrame(s), -s) == pytest.approx(1.0)
+
+
+# ---------------------------------------------------------------- make_nonstationary
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(n_sources=True), "n_sources must be a positive integer"),
+        (dict(slope=0.0), "slope must be a number > 0"),
+        (dict(slope=float("nan")), "slope"),
+        (dict(noise_std=float("nan")), "noise_std must be a finite number"),
+        (dict(scale_bounds=(1.0,)), r"scale_bounds must be a pair \(low, high\)"),
+        (dict(scale_bounds=(1.0, float("inf"))), "scale_bounds must hold two finite numbers"),
+        (dict(mean_bounds=(2.0, -2.0)), "mean_bounds must satisfy low <= high"),
+        (dict(dtype=np.int32), "dtype must be a floating-point type"),
+        (dict(dtype="nonsense"), "dtype must be a floating-point type"),
+    ],
+)
+def test_make_nonstationary_arguments(kwargs, match):
+    from nica import make_nonstationary
+
+    with pytest.raises(ValueError, match=match):
+        make_nonstationary(**{"n_sources": 2, "n_segments": 2, "n_per_segment": 5, **kwargs})

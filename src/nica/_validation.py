@@ -12,39 +12,69 @@ from typing import Any
 
 import numpy as np
 
+from nica.datasets.tabular import to_array, to_aux
+
 U_TYPES = ("auto", "categorical", "continuous")
+#: up to this many labels u is taken as categorical however few rows each label has
+MAX_LABELS_ALWAYS_OK = 10
 
 
 class IdentifiabilityWarning(UserWarning):
     """The data or model cannot satisfy the identifiability conditions of the theory."""
 
 
-def check_observations(x: Any, name: str = "X", *, min_samples: int = 2) -> np.ndarray:
-    """Return ``x`` as a finite float32 array ``(n_samples, n_features)``."""
+def check_observations(
+    x: Any,
+    name: str = "X",
+    *,
+    min_samples: int = 2,
+    dtype: type = np.float32,
+    allow_1d: bool = False,
+) -> np.ndarray:
+    """Return ``x`` as a finite real array ``(n_samples, n_features)`` of ``dtype``.
+
+    Accepts anything ``np.asarray`` reads, and pandas DataFrames, AnnData objects (their
+    ``X``) and scipy sparse matrices (see :func:`nica.datasets.tabular.to_array`).
+    ``allow_1d`` reads a 1-D array as one column.
+    """
+    x = to_array(x, name)
     try:
         arr = np.asarray(x)
     except Exception as exc:  # ragged lists and the like
         raise ValueError(f"{name} could not be converted to an array: {exc}") from None
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-        raise TypeError(f"{name} must hold numbers, got dtype {arr.dtype}; convert it with astype(float)")
     if np.iscomplexobj(arr):
-        raise TypeError(f"{name} must be real-valued, got complex dtype {arr.dtype}")
+        raise TypeError(f"{name} must be real-valued, got complex dtype {arr.dtype}; pass its real part or modulus")
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold numbers, got dtype {arr.dtype}; convert it with astype(float)")
+    if allow_1d and arr.ndim == 1:
+        arr = arr[:, None]
     if arr.ndim != 2:
         raise ValueError(
             f"{name} must be 2-D (n_samples, n_features), got shape {arr.shape}; "
             "reshape a single feature with x.reshape(-1, 1)"
         )
     if arr.shape[0] < min_samples or arr.shape[1] < 1:
-        raise ValueError(f"{name} needs at least {min_samples} samples and 1 feature, got shape {arr.shape}")
-    arr = arr.astype(np.float32)
+        samples = "sample" if min_samples == 1 else "samples"
+        raise ValueError(
+            f"{name} needs at least {min_samples} {samples} and 1 feature, got shape {arr.shape}"
+        )
+    _check_finite(arr, name, "NaN or infinite values", "drop or impute those rows")
+    with np.errstate(over="ignore"):  # reported just below, with the argument's name
+        out = arr.astype(dtype)
+    # finite float64 values beyond float32's range (~3.4e38) overflow to inf in the cast
+    limit = np.finfo(dtype).max
+    _check_finite(out, name, f"values too large for {np.dtype(dtype).name} (|value| > {limit:.1e})",
+                  "rescale it, e.g. divide by its largest value")
+    return out
+
+
+def _check_finite(arr: np.ndarray, name: str, problem: str, fix: str) -> None:
+    if arr.dtype.kind != "f":
+        return
     bad = ~np.isfinite(arr)
     if bad.any():
         rows = np.unique(np.nonzero(bad)[0])
-        raise ValueError(
-            f"{name} contains {int(bad.sum())} NaN or infinite values (first in row {rows[0]}); "
-            "drop or impute those rows before fitting"
-        )
-    return arr
+        raise ValueError(f"{name} contains {int(bad.sum())} {problem} (first in row {rows[0]}); {fix}")
 
 
 def check_same_length(a: np.ndarray, b: Any, name_a: str, name_b: str) -> None:
@@ -96,7 +126,7 @@ class AuxEncoder:
         kind = self.u_type if self.u_type != "auto" else _infer_kind(arr)
         self.kind = kind
         if kind == "categorical":
-            labels = _labels(arr)
+            labels = _labels(arr, "set u_type='continuous' for a continuous auxiliary variable")
             if arr.ndim == 2:
                 # one-hot rows: every column is a label, including columns no row uses, so the
                 # same one-hot layout is accepted again at transform time
@@ -108,8 +138,9 @@ class AuxEncoder:
                     "u has a single label: the prior cannot be modulated. iVAE needs u to take "
                     "several values (segments, sessions, classes)"
                 )
+            self._check_label_count(arr, n_samples)
         else:
-            cont = _continuous(arr)
+            cont = _continuous(arr, "pass numbers, or set u_type='categorical' for labels")
             self.mean = cont.mean(0).tolist()
             std = cont.std(0)
             if np.any(std == 0):
@@ -120,10 +151,27 @@ class AuxEncoder:
             self.scale = std.tolist()
         return self
 
+    def _check_label_count(self, arr: np.ndarray, n_samples: int) -> None:
+        """More labels than half the rows leaves under 2 rows per label: most likely u is
+        continuous (or an ID) and was read as labels; an error when guessed, a warning when asked."""
+        n_labels = len(self.classes)
+        if n_labels <= max(n_samples / 2, MAX_LABELS_ALWAYS_OK):
+            return
+        problem = (f"u has {n_labels} distinct labels for {n_samples} rows (fewer than 2 rows per "
+                   "label), and each label gets its own prior parameters")
+        if self.u_type == "categorical" or arr.ndim == 2:
+            warnings.warn(f"{problem}; they will be poorly estimated", UserWarning, stacklevel=4)
+            return
+        fix = ("if u is a continuous variable (a time, a measurement) set u_type='continuous'"
+               if arr.dtype.kind in "iufb" else
+               "if u is an identifier (cell or sample ID), pass a grouping variable instead")
+        raise ValueError(f"{problem}: {fix}; to use these labels anyway set u_type='categorical'")
+
     def transform(self, u: Any) -> np.ndarray:
         """Encode u for the network: ``(N, aux_dim)`` float32."""
         arr = _as_array(u)
         if self.kind == "categorical":
+            known = f"{self.classes[:10]}{' ...' if len(self.classes) > 10 else ''}"
             if arr.ndim == 2 and arr.shape[1] > 1 and not _is_onehot(arr):
                 raise ValueError(
                     "u is continuous-valued but the model was fitted with categorical u "
@@ -133,7 +181,7 @@ class AuxEncoder:
                 raise ValueError(
                     f"one-hot u has {arr.shape[1]} columns but the model knows {len(self.classes)} labels"
                 )
-            labels = _labels(arr)
+            labels = _labels(arr, f"the model was fitted with categorical u, labels {known}; pass those labels")
             if arr.ndim == 2 and arr.shape[1] > 1:
                 index = labels.astype(np.int64)
             else:
@@ -143,11 +191,10 @@ class AuxEncoder:
                 except KeyError as exc:
                     unseen = sorted({_py_scalar(v) for v in labels} - set(self.classes), key=str)
                     raise ValueError(
-                        f"u contains label(s) not seen at fit time: {unseen[:10]}; known labels are "
-                        f"{self.classes[:10]}{' ...' if len(self.classes) > 10 else ''}"
+                        f"u contains label(s) not seen at fit time: {unseen[:10]}; known labels are {known}"
                     ) from exc
             return np.eye(len(self.classes), dtype=np.float32)[index]
-        cont = _continuous(arr)
+        cont = _continuous(arr, "the model was fitted with continuous u; pass numbers")
         if cont.shape[1] != len(self.mean):
             raise ValueError(f"u has {cont.shape[1]} columns but the model was fitted with {len(self.mean)}")
         return ((cont - np.array(self.mean)) / np.array(self.scale)).astype(np.float32)
@@ -158,27 +205,64 @@ class AuxEncoder:
 
 
 def _as_array(u: Any) -> np.ndarray:
-    arr = np.asarray(u)
+    """u as a 1-D ``(N,)`` or 2-D ``(N, m)`` array of numbers, booleans or text labels."""
+    if isinstance(u, str):
+        raise TypeError(f"u={u!r} is a single string; pass one value per row of X (or, with a "
+                        "DataFrame or AnnData X, the name of its column to the estimator)")
+    try:
+        arr = np.asarray(to_aux(u))
+    except (ValueError, TypeError) as exc:  # ragged lists and the like
+        raise ValueError(f"u could not be converted to an array: {exc}") from None
     if arr.ndim not in (1, 2):
         raise ValueError(f"u must be 1-D labels (N,) or 2-D (N, m), got shape {arr.shape}")
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
     if arr.size == 0:
-        raise ValueError("u is empty")
-    if arr.dtype.kind in "fc" and not np.all(np.isfinite(arr)):
+        raise ValueError(f"u is empty (shape {arr.shape}); pass one value per row of X")
+    if arr.dtype.kind == "c":
+        raise TypeError(f"u must be real-valued, got complex dtype {arr.dtype}")
+    if arr.dtype.kind == "O":
+        arr = _object_labels(arr)
+    if arr.dtype.kind == "S":  # bytes labels (e.g. from HDF5) as text, so they can be saved as JSON
+        arr = np.char.decode(arr, "utf-8")
+    if arr.dtype.kind not in "biufU":
+        raise TypeError(
+            f"u must hold labels or numbers, got dtype {arr.dtype}; convert it (datetimes to "
+            "seconds with u_type='continuous', or to text labels)"
+        )
+    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
         raise ValueError("u contains NaN or infinite values; drop or impute those rows")
     return arr
 
 
+def _object_labels(arr: np.ndarray) -> np.ndarray:
+    """An object array (lists of mixed Python values, pandas) as a typed one, or a clear error."""
+    flat = arr.ravel()
+    missing = [i for i, v in enumerate(flat) if v is None or (isinstance(v, float) and v != v)]
+    if missing:
+        raise ValueError(
+            f"u has {len(missing)} missing value(s) (first at position {missing[0]}); "
+            "drop those rows or fill in their labels"
+        )
+    types = {bool if isinstance(v, (bool, np.bool_)) else
+             str if isinstance(v, (str, np.str_)) else
+             float if isinstance(v, (int, float, np.integer, np.floating)) else type(v) for v in flat}
+    if len(types) > 1 or not types <= {bool, str, float}:
+        names = sorted(t.__name__ for t in {type(v) for v in flat})
+        raise TypeError(f"u mixes value types ({', '.join(names)}); use one type, e.g. u.astype(str) for labels")
+    return np.array(flat.tolist()).reshape(arr.shape)
+
+
 def _infer_kind(arr: np.ndarray) -> str:
-    if arr.dtype.kind in "iubUSO":
+    if arr.dtype.kind in "iubU":
         return "categorical"
     if arr.ndim == 1:
         return "categorical" if _is_integral(arr) else "continuous"
     return "categorical" if _is_onehot(arr) else "continuous"
 
 
-def _labels(arr: np.ndarray) -> np.ndarray:
+def _labels(arr: np.ndarray, hint: str) -> np.ndarray:
+    """Label per row: the column index of one-hot rows, integral floats as integers."""
     if arr.ndim == 2:
         if not _is_onehot(arr):
             raise ValueError(
@@ -188,17 +272,14 @@ def _labels(arr: np.ndarray) -> np.ndarray:
         return arr.argmax(1)
     if arr.dtype.kind == "f":
         if not _is_integral(arr):
-            raise ValueError(
-                "u has non-integer values but categorical labels were expected; "
-                "set u_type='continuous' for a continuous auxiliary variable"
-            )
+            raise ValueError(f"u has non-integer values but categorical labels were expected; {hint}")
         return arr.astype(np.int64)
     return arr
 
 
-def _continuous(arr: np.ndarray) -> np.ndarray:
+def _continuous(arr: np.ndarray, hint: str) -> np.ndarray:
     if arr.dtype.kind not in "iufb":
-        raise TypeError(f"continuous u must be numeric, got dtype {arr.dtype}")
+        raise TypeError(f"u holds text labels (dtype {arr.dtype}) but continuous values were expected; {hint}")
     return np.asarray(arr, dtype=np.float64).reshape(len(arr), -1)
 
 

@@ -1,4 +1,8 @@
-"""The ``nica`` command line: simulate, fit, transform, evaluate, demo."""
+"""The ``nica`` command line: simulate, fit, transform, evaluate, info, demo.
+
+No command replaces an existing output unless given ``--overwrite``; outputs are checked
+before any work and written atomically, so a failed command leaves no partial file.
+"""
 
 from __future__ import annotations
 
@@ -13,12 +17,22 @@ from typing import Any
 import click
 import numpy as np
 
-from nica.datasets.io import DataFileError, load_dataset, save_array, save_npz
+from nica.datasets.io import (
+    KEYED,
+    TABULAR,
+    DataFileError,
+    atomic_write,
+    load_dataset,
+    refuse_existing,
+    save_array,
+    save_npz,
+)
+from nica.datasets.tabular import MissingDependencyError
 from nica.presets import PRESETS
 
 #: errors that are the user's to fix: printed as one line, exit code 1, no traceback
-USER_ERRORS = (DataFileError, ValueError, TypeError, FileExistsError, FileNotFoundError,
-               FloatingPointError)
+#: (OSError covers existing, missing, unreadable and unwritable paths)
+USER_ERRORS = (DataFileError, ValueError, TypeError, OSError, FloatingPointError, MissingDependencyError)
 
 
 def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -29,7 +43,8 @@ def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return func(*args, **kwargs)
         except USER_ERRORS as exc:
-            raise click.ClickException(str(exc)) from None
+            # one line whatever the message: some libraries' messages span several
+            raise click.ClickException(" ".join(str(exc).split())) from None
 
     return wrapper
 
@@ -71,6 +86,7 @@ def simulate(out: Path, n_sources: int, n_obs: int | None, n_segments: int, per_
     """Simulate the iVAE paper's nonstationary benchmark into an .npz (x, u, s, ...)."""
     from nica.datasets import make_nonstationary
 
+    refuse_existing(out, overwrite)
     data = make_nonstationary(
         n_sources, n_obs, n_segments, per_segment, n_layers=layers, base_noise=prior,
         activation=activation, uncentered=uncentered, repeat_matrix=not fresh_matrices,
@@ -81,12 +97,33 @@ def simulate(out: Path, n_sources: int, n_obs: int | None, n_segments: int, per_
     click.echo(f"wrote {out}: x {data.x.shape}, u {data.u.shape} ({n_segments} segments), s {data.s.shape}")
 
 
-def _read_xu(data: Path, u_file: Path | None, need_u: bool = True):
-    ds = load_dataset(data, u_path=u_file)
+def data_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Options that say where x and u are in the data file (and their own files)."""
+    options = [
+        click.option("--u", "u_file", type=click.Path(path_type=Path),
+                     help="u from its own file (.npy/.npz/.csv/.parquet/.h5)"),
+        click.option("--x-key", default="x", show_default=True, help="name of x in .npz/HDF5 files"),
+        click.option("--u-key", default="u", show_default=True, help="name of u in .npz/HDF5 files"),
+        click.option("--x-cols", help="x columns of a .csv/.parquet table: names or 0-based indices, "
+                                      "comma separated, a:b for a range [default: all but u]"),
+        click.option("--u-col", "u_cols", help="u column(s) of a .csv/.parquet table (labels or numbers)"),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _read_xu(data: Path, u_file: Path | None, x_key: str, u_key: str, x_cols: str | None,
+             u_cols: str | None, need_u: bool = True):
+    ds = load_dataset(data, u_path=u_file, x_key=x_key, u_key=u_key, x_cols=x_cols, u_cols=u_cols,
+                      parts=("x", "u"))
     if ds.x.ndim == 1:  # a single observed feature stored as a flat column
         ds.x = ds.x[:, None]
     if need_u and ds.u is None:
-        raise DataFileError(f"{data} has no auxiliary variable 'u'; add it to the .npz or pass --u FILE")
+        suffix = data.suffix.lower()
+        where = (f"add an array {u_key!r} to it (or name it with --u-key)" if suffix in KEYED else
+                 "choose its column with --u-col" if suffix in TABULAR else "a .npy file holds x alone")
+        raise DataFileError(f"{data} has no auxiliary variable {u_key!r}: {where}, or pass --u FILE")
     return ds
 
 
@@ -94,7 +131,7 @@ def _read_xu(data: Path, u_file: Path | None, need_u: bool = True):
 @click.argument("data", type=click.Path(path_type=Path))
 @click.option("--n-components", type=int, required=True, help="latent dimension")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="model directory")
-@click.option("--u", "u_file", type=click.Path(path_type=Path), help="u from its own .npy/.csv")
+@data_options
 @click.option("--preset", type=click.Choice(sorted(PRESETS)), default="default", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--epochs", type=float, help="training length in passes over the data (overrides --max-steps)")
@@ -115,14 +152,18 @@ def _read_xu(data: Path, u_file: Path | None, need_u: bool = True):
 @click.option("--overwrite", is_flag=True, help="replace --out if it exists")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 @user_errors
-def fit(data: Path, n_components: int, out: Path, u_file: Path | None, preset: str, seed: int,
-        epochs: float | None, max_steps: int | None, quiet: bool, overwrite: bool, **options: Any) -> None:
-    """Fit an iVAE to DATA (.npz with x and u, or .npy/.csv with --u) and save it to --out."""
+def fit(data: Path, n_components: int, out: Path, u_file: Path | None, x_key: str, u_key: str,
+        x_cols: str | None, u_cols: str | None, preset: str, seed: int, epochs: float | None,
+        max_steps: int | None, quiet: bool, overwrite: bool, **options: Any) -> None:
+    """Fit an iVAE to DATA and save it to --out.
+
+    DATA is an .npz or HDF5 file with arrays x and u, a .csv or .parquet table (u from
+    --u-col, x from the other columns or --x-cols), or an .npy of x with --u FILE.
+    """
     from nica.estimator import IVAE
 
-    if out.exists() and not overwrite:
-        raise FileExistsError(f"{out} already exists; pass --overwrite to replace it")
-    ds = _read_xu(data, u_file)
+    refuse_existing(out, overwrite)
+    ds = _read_xu(data, u_file, x_key, u_key, x_cols, u_cols)
     overrides = {k: v for k, v in options.items() if v is not None}
     if "decoder_var" in overrides and overrides["decoder_var"] != "learned":
         try:
@@ -146,20 +187,24 @@ def fit(data: Path, n_components: int, out: Path, u_file: Path | None, preset: s
 @click.argument("model_dir", type=click.Path(path_type=Path))
 @click.argument("data", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help=".npy or .csv")
-@click.option("--u", "u_file", type=click.Path(path_type=Path), help="u from its own .npy/.csv")
+@data_options
 @click.option("--sample", is_flag=True, help="one posterior sample instead of the posterior mean")
 @click.option("--seed", type=int, default=0, show_default=True, help="seed for --sample")
 @click.option("--overwrite", is_flag=True, help="replace --out if it exists")
 @user_errors
-def transform(model_dir: Path, data: Path, out: Path, u_file: Path | None, sample: bool, seed: int,
-              overwrite: bool) -> None:
-    """Write the latents of DATA under the model in MODEL_DIR to --out."""
+def transform(model_dir: Path, data: Path, out: Path, u_file: Path | None, x_key: str, u_key: str,
+              x_cols: str | None, u_cols: str | None, sample: bool, seed: int, overwrite: bool) -> None:
+    """Write the latents of DATA under the model in MODEL_DIR to --out (.npy or .csv).
+
+    DATA is read as by ``nica fit``, with the same --x-cols/--u-col or --x-key/--u-key.
+    """
     from nica.persistence import load
 
-    if out.exists() and not overwrite:
-        raise FileExistsError(f"{out} already exists; pass --overwrite to replace it")
+    if Path(out).suffix.lower() not in (".npy", ".csv"):
+        raise DataFileError(f"unsupported output type {out.suffix!r} for {out}; use .npy or .csv")
+    refuse_existing(out, overwrite)
     model = load(model_dir)
-    ds = _read_xu(data, u_file, need_u=model.config_.conditional)
+    ds = _read_xu(data, u_file, x_key, u_key, x_cols, u_cols, need_u=model.config_.conditional)
     if sample:
         z = model.sample_posterior(ds.x, ds.u, n_samples=1, random_state=seed)[0]
     else:
@@ -172,18 +217,28 @@ def transform(model_dir: Path, data: Path, out: Path, u_file: Path | None, sampl
 @click.argument("latents", type=click.Path(path_type=Path))
 @click.argument("data", type=click.Path(path_type=Path))
 @click.option("--s", "s_file", type=click.Path(path_type=Path), help="true sources from their own file")
+@click.option("--s-key", default="s", show_default=True, help="name of s in .npz/HDF5 files")
+@click.option("--s-cols", help="s columns of a .csv/.parquet table: names or 0-based indices")
+@click.option("--z-key", default="z", show_default=True, help="name of the latents in an .npz/HDF5 LATENTS")
 @click.option("--method", type=click.Choice(["pearson", "spearman"]), default="pearson", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="also write the JSON report here")
+@click.option("--overwrite", is_flag=True, help="replace --out if it exists")
 @user_errors
-def evaluate(latents: Path, data: Path, s_file: Path | None, method: str, as_json: bool) -> None:
-    """MCC between LATENTS (.npy/.csv) and the true sources s in DATA."""
+def evaluate(latents: Path, data: Path, s_file: Path | None, s_key: str, s_cols: str | None, z_key: str,
+             method: str, as_json: bool, out: Path | None, overwrite: bool) -> None:
+    """MCC between LATENTS and the true sources s in DATA (or --s FILE)."""
     from nica.datasets.io import read_array
     from nica.metrics import mean_corr_coef, weak_mean_corr_coef
 
-    z = read_array(latents, "z")
-    ds = load_dataset(data, s_path=s_file)
+    if out is not None:
+        refuse_existing(out, overwrite)
+    z = read_array(latents, z_key if latents.suffix.lower() in KEYED else None)
+    ds = load_dataset(data, s_path=s_file, s_key=s_key, s_cols=s_cols, parts=("s",))
     if ds.s is None:
-        raise DataFileError(f"{data} holds no true sources 's'; pass them with --s FILE")
+        hint = "--s-cols" if data.suffix.lower() in TABULAR else "--s-key"
+        raise DataFileError(f"{data} holds no true sources {s_key!r}; choose them with {hint} "
+                            "or pass them with --s FILE")
     s, z = np.asarray(ds.s, dtype=float), np.asarray(z, dtype=float)
     if s.ndim == 1:
         s = s[:, None]
@@ -193,15 +248,69 @@ def evaluate(latents: Path, data: Path, s_file: Path | None, method: str, as_jso
         raise ValueError(f"latents have {len(z)} rows but s has {len(s)}; they must match row for row")
     res = mean_corr_coef(s, z, method, return_details=True)
     weak = weak_mean_corr_coef(s, z)
+    report = {"mcc": res.score, "weak_mcc": weak, "method": method,
+              "permutation": res.permutation.tolist(), "correlations": res.correlations.tolist()}
+    if out is not None:
+        text = json.dumps(report, indent=2) + "\n"
+        atomic_write(out, lambda fh: fh.write(text.encode()), overwrite=overwrite)
     if as_json:
-        click.echo(json.dumps({"mcc": res.score, "weak_mcc": weak, "method": method,
-                               "permutation": res.permutation.tolist(),
-                               "correlations": res.correlations.tolist()}))
+        click.echo(json.dumps(report))
         return
     click.echo(f"MCC ({method}): {res.score:.4f}")
     click.echo(f"weak MCC (CCA): {weak:.4f}")
     click.echo("per source: " + ", ".join(f"s{i}->z{p} {c:+.3f}" for i, (p, c)
                                           in enumerate(zip(res.permutation, res.correlations))))
+    if out is not None:
+        click.echo(f"wrote {out}")
+
+
+@main.command()
+@click.argument("model_dir", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="print the full record as JSON (every epoch's ELBO)")
+@user_errors
+def info(model_dir: Path, as_json: bool) -> None:
+    """Settings, seed, versions and training summary of the model saved in MODEL_DIR."""
+    from nica.persistence import model_info
+
+    record = model_info(model_dir)
+    if as_json:
+        click.echo(json.dumps(record, indent=2))
+        return
+    for label, value in _info_lines(record):
+        click.echo(f"{label:<11} {value}")
+    click.echo("settings")
+    width = max(map(len, record["params"]))
+    for name, value in record["params"].items():
+        click.echo(f"  {name:<{width}}  {value!r}")
+
+
+#: epochs shown in ``nica info``'s compact ELBO curve
+CURVE_POINTS = 6
+
+
+def _info_lines(record: dict[str, Any]) -> list[tuple[str, str]]:
+    """``nica info``'s summary as (label, value) rows; the settings follow them."""
+    data, train = record["data"], record["training"]
+    u = data["u"]
+    u_text = {"none": "no u (plain VAE)",
+              "categorical": f"u categorical, {u.get('n_labels')} labels",
+              "continuous": f"u continuous, {u.get('dim')} column(s)"}[u["kind"]]
+    elbo = train["elbo"]
+    epochs = sorted({int(round(i)) for i in np.linspace(0, len(elbo) - 1, min(len(elbo), CURVE_POINTS))})
+    curve = ", ".join(f"{i + 1}: {elbo[i]:.4g}" for i in epochs)
+    return [
+        ("model", f"{record['path']} ({record['estimator']}, model format {record['format_version']})"),
+        ("saved by", f"nica {record['nica_version']}, torch {record['torch_version']}"
+                     + (f"; fitted on {record['fitted_device']}" if record.get("fitted_device") else "")),
+        ("seed", str(record["seed"])),
+        ("data", f"{data['n_features']} features -> {data['n_components']} components; {u_text}"),
+        ("training", f"{train['n_steps']} steps in {train['n_epochs']} epochs, {train['fit_time']:.2f} s; "
+                     f"stopped early: {'yes' if train['stopped_early'] else 'no'}"),
+        ("final ELBO", f"{train['final_elbo']:.4f} per sample (units of X)"
+                       + (f"; restart {record['restarts']['selected']} kept of {record['restarts']['n_restarts']}"
+                          if record["restarts"]["n_restarts"] > 1 else "")),
+        ("ELBO curve", f"epoch {curve}"),
+    ]
 
 
 @main.command()
@@ -209,12 +318,13 @@ def evaluate(latents: Path, data: Path, s_file: Path | None, method: str, as_jso
               show_default=True, help="where the figure goes")
 @click.option("--seed", default=2020, show_default=True, help="data seed")
 @click.option("--quick", is_flag=True, help="a small problem that runs in seconds (for smoke tests)")
+@click.option("--overwrite", is_flag=True, help="replace the figure in --out-dir if it exists")
 @user_errors
-def demo(out_dir: Path, seed: int, quick: bool) -> None:
+def demo(out_dir: Path, seed: int, quick: bool, overwrite: bool) -> None:
     """Simulate the paper's benchmark, fit iVAE and a plain VAE, compare, and plot."""
     from nica.demo import run_demo
 
-    run_demo(out_dir, seed=seed, quick=quick, echo=click.echo)
+    run_demo(out_dir, seed=seed, quick=quick, echo=click.echo, overwrite=overwrite)
 
 
 from nica.sweep import sweep_command  # noqa: E402  (nica sweep lives in its own module)

@@ -6,19 +6,30 @@ from collections.abc import Callable
 from pathlib import Path
 
 from nica.datasets import make_nonstationary
+from nica.datasets.io import refuse_existing
 from nica.estimator import IVAE, VAE
 from nica.metrics import mean_corr_coef, weak_mean_corr_coef
 from nica.plotting import plot_recovery
 
+FIGURE = "recovery.png"
+
 
 def run_demo(
-    out_dir: str | Path, *, seed: int = 2020, quick: bool = False, echo: Callable[[str], None] = print
+    out_dir: str | Path,
+    *,
+    seed: int = 2020,
+    quick: bool = False,
+    echo: Callable[[str], None] = print,
+    overwrite: bool = False,
 ) -> dict[str, dict[str, float]]:
     """Simulate 5 -> 5 sources (40 segments x 1000 points), fit iVAE and VAE, report.
 
-    Returns model name -> {"mcc", "weak_mcc", "seconds"} and writes ``recovery.png``.
+    Returns model name -> {"mcc", "weak_mcc", "seconds"} and writes ``recovery.png`` in
+    ``out_dir``; an existing figure is replaced only with ``overwrite`` (checked first).
     ``quick`` shrinks the problem and the training for smoke tests.
     """
+    figure = Path(out_dir) / FIGURE
+    refuse_existing(figure, overwrite)
     n_per_segment, steps = (100, 200) if quick else (1000, None)
     data = make_nonstationary(5, n_segments=40, n_per_segment=n_per_segment, random_state=seed)
     echo(f"data: {data.x.shape[0]} points, 5 sources -> 5 observations, 40 segments, "
@@ -41,6 +52,6 @@ def run_demo(
     echo(f"{'model':<6} {'MCC':>6} {'weak MCC':>9} {'fit time':>9}")
     for name, r in results.items():
         echo(f"{name:<6} {r['mcc']:>6.3f} {r['weak_mcc']:>9.3f} {r['seconds']:>8.1f}s")
-    path = plot_recovery(data.s, latents, Path(out_dir) / "recovery.png")
+    path = plot_recovery(data.s, latents, figure, overwrite=overwrite)
     echo(f"\nfigure: {path.resolve()}")
     return results

@@ -17,6 +17,7 @@ from nica._validation import (
     check_same_length,
     warn_identifiability,
 )
+from nica.datasets.tabular import split_aux
 from nica.models.ivae import IVAEConfig, IVAEModule
 from nica.models.objectives import AUTHORS_WEIGHTS, ObjectiveWeights
 from nica.presets import PRESETS
@@ -284,7 +285,8 @@ class IVAE:
             x = X
         else:
             x = check_observations(X, "X")
-            stats = ColumnStats(x.mean(0), x.std(0), len(x))
+            # float64 sums: squares of float32 values above ~1e19 overflow in float32
+            stats = ColumnStats(x.mean(0, dtype=np.float64), x.std(0, dtype=np.float64), len(x))
         n = self.n_components
         if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
             raise ValueError(f"n_components must be a positive integer, got {n!r}")
@@ -307,9 +309,12 @@ class IVAE:
 
         Parameters
         ----------
-        X : ``(n_samples, n_features)`` observations.
+        X : ``(n_samples, n_features)`` observations: an array, a pandas DataFrame of
+            numeric columns, an AnnData (its ``X``, dense or sparse) or a scipy sparse matrix.
         u : ``(n_samples,)`` labels, ``(n_samples, n_labels)`` one-hot, or
-            ``(n_samples, m)`` continuous auxiliary variables.
+            ``(n_samples, m)`` continuous auxiliary variables (arrays or pandas objects);
+            or a column name: ``adata.obs[u]`` of an AnnData X, or a DataFrame X's column
+            (the other columns are then X).  Pass the same form to ``transform``.
         resume : continue from the checkpoint in ``checkpoint_dir`` (if there is one),
             reaching the same model as an uninterrupted fit on the same data and settings.
 
@@ -322,6 +327,7 @@ class IVAE:
         nica.training.TrainingDivergedError : the loss stayed non-finite despite lowering
             the learning rate; the estimator is fitted with the last good state first.
         """
+        X, u = split_aux(X, u)
         x, aux, stats = self._check_fit_inputs(X, u)
         train_config = self._train_config()
         train_config.validate()
@@ -482,6 +488,7 @@ class IVAE:
     def _inputs(self, X: Any, u: Any) -> tuple[torch.Tensor | RowSource, torch.Tensor]:
         """Standardised X (a tensor, or a chunked reader for out-of-core X) and encoded u."""
         self._check_is_fitted()
+        X, u = split_aux(X, u)
         raw = X
         if is_out_of_core(X):
             if len(X.shape) != 2 or X.shape[0] < 1:
@@ -541,7 +548,7 @@ class IVAE:
         random_state: int | np.random.Generator | None = None,
     ) -> np.ndarray:
         """Draws from q(z | x, u): ``(n_samples, n_rows, n_components)``."""
-        if not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
+        if not isinstance(n_samples, (int, np.integer)) or isinstance(n_samples, bool) or n_samples < 1:
             raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
         x, u_t = self._inputs(X, u)
         gen = torch.Generator(device=self.device_).manual_seed(draw_seed(random_state))
@@ -570,7 +577,7 @@ class IVAE:
 
         The reconstruction term averages ``n_samples`` posterior draws seeded by ``random_state``.
         """
-        if not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
+        if not isinstance(n_samples, (int, np.integer)) or isinstance(n_samples, bool) or n_samples < 1:
             raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
         x, u_t = self._inputs(X, u)
         gen = torch.Generator(device=self.device_).manual_seed(draw_seed(random_state))
@@ -604,8 +611,9 @@ class VAE(IVAE):
     _conditional = False
 
     def fit(self, X: Any, u: Any = None, *, resume: bool = False) -> VAE:
-        """Fit on X alone (u is ignored); ``resume`` as in :meth:`IVAE.fit`."""
-        return super().fit(X, None, resume=resume)
+        """Fit on X alone (u is ignored; a column name u is still left out of a DataFrame X);
+        ``resume`` as in :meth:`IVAE.fit`."""
+        return super().fit(split_aux(X, u)[0], None, resume=resume)
 
     def _encode_u(self, u: Any, n_samples: int, aux: AuxEncoder | None = None) -> np.ndarray:
         return np.zeros((n_samples, 0), np.float32)

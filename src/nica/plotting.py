@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nica.datasets.io import atomic_write, refuse_existing
 from nica.metrics import mean_corr_coef
 
 MAX_POINTS = 3000
@@ -17,12 +18,15 @@ def plot_recovery(
     path: str | Path,
     *,
     random_state: int = 0,
+    overwrite: bool = False,
 ) -> Path:
     """Scatter each true source against its matched latent, one row per model.
 
     s: ``(N, n)`` true sources; latents: model name -> ``(N, m)`` estimates (m >= n).
-    Latents are matched and sign-aligned by MCC; the figure is written to ``path`` (PNG).
+    Latents are matched and sign-aligned by MCC; the figure is written to ``path`` (PNG),
+    atomically, replacing an existing file only with ``overwrite``.
     """
+    refuse_existing(path, overwrite)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -45,8 +49,7 @@ def plot_recovery(
             if row == len(latents) - 1:
                 ax.set_xlabel(f"true source {i}", fontsize=8)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    try:
+        return atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=110), overwrite=overwrite)
+    finally:
+        plt.close(fig)

@@ -1,8 +1,18 @@
 """Reading data files and writing results atomically.
 
-An ``.npz`` file holds ``x`` (N, d), ``u`` (N,) labels or (N, m) one-hot / continuous
-values, and optionally ``s`` (N, n) true sources.  ``.npy`` and ``.csv`` files hold one
-array each; u and s then come from their own files.
+Three kinds of data file:
+
+* keyed files, ``.npz`` and HDF5 (``.h5``/``.hdf5``), hold named arrays: ``x`` (N, d),
+  ``u`` (N,) labels or (N, m) one-hot / continuous values, and optionally ``s`` (N, n)
+  true sources (other names with ``x_key``/``u_key``/``s_key``; HDF5 names may be paths
+  such as ``"data/x"``);
+* tables, ``.csv`` and ``.parquet``, hold named columns: u and s are the columns chosen
+  by ``u_cols``/``s_cols`` and x the columns ``x_cols`` (by default every other column);
+* ``.npy`` holds one array.
+
+u and s may also come from their own files.  Parquet needs pyarrow and HDF5 needs h5py
+(``pip install "nica[formats]"``).  Arrays are read with ``allow_pickle=False``: reading a
+data file never runs stored code.
 """
 
 from __future__ import annotations
@@ -10,14 +20,22 @@ from __future__ import annotations
 import os
 import tempfile
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 
-SUFFIXES = (".npz", ".npy", ".csv")
+from nica.datasets.tabular import ColumnSpec, MissingDependencyError, Table, read_csv_table, \
+    read_parquet_table, require
+
+KEYED = (".npz", ".h5", ".hdf5")
+TABULAR = (".csv", ".parquet")
+SUFFIXES = (".npz", ".npy", ".csv", ".parquet", ".h5", ".hdf5")
+PARTS = ("x", "u", "s")
+#: how errors name the column options: the argument of load_dataset and the CLI option
+COLUMN_OPTIONS = {"x": "x_cols (--x-cols)", "u": "u_cols (--u-col)", "s": "s_cols (--s-cols)"}
 
 
 class DataFileError(ValueError):
@@ -26,58 +44,152 @@ class DataFileError(ValueError):
 
 @dataclass
 class Dataset:
-    """Arrays read from disk: x ``(N, d)``, u ``(N,)`` or ``(N, m)`` or None, s ``(N, n)`` or None."""
+    """Arrays read from disk: x ``(N, d)``, u ``(N,)`` or ``(N, m)``, s ``(N, n)``; None when absent."""
 
-    x: np.ndarray
+    x: np.ndarray | None
     u: np.ndarray | None = None
     s: np.ndarray | None = None
 
 
-def read_array(path: str | Path, key: str | None = None) -> np.ndarray:
-    """One array from ``.npy``, ``.csv`` (comma separated, optional header) or ``.npz[key]``."""
+def _data_file(path: str | Path) -> tuple[Path, str]:
+    """The path and its lower-case suffix, once it is known to be a readable kind of file."""
     path = Path(path)
+    if path.is_dir():
+        raise DataFileError(f"{path} is a directory, not a data file; pass one of {SUFFIXES}")
     if not path.is_file():
         raise DataFileError(f"file not found: {path}")
     suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise DataFileError(f"unsupported file type {suffix!r} for {path}; use one of {SUFFIXES}")
+    return path, suffix
+
+
+def _reading(path: Path, read: Callable[[], Any]) -> Any:
+    """Run ``read()``; the many ways a file can be broken become one :class:`DataFileError`."""
     try:
-        if suffix == ".npy":
-            return np.load(path, allow_pickle=False)
-        if suffix == ".csv":
-            return _read_csv(path)
-        if suffix == ".npz":
-            with np.load(path, allow_pickle=False) as archive:
-                if key not in archive.files:
-                    raise DataFileError(f"{path} has no array {key!r}; it holds {sorted(archive.files)}")
-                return archive[key]
-    except DataFileError:
+        return read()
+    except (DataFileError, MissingDependencyError):
         raise
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise DataFileError(f"could not read {path}: {exc}") from None
-    raise DataFileError(f"unsupported file type {suffix!r} for {path}; use one of {SUFFIXES}")
-
-
-def _read_csv(path: Path) -> np.ndarray:
-    with open(path) as fh:
-        first = fh.readline()
-    try:
-        [float(v) for v in first.strip().split(",") if v.strip()]
-        skip = 0
-    except ValueError:
-        skip = 1  # a header row
-    try:
-        arr = np.loadtxt(path, delimiter=",", skiprows=skip, ndmin=2)
     except ValueError as exc:
-        raise DataFileError(f"{path} holds non-numeric values: {exc}") from None
-    return arr[:, 0] if arr.shape[1] == 1 else arr
+        if "Object arrays cannot be loaded" in str(exc):
+            raise DataFileError(
+                f"{path} holds an object array (pickled Python objects), which nica never loads "
+                "because unpickling can run code; save numbers, or labels as a string array"
+            ) from None
+        if "pickled data" in str(exc):  # not an array file at all, or a pickle in disguise
+            raise DataFileError(f"could not read {path}: it is not a valid {path.suffix} file") from None
+        raise DataFileError(f"could not read {path}: {exc}") from None
+    except (OSError, EOFError, KeyError, TypeError, zipfile.BadZipFile) as exc:
+        raise DataFileError(f"could not read {path}: {exc}") from None
+
+
+def array_names(path: str | Path) -> list[str]:
+    """Names of the arrays in a keyed file: ``.npz`` entries or HDF5 dataset paths."""
+    path, suffix = _data_file(path)
+    if suffix == ".npz":
+        def names() -> list[str]:
+            with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as archive:
+                return list(archive.files)
+    elif suffix in KEYED:
+        h5py = require("h5py", f"reading {path.name} (HDF5)")
+
+        def names() -> list[str]:
+            found: list[str] = []
+            with h5py.File(path, "r") as fh:
+                fh.visititems(lambda name, obj: found.append(name) if isinstance(obj, h5py.Dataset) else None)
+            return found
+    else:
+        raise DataFileError(f"{path} is not a keyed file; only {KEYED} files hold named arrays")
+    return _reading(path, names)
 
 
 def npz_keys(path: str | Path) -> list[str]:
     """Names of the arrays in an ``.npz`` file."""
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            return list(archive.files)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise DataFileError(f"could not read {path}: {exc}") from None
+    return array_names(path)
+
+
+def _pick_key(path: Path, key: str | None, names: list[str]) -> str:
+    if key is None and len(names) == 1:
+        return names[0]
+    if key not in names:
+        what = "array" if path.suffix.lower() == ".npz" else "dataset"
+        raise DataFileError(f"{path} has no {what} {key!r}; it holds {sorted(names)}")
+    return key
+
+
+def _read_keyed(path: Path, key: str | None) -> np.ndarray:
+    key = _pick_key(path, key, array_names(path))
+    if path.suffix.lower() == ".npz":
+        def read() -> np.ndarray:
+            with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as archive:
+                return archive[key]
+        return _reading(path, read)
+    h5py = require("h5py", f"reading {path.name} (HDF5)")
+
+    def read_hdf5() -> np.ndarray:
+        with h5py.File(path, "r") as fh:
+            dataset = fh[key]
+            if h5py.check_string_dtype(dataset.dtype) is not None:
+                return np.asarray(dataset.asstr()[()], dtype=str)  # text labels
+            arr = np.asarray(dataset[()])
+        if arr.dtype.names is not None:
+            raise DataFileError(
+                f"dataset {key!r} in {path} is a compound (record) array; store it as a plain "
+                "numeric array (N, d)"
+            )
+        return arr
+    return _reading(path, read_hdf5)
+
+
+def _read_table(path: Path) -> Table:
+    reader = read_csv_table if path.suffix.lower() == ".csv" else read_parquet_table
+    return _reading(path, lambda: reader(path))
+
+
+def read_array(
+    path: str | Path, key: str | None = None, *, columns: ColumnSpec | None = None, labels: bool = False
+) -> np.ndarray:
+    """One array from a data file.
+
+    Parameters
+    ----------
+    path : ``.npy``; ``.npz`` or HDF5 (the array ``key``, or the only one when ``key`` is
+        None); ``.csv`` or ``.parquet`` (the ``columns``, by default all of them).
+    columns : table columns by name or 0-based index (``"a,b"``, ``"0:3"``, ``["a", 2]``).
+    labels : a single table column may hold text labels (for u); otherwise every column
+        must be numeric.
+
+    Returns
+    -------
+    The array; a single table column comes back 1-D ``(N,)``, several as ``(N, k)``.
+    """
+    return _read_array(path, key, columns, labels, name="the array", option="columns")
+
+
+def _read_array(path: str | Path, key: str | None, columns: ColumnSpec | None, labels: bool, *,
+                name: str, option: str) -> np.ndarray:
+    """:func:`read_array`, with errors that call the array ``name`` and its columns ``option``."""
+    path, suffix = _data_file(path)
+    if columns is not None and suffix not in TABULAR:
+        raise DataFileError(f"{option} can only choose columns of {'/'.join(TABULAR)} tables; {path} "
+                            f"is a {suffix} file")
+    if suffix == ".npy":
+        def read_npy() -> np.ndarray:
+            with open(path, "rb") as fh:  # our handle: numpy leaves its own open when a file is broken
+                arr = np.load(fh, allow_pickle=False)
+            if not isinstance(arr, np.ndarray):
+                arr.close()
+                raise DataFileError(f"{path} is an .npz archive, not an .npy array; rename it to .npz")
+            return arr
+        return _reading(path, read_npy)
+    if suffix in KEYED:
+        return _read_keyed(path, key)
+    table = _read_table(path)
+    index = table.select(columns, option)
+    if labels:
+        return table.aux(index, name)
+    arr = table.numeric(index, name)
+    return arr[:, 0] if arr.shape[1] == 1 else arr
 
 
 def load_dataset(
@@ -88,25 +200,95 @@ def load_dataset(
     x_key: str = "x",
     u_key: str = "u",
     s_key: str = "s",
+    x_cols: ColumnSpec | None = None,
+    u_cols: ColumnSpec | None = None,
+    s_cols: ColumnSpec | None = None,
+    parts: Collection[str] = PARTS,
 ) -> Dataset:
-    """Read x (and u, s when present) from an ``.npz`` or from ``.npy``/``.csv`` files."""
-    path = Path(path)
-    if not path.exists():
-        raise DataFileError(f"file not found: {path}")
-    if path.suffix.lower() == ".npz":
-        keys = npz_keys(path)
-        x = read_array(path, x_key)
-        u = read_array(path, u_key) if u_key in keys else None
-        s = read_array(path, s_key) if s_key in keys else None
-    else:
-        x = read_array(path)
-        u = None
-        s = None
-    if u_path is not None:
-        u = read_array(u_path, u_key)
-    if s_path is not None:
-        s = read_array(s_path, s_key)
-    return Dataset(x=x, u=u, s=s)
+    """Read x, u and s from a data file (see the module docstring for the file kinds).
+
+    Parameters
+    ----------
+    path : the data file.
+    u_path, s_path : u or s from their own file; ``u_key``/``u_cols`` (``s_key``/``s_cols``)
+        then choose within that file.
+    x_key, u_key, s_key : array names in ``.npz``/HDF5 files; u and s are optional there.
+    x_cols, u_cols, s_cols : columns of a ``.csv``/``.parquet`` table, by name or 0-based
+        index (``"a,b"``, ``"0:3"``, ``["a", 2]``); x defaults to every column not taken
+        by u or s.  A single u column may hold text labels.
+    parts : which of ``"x"``, ``"u"``, ``"s"`` to read; the others are None.
+
+    Returns
+    -------
+    Dataset with x ``(N, d)`` (required when asked for), and u, s or None.
+    """
+    unknown = set(parts) - set(PARTS)
+    if unknown:
+        raise ValueError(f"parts may only name {PARTS}, got {sorted(unknown)}")
+    path, suffix = _data_file(path)
+    in_table = {"x": x_cols, "u": u_cols if u_path is None else None, "s": s_cols if s_path is None else None}
+    if suffix not in TABULAR:
+        chosen = [COLUMN_OPTIONS[p] for p, spec in in_table.items() if spec is not None]
+        if chosen:
+            fix = ("name its arrays with x_key/u_key/s_key (--x-key/--u-key/--s-key)" if suffix in KEYED
+                   else "it holds x alone; give u and s their own files")
+            raise DataFileError(
+                f"{', '.join(chosen)} can only choose columns of {'/'.join(TABULAR)} tables; {path} "
+                f"is a {suffix} file: {fix}"
+            )
+    out: dict[str, np.ndarray | None] = {"x": None, "u": None, "s": None}
+    if suffix in TABULAR:
+        out.update(_from_table(path, in_table, parts))
+    elif suffix in KEYED:
+        names = array_names(path)
+        keys = {"x": x_key, "u": u_key, "s": s_key}
+        own_file = {"u": u_path, "s": s_path}
+        for part in parts:
+            if part == "x" or (own_file[part] is None and keys[part] in names):
+                out[part] = _read_keyed(path, keys[part])
+    elif "x" in parts:
+        out["x"] = read_array(path)
+    own = {"u": (u_path, u_key, u_cols), "s": (s_path, s_key, s_cols)}
+    for part, (own_path, key, cols) in own.items():
+        if own_path is not None and part in parts:
+            keyed = Path(own_path).suffix.lower() in KEYED
+            out[part] = _read_array(own_path, key if keyed else None, cols, labels=part == "u",
+                                    name=part, option=COLUMN_OPTIONS[part])
+    return Dataset(**out)
+
+
+def _from_table(path: Path, specs: dict[str, ColumnSpec | None], parts: Collection[str]) -> dict[str, np.ndarray]:
+    """x, u and s from the columns of one table; x takes what u and s leave."""
+    table = _read_table(path)
+    index = {p: table.select(spec, COLUMN_OPTIONS[p]) for p, spec in specs.items()
+             if spec is not None and p != "x"}
+    taken = [i for cols in index.values() for i in cols]
+    index["x"] = table.select(specs["x"], COLUMN_OPTIONS["x"]) if specs["x"] is not None else \
+        [i for i in range(len(table.names)) if i not in taken]
+    for part in ("u", "s"):
+        shared = sorted(set(index["x"]) & set(index.get(part, [])))
+        if shared:
+            raise DataFileError(
+                f"column(s) {[table.names[i] for i in shared]} of {path} are chosen for both x and "
+                f"{part}; a column can be only one of them"
+            )
+    out: dict[str, np.ndarray] = {}
+    if "x" in parts:
+        out["x"] = table.numeric(index["x"], "x")
+    if "u" in parts and "u" in index:
+        out["u"] = table.aux(index["u"], "u")
+    if "s" in parts and "s" in index:
+        out["s"] = table.numeric(index["s"], "s")
+    return out
+
+
+def refuse_existing(path: str | Path, overwrite: bool) -> None:
+    """Raise ``FileExistsError`` if ``path`` exists and ``overwrite`` is not set.
+
+    Outputs are checked before any work, so that a long fit never ends in a refusal.
+    """
+    if Path(path).exists() and not overwrite:
+        raise FileExistsError(f"{path} already exists; pass overwrite=True (CLI: --overwrite) to replace it")
 
 
 def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None], *, overwrite: bool = False) -> Path:
@@ -115,8 +297,7 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None], *, overwr
     Refuses to replace an existing file unless ``overwrite``; a failure leaves no partial file.
     """
     path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} already exists; pass --overwrite to replace it")
+    refuse_existing(path, overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

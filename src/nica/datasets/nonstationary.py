@@ -154,7 +154,7 @@ def make_nonstationary(
     """
     n_obs = n_sources if n_obs is None else n_obs
     _check_generator_args(n_sources, n_obs, n_segments, n_per_segment, n_layers, base_noise,
-                          activation, scale_bounds, noise_std)
+                          activation, slope, scale_bounds, mean_bounds, noise_std, dtype)
     slope = DEFAULT_SLOPES[activation] if slope is None else float(slope)
     rng = as_generator(random_state)
 
@@ -192,11 +192,12 @@ def make_nonstationary(
 
 def _check_generator_args(
     n_sources: int, n_obs: int, n_segments: int, n_per_segment: int, n_layers: int,
-    base_noise: str, activation: str, scale_bounds: tuple[float, float], noise_std: float,
+    base_noise: str, activation: str, slope: float | None, scale_bounds: tuple[float, float],
+    mean_bounds: tuple[float, float], noise_std: float, dtype: type,
 ) -> None:
     for name, value in [("n_sources", n_sources), ("n_obs", n_obs), ("n_segments", n_segments),
                         ("n_per_segment", n_per_segment), ("n_layers", n_layers)]:
-        if not isinstance(value, (int, np.integer)) or value < 1:
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
     if n_obs < n_sources:
         raise ValueError(f"n_obs ({n_obs}) must be >= n_sources ({n_sources}): the mixing is injective")
@@ -204,7 +205,36 @@ def _check_generator_args(
         raise ValueError(f"unknown base_noise {base_noise!r}; choose one of {BASE_NOISE}")
     if activation not in MIXING_ACTIVATIONS:
         raise ValueError(f"unknown activation {activation!r}; choose one of {MIXING_ACTIVATIONS}")
-    if not 0 < scale_bounds[0] <= scale_bounds[1]:
+    if slope is not None and not (_is_real(slope) and slope > 0):
+        raise ValueError(f"slope must be a number > 0 (the mixing must be invertible), got {slope!r}")
+    low, high = _bounds(scale_bounds, "scale_bounds")
+    if not 0 < low <= high:
         raise ValueError(f"scale_bounds must satisfy 0 < low <= high, got {scale_bounds}")
-    if noise_std < 0:
-        raise ValueError(f"noise_std must be >= 0, got {noise_std}")
+    low, high = _bounds(mean_bounds, "mean_bounds")
+    if not low <= high:
+        raise ValueError(f"mean_bounds must satisfy low <= high, got {mean_bounds}")
+    if not (_is_real(noise_std) and noise_std >= 0):
+        raise ValueError(f"noise_std must be a finite number >= 0, got {noise_std!r}")
+    try:
+        floating = np.issubdtype(np.dtype(dtype), np.floating)
+    except TypeError:
+        floating = False
+    if not floating:
+        raise ValueError(f"dtype must be a floating-point type such as np.float32, got {dtype!r}")
+
+
+def _is_real(value: object) -> bool:
+    """A finite real number (bools excluded)."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) \
+        and bool(np.isfinite(value))
+
+
+def _bounds(bounds: object, name: str) -> tuple[float, float]:
+    """``(low, high)`` as two finite numbers, or an error naming ``name``."""
+    try:
+        low, high = bounds  # type: ignore[misc]
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a pair (low, high), got {bounds!r}") from None
+    if not (_is_real(low) and _is_real(high)):
+        raise ValueError(f"{name} must hold two finite numbers, got {bounds!r}")
+    return float(low), float(high)

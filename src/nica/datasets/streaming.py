@@ -63,7 +63,7 @@ def open_array(path: str | Path, key: str | None = None) -> Any:
         try:
             import zarr
         except ImportError:
-            raise ImportError('reading zarr needs zarr: pip install zarr') from None
+            raise ImportError('reading zarr needs zarr: pip install "nica[formats]"') from None
         store = zarr.open(str(path), mode="r")
         return store if key is None and hasattr(store, "shape") else store[key or "x"]
     raise ValueError(f"{path}: out-of-core fitting reads .npy, .h5/.hdf5 or .zarr, not {suffix!r}")

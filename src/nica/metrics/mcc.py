@@ -8,6 +8,8 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from scipy.stats import rankdata
 
+from nica._validation import check_observations
+
 METHODS = ("pearson", "spearman")
 
 
@@ -30,14 +32,23 @@ class MCCResult:
 
 
 def _as_2d(a: np.ndarray, name: str) -> np.ndarray:
-    a = np.asarray(a, dtype=np.float64)
-    if a.ndim == 1:
-        a = a[:, None]
-    if a.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array (n_samples, n_dims), got shape {a.shape}")
-    if not np.all(np.isfinite(a)):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return a
+    """``a`` as a finite float64 array ``(n_samples, n_dims)``; a 1-D array is one column."""
+    return check_observations(a, name, min_samples=2, dtype=np.float64, allow_1d=True)
+
+
+def _check_rows(s: np.ndarray, z: np.ndarray) -> None:
+    if s.shape[0] != z.shape[0]:
+        raise ValueError(
+            f"s and z must have the same number of rows, got {s.shape[0]} and {z.shape[0]}; "
+            "pass the latents of the same samples, in the same order"
+        )
+
+
+def _rescaled(a: np.ndarray) -> np.ndarray:
+    """Each column divided by its largest magnitude: correlations do not change, and sums of
+    squares of values near 1e308 (or 1e-300) can no longer overflow (or underflow)."""
+    peak = np.abs(a).max(0)
+    return a / np.where(peak > 0, peak, 1.0)
 
 
 def correlation_matrix(s: np.ndarray, z: np.ndarray, method: str = "pearson") -> np.ndarray:
@@ -48,12 +59,11 @@ def correlation_matrix(s: np.ndarray, z: np.ndarray, method: str = "pearson") ->
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     s, z = _as_2d(s, "s"), _as_2d(z, "z")
-    if s.shape[0] != z.shape[0]:
-        raise ValueError(f"s and z must have the same number of rows, got {s.shape[0]} and {z.shape[0]}")
-    if s.shape[0] < 2:
-        raise ValueError("at least 2 samples are needed to compute correlations")
+    _check_rows(s, z)
     if method == "spearman":
         s, z = rankdata(s, axis=0), rankdata(z, axis=0)
+    s = _rescaled(s)
+    z = _rescaled(z)
     s = s - s.mean(0)
     z = z - z.mean(0)
     norm_s, norm_z = np.linalg.norm(s, axis=0), np.linalg.norm(z, axis=0)
@@ -89,7 +99,7 @@ def mean_corr_coef(
     c = correlation_matrix(s, z, method)
     n, m = c.shape
     if m < n:
-        raise ValueError(f"z has {m} components, fewer than the {n} sources in s")
+        raise ValueError(f"z has {m} components, fewer than the {n} sources in s; pass at least as many latents as sources")
     rows, cols = linear_sum_assignment(-np.abs(c))
     matched = c[rows, cols]
     score = float(np.abs(matched).mean())
@@ -106,10 +116,12 @@ def weak_mean_corr_coef(s: np.ndarray, z: np.ndarray) -> float:
     missing canonical correlations count as 0, as constant columns do in the MCC.
     """
     s, z = _as_2d(s, "s"), _as_2d(z, "z")
-    if s.shape[0] != z.shape[0]:
-        raise ValueError(f"s and z must have the same number of rows, got {s.shape[0]} and {z.shape[0]}")
+    _check_rows(s, z)
     if z.shape[1] < s.shape[1]:
-        raise ValueError(f"z has {z.shape[1]} components, fewer than the {s.shape[1]} sources in s")
+        raise ValueError(
+            f"z has {z.shape[1]} components, fewer than the {s.shape[1]} sources in s; "
+            "pass at least as many latents as sources"
+        )
     n = s.shape[1]
     cc = canonical_correlations(s, z)[:n]
     return float(cc.sum() / n)
@@ -117,6 +129,8 @@ def weak_mean_corr_coef(s: np.ndarray, z: np.ndarray) -> float:
 
 def canonical_correlations(a: np.ndarray, b: np.ndarray, eps: float = 1e-10) -> np.ndarray:
     """Canonical correlations between the columns of a ``(N, p)`` and b ``(N, q)``, descending."""
+    a = _rescaled(a)
+    b = _rescaled(b)
     a = a - a.mean(0)
     b = b - b.mean(0)
     qa = _orthonormal_basis(a, eps)
