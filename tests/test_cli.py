@@ -457,3 +457,36 @@ def test_evaluate_writes_its_report(runner, tmp_path, sim_file, model_dir):
 def test_transform_checks_output_suffix_before_loading(runner, tmp_path, sim_file):
     result = run(runner, "transform", tmp_path / "no-model", sim_file, "--out", tmp_path / "z.txt", ok=False)
     assert_user_error(result, "unsupported output type")
+
+
+# ---------------------------------------------------------------- restarts, checkpoints, streaming
+def test_fit_with_restarts_checkpoint_and_resume(tmp_path, tiny_data):
+    data = tmp_path / "d.npz"
+    np.savez(data, x=tiny_data.x, u=tiny_data.u)
+    args = ["fit", str(data), "--n-components", "3", "--max-steps", "40", "--hidden-dim", "16",
+            "--restarts", "2", "--selection", "elbo", "--checkpoint-dir", str(tmp_path / "ck"),
+            "--checkpoint-every", "10", "--quiet", "--device", "cpu"]
+    first = CliRunner().invoke(main, args + ["--out", str(tmp_path / "m1")])
+    assert first.exit_code == 0, first.output
+    assert "of 2 kept by elbo" in first.output
+    assert (tmp_path / "ck" / "checkpoint.pt").exists()
+    # the checkpoint is not replaced without --resume; with it, the finished fit is reloaded
+    refused = CliRunner().invoke(main, args + ["--out", str(tmp_path / "m2")])
+    assert refused.exit_code != 0 and "--resume" in refused.output and "Traceback" not in refused.output
+    resumed = CliRunner().invoke(main, args + ["--out", str(tmp_path / "m2"), "--resume"])
+    assert resumed.exit_code == 0, resumed.output
+    a, b = nica.load(tmp_path / "m1"), nica.load(tmp_path / "m2")
+    np.testing.assert_array_equal(a.transform(tiny_data.x, tiny_data.u), b.transform(tiny_data.x, tiny_data.u))
+
+
+def test_fit_streaming_from_npy(tmp_path, tiny_data):
+    np.save(tmp_path / "x.npy", tiny_data.x.astype(np.float32))
+    np.save(tmp_path / "u.npy", tiny_data.u)
+    result = CliRunner().invoke(main, ["fit", str(tmp_path / "x.npy"), "--u", str(tmp_path / "u.npy"),
+                                       "--stream", "--n-components", "3", "--max-steps", "20",
+                                       "--out", str(tmp_path / "m"), "--quiet", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert nica.load(tmp_path / "m").transform(tiny_data.x, tiny_data.u).shape == (len(tiny_data.x), 3)
+    missing_u = CliRunner().invoke(main, ["fit", str(tmp_path / "x.npy"), "--stream", "--n-components", "3",
+                                          "--out", str(tmp_path / "m2")])
+    assert missing_u.exit_code != 0 and "Error:" in missing_u.output and "Traceback" not in missing_u.output

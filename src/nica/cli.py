@@ -148,22 +148,42 @@ def _read_xu(data: Path, u_file: Path | None, x_key: str, u_key: str, x_cols: st
 @click.option("--hidden-dim", type=int)
 @click.option("--layers", "n_layers", type=int, help="layers of every MLP")
 @click.option("--u-type", type=click.Choice(["auto", "categorical", "continuous"]))
+@click.option("--restarts", "n_restarts", type=int, help="initialisations trained side by side; one is kept")
+@click.option("--selection", type=click.Choice(["agreement", "elbo", "first"]),
+              help="how the kept restart is chosen (never from true sources)")
+@click.option("--checkpoint-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="write resumable checkpoints here")
+@click.option("--checkpoint-every", type=int, help="steps between checkpoints [default: 1000]")
+@click.option("--resume", is_flag=True, help="continue the fit checkpointed in --checkpoint-dir")
+@click.option("--stream", is_flag=True,
+              help="read x from disk batch by batch (.npy memory-mapped, HDF5 or zarr): for data larger than memory")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--overwrite", is_flag=True, help="replace --out if it exists")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 @user_errors
 def fit(data: Path, n_components: int, out: Path, u_file: Path | None, x_key: str, u_key: str,
         x_cols: str | None, u_cols: str | None, preset: str, seed: int, epochs: float | None,
-        max_steps: int | None, quiet: bool, overwrite: bool, **options: Any) -> None:
+        max_steps: int | None, resume: bool, stream: bool, quiet: bool, overwrite: bool,
+        **options: Any) -> None:
     """Fit an iVAE to DATA and save it to --out.
 
     DATA is an .npz or HDF5 file with arrays x and u, a .csv or .parquet table (u from
     --u-col, x from the other columns or --x-cols), or an .npy of x with --u FILE.
+    Under ``torchrun --nproc_per_node K`` the fit is data-parallel and rank 0 saves it.
     """
     from nica.estimator import IVAE
+    from nica.training.distributed import rank_and_size
 
     refuse_existing(out, overwrite)
-    ds = _read_xu(data, u_file, x_key, u_key, x_cols, u_cols)
+    if stream:
+        from nica.datasets.streaming import open_array
+
+        ds = load_dataset(data, u_path=u_file, u_key=u_key, u_cols=u_cols, parts=("u",))
+        if ds.u is None:
+            raise DataFileError(f"{data} has no auxiliary variable {u_key!r}; pass --u FILE")
+        ds.x = open_array(data, key=x_key)
+    else:
+        ds = _read_xu(data, u_file, x_key, u_key, x_cols, u_cols)
     overrides = {k: v for k, v in options.items() if v is not None}
     if "decoder_var" in overrides and overrides["decoder_var"] != "learned":
         try:
@@ -177,9 +197,13 @@ def fit(data: Path, n_components: int, out: Path, u_file: Path | None, x_key: st
         max_steps = max(1, round(epochs * max(1, len(ds.x) // model.batch_size)))
     if max_steps is not None:
         model.set_params(max_steps=max_steps)
-    model.fit(ds.x, ds.u)
+    model.fit(ds.x, ds.u, resume=resume)
+    if rank_and_size()[0] != 0:  # data-parallel replicas are identical: rank 0 saves
+        return
     model.save(out, overwrite=overwrite)
-    click.echo(f"fitted in {model.fit_time_:.1f} s ({model.n_steps_} steps), "
+    restarts = (f", restart {model.selected_restart_} of {model.n_restarts} kept by {model.selection}"
+                if model.n_restarts > 1 else "")
+    click.echo(f"fitted in {model.fit_time_:.1f} s ({model.n_steps_} steps{restarts}), "
                f"ELBO {model.elbo_:.3f} per sample; saved to {out}")
 
 

@@ -37,6 +37,8 @@ def _jsonable(value: Any) -> Any:
         return value.item()
     if isinstance(value, np.random.Generator):
         return None
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
     return value
 
 

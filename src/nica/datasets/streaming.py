@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from nica.datasets.tabular import require
+
 #: rows read per chunk when scanning or transforming an out-of-core array
 CHUNK_ROWS = 65_536
 
@@ -50,22 +52,21 @@ def open_array(path: str | Path, key: str | None = None) -> Any:
         except ValueError as exc:
             raise ValueError(f"{path} is not a numeric .npy array ({exc})") from None
     if suffix in (".h5", ".hdf5"):
-        try:
-            import h5py
-        except ImportError:
-            raise ImportError('reading HDF5 needs h5py: pip install "nica[formats]"') from None
+        h5py = require("h5py", "reading HDF5")
         handle = h5py.File(path, "r")
         name = key or "x"
         if name not in handle:
-            raise KeyError(f"{path} has no dataset {name!r}; it holds {sorted(handle.keys())}")
+            raise ValueError(f"{path} has no dataset {name!r}; it holds {sorted(handle.keys())}")
         return handle[name]
     if suffix == ".zarr":
-        try:
-            import zarr
-        except ImportError:
-            raise ImportError('reading zarr needs zarr: pip install "nica[formats]"') from None
+        zarr = require("zarr", "reading zarr")
         store = zarr.open(str(path), mode="r")
-        return store if key is None and hasattr(store, "shape") else store[key or "x"]
+        if hasattr(store, "shape"):
+            return store
+        name = key or "x"
+        if name not in store:
+            raise ValueError(f"{path} has no array {name!r}; it holds {sorted(store.keys())}")
+        return store[name]
     raise ValueError(f"{path}: out-of-core fitting reads .npy, .h5/.hdf5 or .zarr, not {suffix!r}")
 
 

@@ -260,7 +260,8 @@ def train(
             "loss_sum": loss_sum.cpu(), "n_good": n_good,
         })
 
-    while history.n_steps < config.max_steps:
+    # an epoch left unfinished by a checkpoint at its last step is closed on resume
+    while history.n_steps < config.max_steps or loop["order"] is not None:
         if loop["order"] is None:  # a new epoch
             loop["order"] = torch.randperm(n_data, generator=generator, device=x.device)
             loop["batch"] = 0
