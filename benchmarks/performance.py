@@ -103,9 +103,10 @@ def step_rate(n: int, n_rows: int, steps: int, source: str, k: int = 1) -> dict:
 
 
 # ---------------------------------------------------------------- benchmarks (parent side)
-def bench_budget(threads: int, seeds, budgets=(1000, 2000, 3000, 5000, 10000)) -> list[dict]:
-    return [{"benchmark": "budget", **in_child(fit_once, config="default", data_seed=s, steps=b, threads=threads)}
-            for s in seeds for b in budgets]
+def bench_budget(threads: int, seeds, budgets=(1000, 2000, 3000, 5000, 10000), restarts=(1,)) -> list[dict]:
+    return [{"benchmark": "budget", **in_child(fit_once, config="default", data_seed=s, steps=b, k=k,
+                                               threads=threads)}
+            for s in seeds for k in restarts for b in budgets]
 
 
 def bench_authors(threads: int, seeds) -> list[dict]:
@@ -146,11 +147,12 @@ def report(rows: list[dict]) -> str:
     budget = by("budget")
     if budget:
         out += ["### MCC and wall time against the step budget (5→5, default)", "",
-                "| steps | seeds | median MCC | fits with MCC ≥ 0.9 | median s / fit |", "|---|---|---|---|---|"]
-        for steps in sorted({int(r["steps"]) for r in budget}):
-            rs = [r for r in budget if int(r["steps"]) == steps]
+                "| restarts | steps | seeds | median MCC | fits with MCC ≥ 0.9 | median s / fit |",
+                "|---|---|---|---|---|---|"]
+        for k, steps in sorted({(int(r["K"]), int(r["steps"])) for r in budget}):
+            rs = [r for r in budget if (int(r["K"]), int(r["steps"])) == (k, steps)]
             mcc = np.array([float(r["mcc"]) for r in rs])
-            out.append(f"| {steps} | {len(rs)} | {np.median(mcc):.3f} | {(mcc >= 0.9).sum()}/{len(rs)} | "
+            out.append(f"| {k} | {steps} | {len(rs)} | {np.median(mcc):.3f} | {(mcc >= 0.9).sum()}/{len(rs)} | "
                        f"{np.median([float(r['seconds']) for r in rs]):.1f} |")
         out.append("")
     authors = by("authors")
@@ -181,6 +183,8 @@ def main() -> None:
     parser.add_argument("benchmark", choices=["budget", "authors", "throughput", "restarts", "all"], nargs="?")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--data-seeds", nargs="+", type=int, default=list(BUDGET_SEEDS))
+    parser.add_argument("--budgets", nargs="+", type=int, default=[1000, 2000, 3000, 5000, 10000])
+    parser.add_argument("--restarts", nargs="+", type=int, default=[1], help="K values of the budget benchmark")
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--report", action="store_true")
     args = parser.parse_args()
@@ -197,7 +201,7 @@ def main() -> None:
         if new_file:
             writer.writeheader()
         for name in chosen:
-            run = {"budget": lambda: bench_budget(args.threads, args.data_seeds),
+            run = {"budget": lambda: bench_budget(args.threads, args.data_seeds, args.budgets, args.restarts),
                    "authors": lambda: bench_authors(args.threads, args.data_seeds),
                    "throughput": lambda: bench_throughput(args.threads),
                    "restarts": lambda: bench_restarts(args.threads)}[name]

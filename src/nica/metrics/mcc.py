@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
-from scipy.stats import rankdata
 
 from nica._validation import check_observations
 
@@ -61,6 +60,8 @@ def correlation_matrix(s: np.ndarray, z: np.ndarray, method: str = "pearson") ->
     s, z = _as_2d(s, "s"), _as_2d(z, "z")
     _check_rows(s, z)
     if method == "spearman":
+        from scipy.stats import rankdata  # scipy.stats takes a second to import: only when needed
+
         s, z = rankdata(s, axis=0), rankdata(z, axis=0)
     s = _rescaled(s)
     z = _rescaled(z)
