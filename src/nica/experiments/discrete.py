@@ -49,8 +49,8 @@ class Discrete(Experiment):
     configs = {
         "full": DiscreteConfig(seeds=5, n_sources=10, n_obs=100, n_segments=20, n_per_segment=3_000,
                                steps=15_000),
-        "quick": DiscreteConfig(seeds=2, n_sources=10, n_obs=100, n_segments=20, n_per_segment=500,
-                                steps=1_500),
+        "quick": DiscreteConfig(seeds=2, n_sources=10, n_obs=100, n_segments=20, n_per_segment=1_000,
+                                steps=3_000),
         "smoke": DiscreteConfig(seeds=1, n_sources=3, n_obs=10, n_segments=8, n_per_segment=30, steps=10,
                                 model={**AUTHORS_DISCRETE, "hidden_dim": 16, "batch_size": 64}),
     }

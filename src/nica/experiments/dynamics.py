@@ -79,7 +79,7 @@ class Dynamics(Experiment):
     configs = {
         # the paper's protocol: 20 epochs of 40,000 points at batch 64
         "full": DynamicsConfig(seeds=5, n_sources=5, n_segments=40, n_per_segment=1000, steps=12_500),
-        "quick": DynamicsConfig(seeds=2, n_sources=5, n_segments=20, n_per_segment=500, steps=2_000),
+        "quick": DynamicsConfig(seeds=2, n_sources=5, n_segments=20, n_per_segment=500, steps=6_000, every=2),
         "smoke": DynamicsConfig(seeds=1, n_sources=2, n_segments=6, n_per_segment=50, steps=12,
                                 model=dict(hidden_dim=16, n_layers=2)),
     }

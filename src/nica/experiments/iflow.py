@@ -50,8 +50,8 @@ class IFlowExperiment(Experiment):
     configs = {
         "full": IFlowConfig(seeds=5, n_sources=5, n_segments=40, n_per_segment=1000, flow_steps=5_000,
                             ivae_steps=10_000),
-        "quick": IFlowConfig(seeds=2, n_sources=5, n_segments=20, n_per_segment=500, flow_steps=1_000,
-                             ivae_steps=1_500),
+        "quick": IFlowConfig(seeds=2, n_sources=5, n_segments=20, n_per_segment=500, flow_steps=3_000,
+                             ivae_steps=3_000),
         "smoke": IFlowConfig(seeds=1, n_sources=2, n_segments=6, n_per_segment=40, flow_steps=5, ivae_steps=5,
                              flow=dict(n_flows=1, hidden_dim=8), model=dict(hidden_dim=16, n_layers=2)),
     }

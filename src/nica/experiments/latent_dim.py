@@ -42,7 +42,7 @@ class LatentDim(Experiment):
         "full": LatentDimConfig(seeds=5, dims=(2, 3, 4, 5), n_obs=5, n_segments=40, n_per_segment=1000,
                                 steps=10_000),
         "quick": LatentDimConfig(seeds=2, dims=(2, 3, 4, 5), n_obs=5, n_segments=20, n_per_segment=500,
-                                 steps=1_500),
+                                 steps=3_000),
         "smoke": LatentDimConfig(seeds=1, dims=(2, 3), n_obs=3, n_segments=8, n_per_segment=40, steps=10,
                                  model=dict(hidden_dim=16, n_layers=2)),
     }

@@ -46,8 +46,8 @@ class Segments(Experiment):
     configs = {
         "full": SegmentsConfig(seeds=5, segments=(10, 20, 30, 40, 50), n_sources=5, n_per_segment=1000,
                                ivae_steps=10_000, tcl_steps=10_000),
-        "quick": SegmentsConfig(seeds=2, segments=(10, 30, 50), n_sources=5, n_per_segment=250,
-                                ivae_steps=1_500, tcl_steps=1_500),
+        "quick": SegmentsConfig(seeds=2, segments=(10, 30, 50), n_sources=5, n_per_segment=500,
+                                ivae_steps=3_000, tcl_steps=3_000),
         "smoke": SegmentsConfig(seeds=1, segments=(6, 10), n_sources=2, n_per_segment=30, ivae_steps=10,
                                 tcl_steps=10, model=dict(hidden_dim=16, n_layers=2), tcl=dict(batch_size=64)),
     }
