@@ -12,7 +12,7 @@ from click.testing import CliRunner
 import nica
 from nica.cli import main
 from nica.datasets.easy import make_easy_to_classify, staircase_means
-from nica.experiments import EXPERIMENTS, FIELDS, default_seeds, read_results, run_experiment
+from nica.experiments import EXPERIMENTS, FIELDS, default_seeds, read_results, replot, run_experiment
 from nica.experiments._core import Task, execute
 from nica.experiments._trace import fit_traced
 from nica.experiments.select_dim import select_argmax, select_knee
@@ -62,6 +62,18 @@ def test_dynamics_records_every_epoch_from_initialisation(tmp_path):
         assert [r["value"] for r in mine] == list(range(n_epochs + 1))
         assert mine[0]["step"] == 0 and mine[-1]["step"] == config.steps
         assert mine[-1]["score_name"] == "ELBO"
+
+
+def test_replot_draws_the_figure_again_from_the_csv(tmp_path):
+    result = run_experiment("easy", size="smoke", out=tmp_path)
+    path = replot(result.csv_path, tmp_path / "again.png")
+    assert path.read_bytes()[:8] == PNG_MAGIC
+    with pytest.raises(FileExistsError):
+        replot(result.csv_path, result.png_path)
+    rows = result.csv_path.read_text().splitlines()
+    (tmp_path / "mixed.csv").write_text("\n".join([*rows, rows[1].replace("easy,", "iflow,", 1)]) + "\n")
+    with pytest.raises(ValueError, match="mixes experiments"):
+        replot(tmp_path / "mixed.csv", tmp_path / "mixed.png")
 
 
 def test_list_names_every_experiment_and_its_configurations():

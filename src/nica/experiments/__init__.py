@@ -30,6 +30,7 @@ from nica.experiments._core import (
     Task,
     default_seeds,
     read_results,
+    replot,
     run_experiment,
 )
 
@@ -52,4 +53,5 @@ def get_experiment(name: str) -> Experiment:
 from nica.experiments.command import reproduce_command  # noqa: E402  (needs the registry)
 
 __all__ = ["EXPERIMENTS", "FIELDS", "SEED_BASE", "SIZES", "Experiment", "ExperimentResult", "Task",
-           "default_seeds", "get_experiment", "read_results", "reproduce_command", "run_experiment"]
+           "default_seeds", "get_experiment", "read_results", "replot", "reproduce_command",
+           "run_experiment"]

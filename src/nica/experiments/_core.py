@@ -305,7 +305,6 @@ def run_experiment(
     echo : called with one progress line per finished fit.
     """
     from nica.experiments import get_experiment
-    from nica.experiments._plots import new_figure
 
     experiment = get_experiment(name)
     config = experiment.config(size)
@@ -318,16 +317,40 @@ def run_experiment(
     rows = execute(experiment.tasks(config, seeds, size), jobs, echo)
     seconds = time.perf_counter() - start
     atomic_write(csv_path, lambda fh: fh.write(csv_bytes(rows)), overwrite=overwrite)
-    fig, ax = new_figure()
-    try:
-        experiment.plot([r for r in rows if not r["error"]], config, ax)
-        ax.set_title(f"{experiment.title}\n{experiment.figure}, {size} configuration, {len(seeds)} seed(s)",
-                     fontsize=9)
-        fig.tight_layout()
-        save_figure(fig, png_path, overwrite=overwrite)
-    finally:
-        import matplotlib.pyplot as plt
-
-        plt.close(fig)
+    write_figure(experiment, rows, size, png_path, overwrite=overwrite)
     table = format_table(*experiment.table([r for r in rows if not r["error"]], config))
     return ExperimentResult(name, size, seeds, rows, csv_path, png_path, table, seconds)
+
+
+def write_figure(experiment: Experiment, rows: list[dict[str, Any]], size: str, path: Path, *,
+                 overwrite: bool = False) -> Path:
+    """Draw the experiment's figure from its rows (failed fits left out) and save it as PNG."""
+    import matplotlib.pyplot as plt
+
+    from nica.experiments._plots import new_figure
+
+    good = [r for r in rows if not r["error"]]
+    n_seeds = len({r["data_seed"] for r in good})
+    fig, ax = new_figure()
+    try:
+        experiment.plot(good, experiment.config(size), ax)
+        ax.set_title(f"{experiment.title}\n{experiment.figure}, {size} configuration, {n_seeds} seed(s)",
+                     fontsize=9)
+        fig.tight_layout()
+        return save_figure(fig, path, overwrite=overwrite)
+    finally:
+        plt.close(fig)
+
+
+def replot(csv_path: str | Path, png_path: str | Path, *, overwrite: bool = False) -> Path:
+    """Draw the figure of a results CSV written by :func:`run_experiment` again (e.g. after
+    a change of the plotting code, or for rows gathered from several runs)."""
+    from nica.experiments import get_experiment
+
+    rows = read_results(csv_path)
+    if not rows:
+        raise ValueError(f"{csv_path} holds no rows")
+    names, sizes = {r["experiment"] for r in rows}, {r["size"] for r in rows}
+    if len(names) != 1 or len(sizes) != 1:
+        raise ValueError(f"{csv_path} mixes experiments {sorted(names)} or sizes {sorted(sizes)}")
+    return write_figure(get_experiment(names.pop()), rows, sizes.pop(), Path(png_path), overwrite=overwrite)

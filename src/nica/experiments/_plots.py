@@ -48,12 +48,15 @@ def lines_by_method(
             px, py = zip(*sorted(paper[method].items()))
             ax.plot(px, py, "--", marker="o", markerfacecolor="none", color=color, alpha=0.6,
                     label=f"{method} (paper)")
+    ticks = sorted({_numeric(r[x]) for r in rows})
+    if 0 < len(ticks) <= 12:  # a few settings: label each one
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if y == "mcc":
         ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=6, ncol=2, loc="lower right")
 
 
 def strip_by_method(

@@ -76,6 +76,8 @@ class Easy(Experiment):
         ax.axhspan(0.86, 0.99, color="C0", alpha=0.12, label="iVAE (paper, 0.86-0.99)")
         lines_by_method(ax, rows, xlabel="training budget (Adam steps)")
         ax.set_xscale("log")
+        ax.set_xticks(config.steps, [f"{s:,}" for s in config.steps])  # after lines_by_method's
+        ax.minorticks_off()
 
 
 EXPERIMENT = Easy()

@@ -115,6 +115,7 @@ class SelectDim(Experiment):
             mine = sorted((int(r["value"]), r["score"]) for r in rows if r["data_seed"] == seed)
             ax.plot(*zip(*mine), "o-", color=f"C{i}", markersize=4, label=f"data seed {seed}")
         ax.axvline(config.true_n, color="k", linestyle="--", linewidth=1, label=f"true n = {config.true_n}")
+        ax.set_xticks(sorted({int(r["value"]) for r in rows}))
         ax.set_xlabel(f"n_components (d = {config.n_obs})")
         ax.set_ylabel("ELBO per sample")
         ax.grid(alpha=0.3)
