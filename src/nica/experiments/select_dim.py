@@ -1,0 +1,125 @@
+"""Fig. 6b: choosing the latent dimension by the ELBO.
+
+Data with a known number of sources (``true_n``) mixed into d > true_n observations;
+:class:`nica.IVAE` is fitted with every ``n_components`` in ``dims`` (at most d) and
+scored by its ELBO per sample on the data (``model.score``, units of X). The models are
+trained on the plain ELBO (:data:`nica.experiments._fits.SELECTION_SETTINGS`), the
+paper's objective: the library's default reweighted objective is not the ELBO, and a
+model fitted with it pays ELBO for every latent it has (in a first quick run every extra
+latent cost about 2.3 nats and the ELBO chose n = 2 for a true n of 3), which says
+nothing about the data.
+
+Two rules that never see the sources pick n from the ELBO curve of each data seed:
+``argmax`` (the highest ELBO) and ``knee`` (the smallest n that reaches 95% of the ELBO
+gain from the smallest n to the best: beyond the true n extra latents add little, so the
+curve flattens rather than falls). MCC is reported beside (over the latents' matched
+sources when n_components < true_n).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from nica.datasets import make_nonstationary
+from nica.estimator import IVAE
+from nica.experiments._core import Experiment, Task, final_rows, mean_sd, ordered
+from nica.experiments._fits import SELECTION_SETTINGS, fit_and_score
+
+#: share of the ELBO gain (smallest n -> best n) at which the knee rule stops
+KNEE_FRACTION = 0.95
+
+
+def select_argmax(dims: Sequence[int], elbo: Sequence[float]) -> int:
+    """The n with the highest ELBO."""
+    return int(dims[int(np.nanargmax(elbo))])
+
+
+def select_knee(dims: Sequence[int], elbo: Sequence[float], fraction: float = KNEE_FRACTION) -> int:
+    """The smallest n whose ELBO reaches ``fraction`` of the gain from the smallest n to the best.
+
+    ``dims`` ascending, ``elbo`` the ELBO for each.
+    """
+    elbo = np.asarray(elbo, dtype=float)
+    best = np.nanmax(elbo)
+    threshold = elbo[0] + fraction * (best - elbo[0])
+    return int(dims[int(np.nonzero(elbo >= threshold)[0][0])])
+
+
+@dataclass(frozen=True)
+class SelectDimConfig:
+    """``true_n`` sources in ``n_obs`` observations, M x L points; candidate ``dims``; ``steps`` per fit."""
+
+    seeds: int
+    true_n: int
+    n_obs: int
+    dims: tuple[int, ...]
+    n_segments: int
+    n_per_segment: int
+    steps: int
+    model: dict[str, Any] = field(default_factory=dict)
+
+
+class SelectDim(Experiment):
+    name = "select-dim"
+    figure = "Fig. 6b"
+    title = "Latent dimension chosen by the ELBO"
+    setting = "n_components"
+    paper = ("paper (Fig. 6b): the ELBO is proposed to choose the latent dimension n "
+             "(no number to compare with is recorded in REFERENCE.md)")
+    configs = {
+        "full": SelectDimConfig(seeds=5, true_n=5, n_obs=10, dims=(2, 3, 4, 5, 6, 7, 8), n_segments=40,
+                                n_per_segment=1000, steps=10_000),
+        "quick": SelectDimConfig(seeds=2, true_n=3, n_obs=8, dims=(2, 3, 4, 5, 6), n_segments=20,
+                                 n_per_segment=500, steps=3_000),
+        "smoke": SelectDimConfig(seeds=1, true_n=2, n_obs=4, dims=(1, 2, 3), n_segments=8, n_per_segment=40,
+                                 steps=10, model=dict(hidden_dim=16, n_layers=2)),
+    }
+
+    def tasks(self, config: SelectDimConfig, seeds: Sequence[int], size: str) -> list[Task]:
+        return self.grid(size, seeds, ("iVAE",), config.dims)
+
+    def run(self, task: Task, config: SelectDimConfig) -> list[dict[str, Any]]:
+        data = make_nonstationary(config.true_n, config.n_obs, config.n_segments, config.n_per_segment,
+                                  random_state=task.data_seed)
+        model = IVAE(int(task.value), max_steps=config.steps, random_state=task.model_seed, device="cpu",
+                     **{**SELECTION_SETTINGS, **config.model})
+        return [fit_and_score(task, model, data.x, data.u, data.s)]
+
+    def selections(self, rows: list[dict[str, Any]]) -> dict[int, tuple[int, int]]:
+        """Per data seed: (argmax n, knee n) from that seed's ELBO curve."""
+        out = {}
+        for seed in ordered(r["data_seed"] for r in rows):
+            mine = sorted((int(r["value"]), r["score"]) for r in rows if r["data_seed"] == seed)
+            dims, elbo = zip(*mine)
+            out[seed] = (select_argmax(dims, elbo), select_knee(dims, elbo))
+        return out
+
+    def table(self, rows: list[dict[str, Any]], config: SelectDimConfig) -> tuple[list[str], list[list[str]]]:
+        rows = final_rows(rows)
+        dims = sorted({int(r["value"]) for r in rows})
+        body = [[f"{n}{' (true)' if n == config.true_n else ''}",
+                 mean_sd((r["score"] for r in rows if int(r["value"]) == n), 2),
+                 mean_sd(r["mcc"] for r in rows if int(r["value"]) == n)] for n in dims]
+        chosen = self.selections(rows)
+        body.append(["chosen, argmax ELBO", ", ".join(str(a) for a, _ in chosen.values()), "per seed"])
+        body.append([f"chosen, knee ({KNEE_FRACTION:.0%} of gain)", ", ".join(str(k) for _, k in chosen.values()),
+                     "per seed"])
+        return ["n_components", "ELBO per sample", "MCC"], body
+
+    def plot(self, rows: list[dict[str, Any]], config: SelectDimConfig, ax: Any) -> None:
+        for i, seed in enumerate(ordered(r["data_seed"] for r in rows)):
+            mine = sorted((int(r["value"]), r["score"]) for r in rows if r["data_seed"] == seed)
+            ax.plot(*zip(*mine), "o-", color=f"C{i}", markersize=4, label=f"data seed {seed}")
+        ax.axvline(config.true_n, color="k", linestyle="--", linewidth=1, label=f"true n = {config.true_n}")
+        ax.set_xticks(sorted({int(r["value"]) for r in rows}))
+        ax.set_xlabel(f"n_components (d = {config.n_obs})")
+        ax.set_ylabel("ELBO per sample")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+
+
+EXPERIMENT = SelectDim()
