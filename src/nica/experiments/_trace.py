@@ -48,7 +48,7 @@ def fit_traced(
     if every < 1:
         raise ValueError(f"every must be >= 1, got {every}")
     u_fit = u if model._conditional else None
-    xa, aux = model._check_fit_inputs(x, u_fit)
+    xa, aux, stats = model._check_fit_inputs(x, u_fit)
     train_config = model._train_config()
     train_config.validate()
     model_config = model._model_config(xa.shape[1], aux, model._check_restarts())
@@ -56,7 +56,7 @@ def fit_traced(
         warn_identifiability(aux.n_values, model.n_components, prior=model.prior,
                              prior_mean=model.prior_mean, prior_scale=model.prior_scale)
     device = resolve_device(model.device)
-    x_mean, x_scale = model._standardization(xa)
+    x_mean, x_scale = model._standardization(stats)
     x_t = torch.from_numpy(_standardize(xa, x_mean, x_scale)).to(device)
     u_t = torch.from_numpy(model._encode_u(u_fit, len(xa), aux)).to(device)
     seed = draw_seed(model.random_state)
