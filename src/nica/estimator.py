@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from nica._base import ParamsMixin
 from nica._random import draw_seed
 from nica._validation import (
     AuxEncoder,
@@ -59,7 +60,7 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return dev
 
 
-class IVAE:
+class IVAE(ParamsMixin):
     """Identifiable VAE (Khemakhem et al., AISTATS 2020) with an sklearn interface.
 
     Parameters
@@ -193,23 +194,11 @@ class IVAE:
     # ----------------------------------------------------------------- parameters
     @classmethod
     def _param_names(cls) -> list[str]:
+        """IVAE's own arguments (subclasses without their own ``__init__`` share them)."""
         import inspect
 
         sig = inspect.signature(IVAE.__init__)
         return [p for p in sig.parameters if p != "self"]
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """Hyperparameters as a dict (sklearn protocol)."""
-        return {name: getattr(self, name) for name in self._param_names()}
-
-    def set_params(self, **params: Any) -> IVAE:
-        """Set hyperparameters by name (sklearn protocol)."""
-        valid = set(self._param_names())
-        for name, value in params.items():
-            if name not in valid:
-                raise ValueError(f"unknown parameter {name!r} for {type(self).__name__}")
-            setattr(self, name, value)
-        return self
 
     @classmethod
     def from_preset(cls, name: str, n_components: int, **overrides: Any) -> IVAE:
