@@ -169,35 +169,43 @@ class AuxEncoder:
 
     def transform(self, u: Any) -> np.ndarray:
         """Encode u for the network: ``(N, aux_dim)`` float32."""
-        arr = _as_array(u)
         if self.kind == "categorical":
-            known = f"{self.classes[:10]}{' ...' if len(self.classes) > 10 else ''}"
-            if arr.ndim == 2 and arr.shape[1] > 1 and not _is_onehot(arr):
-                raise ValueError(
-                    "u is continuous-valued but the model was fitted with categorical u "
-                    f"({len(self.classes)} labels); pass the labels or one-hot rows"
-                )
-            if arr.ndim == 2 and arr.shape[1] > 1 and arr.shape[1] != len(self.classes):
-                raise ValueError(
-                    f"one-hot u has {arr.shape[1]} columns but the model knows {len(self.classes)} labels"
-                )
-            labels = _labels(arr, f"the model was fitted with categorical u, labels {known}; pass those labels")
-            if arr.ndim == 2 and arr.shape[1] > 1:
-                index = labels.astype(np.int64)
-            else:
-                lookup = {c: i for i, c in enumerate(self.classes)}
-                try:
-                    index = np.array([lookup[_py_scalar(v)] for v in labels], dtype=np.int64)
-                except KeyError as exc:
-                    unseen = sorted({_py_scalar(v) for v in labels} - set(self.classes), key=str)
-                    raise ValueError(
-                        f"u contains label(s) not seen at fit time: {unseen[:10]}; known labels are {known}"
-                    ) from exc
-            return np.eye(len(self.classes), dtype=np.float32)[index]
+            return np.eye(len(self.classes), dtype=np.float32)[self.label_index(u)]
+        arr = _as_array(u)
         cont = _continuous(arr, "the model was fitted with continuous u; pass numbers")
         if cont.shape[1] != len(self.mean):
             raise ValueError(f"u has {cont.shape[1]} columns but the model was fitted with {len(self.mean)}")
         return ((cont - np.array(self.mean)) / np.array(self.scale)).astype(np.float32)
+
+    def label_index(self, u: Any) -> np.ndarray:
+        """Categorical u as the position of each row's label in ``classes``: ``(N,)`` int64.
+
+        The compact form of :meth:`transform` (whose rows are one-hot over these indices).
+        """
+        if self.kind != "categorical":
+            raise ValueError(f"label indices exist for categorical u only; this u is {self.kind}")
+        arr = _as_array(u)
+        known = f"{self.classes[:10]}{' ...' if len(self.classes) > 10 else ''}"
+        if arr.ndim == 2 and arr.shape[1] > 1 and not _is_onehot(arr):
+            raise ValueError(
+                "u is continuous-valued but the model was fitted with categorical u "
+                f"({len(self.classes)} labels); pass the labels or one-hot rows"
+            )
+        if arr.ndim == 2 and arr.shape[1] > 1 and arr.shape[1] != len(self.classes):
+            raise ValueError(
+                f"one-hot u has {arr.shape[1]} columns but the model knows {len(self.classes)} labels"
+            )
+        labels = _labels(arr, f"the model was fitted with categorical u, labels {known}; pass those labels")
+        if arr.ndim == 2 and arr.shape[1] > 1:
+            return labels.astype(np.int64)
+        # one dictionary lookup per distinct label, not per row
+        distinct, inverse = np.unique(labels, return_inverse=True)
+        lookup = {c: i for i, c in enumerate(self.classes)}
+        unseen = sorted({_py_scalar(v) for v in distinct} - set(self.classes), key=str)
+        if unseen:
+            raise ValueError(f"u contains label(s) not seen at fit time: {unseen[:10]}; known labels are {known}")
+        positions = np.array([lookup[_py_scalar(v)] for v in distinct], dtype=np.int64)
+        return positions[inverse.reshape(-1)]
 
     def to_dict(self) -> dict:
         return {"u_type": self.u_type, "kind": self.kind, "classes": self.classes,

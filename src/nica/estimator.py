@@ -23,7 +23,7 @@ from nica.models.ivae import IVAEConfig, IVAEModule
 from nica.models.objectives import AUTHORS_WEIGHTS, ObjectiveWeights
 from nica.presets import PRESETS
 from nica.training.selection import SELECTION_RULES, restart_scores
-from nica.datasets.streaming import ColumnStats, RowSource, column_stats, is_out_of_core
+from nica.datasets.streaming import ColumnStats, OneHotRows, RowSource, column_stats, is_out_of_core
 from nica.training import distributed
 from nica.training.checkpoint import CheckpointError, Checkpointing, fingerprint
 from nica.training.trainer import TrainConfig, TrainHistory, TrainingDivergedError, gather_rows, train
@@ -34,6 +34,13 @@ INFERENCE_CHUNK = 65_536
 SELECTION_SAMPLES = 5_000
 #: bounds of the automatic hidden width (10 units per observed feature)
 MIN_AUTO_WIDTH, MAX_AUTO_WIDTH = 50, 100
+
+
+def _aux_identity(u_rows: torch.Tensor | OneHotRows) -> tuple[np.ndarray, ...]:
+    """Arrays that identify the encoded u in a checkpoint's fingerprint."""
+    if isinstance(u_rows, OneHotRows):
+        return u_rows.labels.cpu().numpy(), np.asarray([u_rows.n_classes])
+    return (u_rows.cpu().numpy(),)
 
 
 def _standardize(x: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
@@ -329,14 +336,15 @@ class IVAE(ParamsMixin):
             )
         device = distributed.setup(resolve_device(self.device))
         x_mean, x_scale = self._standardization(stats)
-        u_enc = self._encode_u(u, stats.n_rows, aux)
+        u_t = self._aux_rows(u, stats.n_rows, aux).to(device)
+        u_id = _aux_identity(u_t)
         if not is_out_of_core(x):
             x_std = _standardize(x, x_mean, x_scale)
             x_t: torch.Tensor | RowSource = torch.from_numpy(x_std).to(device)
-            data_id: tuple[np.ndarray, ...] = (x_std, u_enc)
+            data_id: tuple[np.ndarray, ...] = (x_std, *u_id)
         else:  # mini-batches are read from disk as training needs them
             x_t = RowSource(x, x_mean, x_scale, device)
-            data_id = (stats.mean, stats.std, np.asarray(x.shape), u_enc)
+            data_id = (stats.mean, stats.std, np.asarray(x.shape), *u_id)
         checkpoint, seed = self._checkpointing(data_id, resume)
 
         # fitted state is assigned only after training, so that a refit with bad settings
@@ -346,7 +354,6 @@ class IVAE(ParamsMixin):
             module = IVAEModule(model_config)
         module.to(device)
         generator = torch.Generator(device=device).manual_seed(seed + 1)
-        u_t = torch.from_numpy(u_enc).to(device)
         try:
             history = train(module, x_t, u_t, train_config, generator=generator, progress=self.verbose,
                             checkpoint=checkpoint, resume=resume)
@@ -429,7 +436,7 @@ class IVAE(ParamsMixin):
 
     @torch.no_grad()
     def _restart_latents(
-        self, module: IVAEModule, x: torch.Tensor | RowSource, u: torch.Tensor, seed: int
+        self, module: IVAEModule, x: torch.Tensor | RowSource, u: torch.Tensor | OneHotRows, seed: int
     ) -> np.ndarray:
         """Posterior means of every restart on a seeded subsample: ``(K, rows, n)``."""
         rows = np.random.default_rng(seed).permutation(len(x))[:SELECTION_SAMPLES]
@@ -460,21 +467,25 @@ class IVAE(ParamsMixin):
     def _log_jacobian_of(x_scale: np.ndarray) -> float:
         return float(np.log(x_scale).sum())
 
-    def _encode_u(self, u: Any, n_samples: int, aux: AuxEncoder | None = None) -> np.ndarray:
-        """The network's auxiliary input ``(n_samples, aux_dim)`` under ``aux`` (default: the fitted one)."""
+    def _aux_rows(self, u: Any, n_samples: int, aux: AuxEncoder | None = None) -> torch.Tensor | OneHotRows:
+        """The network's auxiliary input ``(n_samples, aux_dim)`` under ``aux`` (default: the
+        fitted one): a float32 tensor, or for categorical u the label indices that give its
+        one-hot rows on indexing (:class:`OneHotRows`, memory linear in N, not in N x labels)."""
         aux = self.aux_encoder_ if aux is None else aux
         if aux.kind == "none":
-            return np.zeros((n_samples, 0), np.float32)
+            return torch.zeros((n_samples, 0))
         if u is None:
             raise ValueError("u is required for a model fitted with an auxiliary variable")
         check_same_length(np.empty(n_samples), np.asarray(u), "X", "u")
-        return aux.transform(u)
+        if aux.kind == "categorical":
+            return OneHotRows(aux.label_index(u), aux.dim)
+        return torch.from_numpy(aux.transform(u))
 
     def _check_is_fitted(self) -> None:
         if not hasattr(self, "module_"):
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(X, u) first")
 
-    def _inputs(self, X: Any, u: Any) -> tuple[torch.Tensor | RowSource, torch.Tensor]:
+    def _inputs(self, X: Any, u: Any) -> tuple[torch.Tensor | RowSource, torch.Tensor | OneHotRows]:
         """Standardised X (a tensor, or a chunked reader for out-of-core X) and encoded u."""
         self._check_is_fitted()
         X, u = split_aux(X, u)
@@ -490,9 +501,9 @@ class IVAE(ParamsMixin):
             RowSource(raw, self.x_mean_, self.x_scale_, self.device_) if is_out_of_core(raw)
             else torch.from_numpy(_standardize(raw, self.x_mean_, self.x_scale_))
         )
-        return x, torch.from_numpy(self._encode_u(u, x.shape[0]))
+        return x, self._aux_rows(u, x.shape[0])
 
-    def _chunks(self, x: torch.Tensor | RowSource, *others: torch.Tensor):
+    def _chunks(self, x: torch.Tensor | RowSource, *others: torch.Tensor | OneHotRows):
         """Blocks of ``INFERENCE_CHUNK`` rows of x (read from disk when out of core) and others."""
         blocks = x.chunks(INFERENCE_CHUNK) if isinstance(x, RowSource) else (
             x[start : start + INFERENCE_CHUNK] for start in range(0, x.shape[0], INFERENCE_CHUNK))
@@ -604,8 +615,8 @@ class VAE(IVAE):
         ``resume`` as in :meth:`IVAE.fit`."""
         return super().fit(split_aux(X, u)[0], None, resume=resume)
 
-    def _encode_u(self, u: Any, n_samples: int, aux: AuxEncoder | None = None) -> np.ndarray:
-        return np.zeros((n_samples, 0), np.float32)
+    def _aux_rows(self, u: Any, n_samples: int, aux: AuxEncoder | None = None) -> torch.Tensor:
+        return torch.zeros((n_samples, 0))
 
 
 __all__ = ["IVAE", "VAE", "NotFittedError", "resolve_device"]

@@ -141,3 +141,31 @@ class RowSource:
         for start in range(0, self.shape[0], chunk_rows):
             block = np.asarray(self.array[start : start + chunk_rows], np.float32)
             yield torch.from_numpy((block - self.mean) / self.scale).to(self.device)
+
+
+class OneHotRows:
+    """Categorical u kept as label indices ``(N,)`` and one-hot encoded a batch at a time.
+
+    Indexing with a tensor of rows or a slice returns float32 one-hot rows
+    ``(len(rows), n_classes)``, exactly the rows of the dense encoding, so the trainer and
+    the inference loops use it in place of a ``(N, n_classes)`` tensor: 8 bytes a row
+    instead of ``4 * n_classes`` (at 10^6 rows and 40 segments, 8 MB instead of 160 MB).
+    """
+
+    def __init__(self, labels: torch.Tensor | np.ndarray, n_classes: int) -> None:
+        self.labels = torch.as_tensor(labels, dtype=torch.int64)
+        self.n_classes = int(n_classes)
+        self.shape = (int(self.labels.shape[0]), self.n_classes)
+
+    @property
+    def device(self) -> torch.device:
+        return self.labels.device
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, rows: torch.Tensor | slice) -> torch.Tensor:
+        return torch.nn.functional.one_hot(self.labels[rows], self.n_classes).to(torch.float32)
+
+    def to(self, device: torch.device | str) -> OneHotRows:
+        return OneHotRows(self.labels.to(device), self.n_classes)

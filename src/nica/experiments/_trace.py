@@ -58,7 +58,7 @@ def fit_traced(
     device = resolve_device(model.device)
     x_mean, x_scale = model._standardization(stats)
     x_t = torch.from_numpy(_standardize(xa, x_mean, x_scale)).to(device)
-    u_t = torch.from_numpy(model._encode_u(u_fit, len(xa), aux)).to(device)
+    u_t = model._aux_rows(u_fit, len(xa), aux).to(device)
     seed = draw_seed(model.random_state)
     with torch.random.fork_rng(devices=[]):  # seeded exactly as IVAE.fit seeds its module
         torch.manual_seed(seed)
@@ -68,7 +68,7 @@ def fit_traced(
 
     def mcc_now() -> float:
         with torch.no_grad():
-            z = module.inference(x_t, u_t)[0][0].cpu().numpy()
+            z = module.inference(x_t, u_t[:])[0][0].cpu().numpy()
         return mean_corr_coef(s, z)
 
     trace: list[TracePoint] = [(0, 0, mcc_now(), float("nan"))]

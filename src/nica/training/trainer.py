@@ -24,6 +24,7 @@ from nica.models.objectives import AUTHORS_WEIGHTS, OBJECTIVES, ObjectiveWeights
 from torch.nn.parallel import DistributedDataParallel
 
 from nica.training.checkpoint import Checkpointing
+from nica.training.optim import FlatAdam, LearningRateSchedule
 from nica.training.distributed import all_true, mean_over_processes, rank_and_size
 
 logger = logging.getLogger("nica.training")
@@ -124,66 +125,33 @@ def gather_rows(x: Any, idx: torch.Tensor) -> torch.Tensor:
     return x[idx] if isinstance(x, torch.Tensor) else x.gather(idx)
 
 
-def _cosine_factor(max_steps: int) -> Callable[[int], float]:
-    """Cosine decay from 1 to 0.01 of the initial learning rate over ``max_steps``."""
-    return lambda step: 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(step, max_steps) / max_steps))
-
-
-def _make_scheduler(
-    optimizer: torch.optim.Optimizer, config: TrainConfig
-) -> torch.optim.lr_scheduler.LRScheduler | torch.optim.lr_scheduler.ReduceLROnPlateau | None:
-    if config.lr_schedule == "cosine":
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, _cosine_factor(config.max_steps))
-    if config.lr_schedule == "plateau":
-        return torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer, factor=PLATEAU_FACTOR, patience=PLATEAU_PATIENCE
-        )
-    return None
-
-
 class _Optimisation:
     """The mutable state of a fit: module, Adam, schedule; snapshots and checkpoints of it."""
 
     def __init__(self, module: torch.nn.Module, config: TrainConfig) -> None:
         self.module = module
-        # the fused kernel does one pass over all parameters: per-step overhead dominates small nets
-        self.optimizer = torch.optim.Adam(module.parameters(), lr=config.learning_rate, fused=True)
-        self.scheduler = _make_scheduler(self.optimizer, config)
+        self.optimizer = FlatAdam(module.parameters(), lr=config.learning_rate)
+        self.schedule = LearningRateSchedule(self.optimizer, config.lr_schedule, config.max_steps,
+                                             factor=PLATEAU_FACTOR, patience=PLATEAU_PATIENCE)
 
     def state_dict(self) -> dict[str, Any]:
         return {
             "module": {k: v.detach().clone() for k, v in self.module.state_dict().items()},
-            "optimizer": _clone(self.optimizer.state_dict()),
-            "scheduler": None if self.scheduler is None else _clone(self.scheduler.state_dict()),
+            "optimizer": self.optimizer.state_dict(),
+            "schedule": self.schedule.state_dict(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.module.load_state_dict(state["module"])
-        self.optimizer.load_state_dict(_clone(state["optimizer"]))
-        if self.scheduler is not None:
-            self.scheduler.load_state_dict(state["scheduler"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.schedule.load_state_dict(state["schedule"])
 
     def parameters_finite(self) -> bool:
-        return all(bool(torch.isfinite(p).all()) for p in self.module.parameters())
+        return bool(torch.isfinite(self.optimizer.flat).all())
 
     def lower_learning_rate(self, factor: float) -> float:
         """Multiply the current (and, for the cosine schedule, every future) step size."""
-        if isinstance(self.scheduler, torch.optim.lr_scheduler.LambdaLR):
-            self.scheduler.base_lrs = [lr * factor for lr in self.scheduler.base_lrs]
-        for group in self.optimizer.param_groups:
-            group["lr"] *= factor
-        return self.optimizer.param_groups[0]["lr"]
-
-
-def _clone(value: Any) -> Any:
-    """Deep copy of nested dicts / lists of tensors (optimizer and scheduler states)."""
-    if isinstance(value, torch.Tensor):
-        return value.detach().clone()
-    if isinstance(value, dict):
-        return {k: _clone(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_clone(v) for v in value]
-    return value
+        return self.schedule.scale(factor)
 
 
 def train(
@@ -226,92 +194,94 @@ def train(
     # of nica.training.distributed); DDP averages the gradients
     steps_per_epoch = n_data // (batch_size * world_size)
     opt = _Optimisation(module, config)
-    # DDP wraps forward(), which for IVAEModule is its loss
-    loss_fn = module.loss if world_size == 1 else DistributedDataParallel(module)
-    history = TrainHistory()
-    loop = dict(epoch=0, batch=0, n_batches=0, order=None, best_elbo=-math.inf, epochs_without_gain=0)
-    # models that stack K restarts report (K, batch) ELBOs; any other module (batch,)
-    n_models = getattr(getattr(module, "config", None), "n_models", 1)
-    elbo_sum = torch.zeros(n_models, device=x.device)
-    loss_sum = torch.zeros((), device=x.device)
-    n_good = 0
-    saved = checkpoint.load() if checkpoint is not None and resume else None
-    if saved is not None:
-        opt.load_state_dict(saved["optimisation"])
-        generator.set_state(saved["generator"])
-        history = TrainHistory(**saved["history"])
-        loop = saved["loop"]
-        elbo_sum, loss_sum, n_good = saved["elbo_sum"].to(x.device), saved["loss_sum"].to(x.device), saved["n_good"]
-        history.events.append({"step": history.n_steps, "event": "resumed from checkpoint"})
-        logger.info("resumed from %s at step %d", checkpoint.path, history.n_steps)
-    previous_time = history.fit_time
-    start = time.perf_counter()
-    snapshot = opt.state_dict()
-    failures_in_a_row = 0
-    module.train()
-    bar = tqdm(total=config.max_steps, initial=history.n_steps, disable=not progress, desc="fit",
-               unit="step", leave=False)
+    try:
+        # DDP wraps forward(), which for IVAEModule is its loss
+        loss_fn = module.loss if world_size == 1 else DistributedDataParallel(module)
+        history = TrainHistory()
+        loop = dict(epoch=0, batch=0, n_batches=0, order=None, best_elbo=-math.inf, epochs_without_gain=0)
+        # models that stack K restarts report (K, batch) ELBOs; any other module (batch,)
+        n_models = getattr(getattr(module, "config", None), "n_models", 1)
+        elbo_sum = torch.zeros(n_models, device=x.device)
+        loss_sum = torch.zeros((), device=x.device)
+        n_good = 0
+        saved = checkpoint.load() if checkpoint is not None and resume else None
+        if saved is not None:
+            opt.load_state_dict(saved["optimisation"])
+            generator.set_state(saved["generator"])
+            history = TrainHistory(**saved["history"])
+            loop = saved["loop"]
+            elbo_sum, loss_sum, n_good = saved["elbo_sum"].to(x.device), saved["loss_sum"].to(x.device), saved["n_good"]
+            history.events.append({"step": history.n_steps, "event": "resumed from checkpoint"})
+            logger.info("resumed from %s at step %d", checkpoint.path, history.n_steps)
+        previous_time = history.fit_time
+        start = time.perf_counter()
+        snapshot = opt.state_dict()
+        failures_in_a_row = 0
+        module.train()
+        bar = tqdm(total=config.max_steps, initial=history.n_steps, disable=not progress, desc="fit",
+                   unit="step", leave=False)
 
-    def write_checkpoint() -> None:
+        def write_checkpoint() -> None:
+            history.fit_time = previous_time + time.perf_counter() - start
+            checkpoint.save({
+                "optimisation": opt.state_dict(), "generator": generator.get_state(),
+                "history": asdict(history), "loop": dict(loop), "elbo_sum": elbo_sum.cpu(),
+                "loss_sum": loss_sum.cpu(), "n_good": n_good,
+            })
+
+        # an epoch left unfinished by a checkpoint at its last step is closed on resume
+        while history.n_steps < config.max_steps or loop["order"] is not None:
+            if loop["order"] is None:  # a new epoch
+                loop["order"] = torch.randperm(n_data, generator=generator, device=x.device)
+                loop["batch"] = 0
+                loop["n_batches"] = min(steps_per_epoch, config.max_steps - history.n_steps)
+                elbo_sum.zero_()
+                loss_sum.zero_()
+                n_good = 0
+            order = loop["order"].to(x.device)
+            while loop["batch"] < loop["n_batches"]:
+                b = loop["batch"] * world_size + rank
+                idx = order[b * batch_size : (b + 1) * batch_size]
+                weights = objective_weights(
+                    config.objective, history.n_steps, config.max_steps, config.weights, config.anneal_fraction
+                )
+                out = loss_fn(gather_rows(x, idx), u[idx], n_data=n_data, weights=weights, generator=generator)
+                total = out.loss.sum()
+                loop["batch"] += 1
+                history.n_steps += 1
+                if all_true(bool(torch.isfinite(total)), total.device):
+                    opt.optimizer.zero_grad()
+                    total.backward()
+                    opt.optimizer.step()
+                    elbo_sum += out.elbo.mean(-1)
+                    loss_sum += out.loss.detach().mean()
+                    n_good += 1
+                    failures_in_a_row = 0
+                    if history.n_steps % SNAPSHOT_EVERY == 0 and opt.parameters_finite():
+                        snapshot = opt.state_dict()
+                else:
+                    failures_in_a_row += 1
+                    _recover(opt, snapshot, config, history, failures_in_a_row)
+                opt.schedule.after_step()
+                if checkpoint is not None and rank == 0 and history.n_steps % checkpoint.every == 0:
+                    write_checkpoint()
+            bar.update(loop["n_batches"])
+            stop = _end_epoch(opt, history, loop, elbo_sum, loss_sum, n_good, config)
+            bar.set_postfix(elbo=f"{history.elbo[-1]:.3f}")
+            if on_epoch is not None:
+                on_epoch(loop["epoch"], history)
+            loop["epoch"] += 1
+            loop["order"] = None
+            if stop:
+                break
+        bar.close()
+        module.eval()
         history.fit_time = previous_time + time.perf_counter() - start
-        checkpoint.save({
-            "optimisation": opt.state_dict(), "generator": generator.get_state(),
-            "history": asdict(history), "loop": dict(loop), "elbo_sum": elbo_sum.cpu(),
-            "loss_sum": loss_sum.cpu(), "n_good": n_good,
-        })
-
-    # an epoch left unfinished by a checkpoint at its last step is closed on resume
-    while history.n_steps < config.max_steps or loop["order"] is not None:
-        if loop["order"] is None:  # a new epoch
-            loop["order"] = torch.randperm(n_data, generator=generator, device=x.device)
-            loop["batch"] = 0
-            loop["n_batches"] = min(steps_per_epoch, config.max_steps - history.n_steps)
-            elbo_sum.zero_()
-            loss_sum.zero_()
-            n_good = 0
-        order = loop["order"].to(x.device)
-        while loop["batch"] < loop["n_batches"]:
-            b = loop["batch"] * world_size + rank
-            idx = order[b * batch_size : (b + 1) * batch_size]
-            weights = objective_weights(
-                config.objective, history.n_steps, config.max_steps, config.weights, config.anneal_fraction
-            )
-            out = loss_fn(gather_rows(x, idx), u[idx], n_data=n_data, weights=weights, generator=generator)
-            total = out.loss.sum()
-            loop["batch"] += 1
-            history.n_steps += 1
-            if all_true(bool(torch.isfinite(total)), total.device):
-                opt.optimizer.zero_grad(set_to_none=True)
-                total.backward()
-                opt.optimizer.step()
-                elbo_sum += out.elbo.mean(-1)
-                loss_sum += out.loss.detach().mean()
-                n_good += 1
-                failures_in_a_row = 0
-                if history.n_steps % SNAPSHOT_EVERY == 0 and opt.parameters_finite():
-                    snapshot = opt.state_dict()
-            else:
-                failures_in_a_row += 1
-                _recover(opt, snapshot, config, history, failures_in_a_row)
-            if isinstance(opt.scheduler, torch.optim.lr_scheduler.LambdaLR):
-                opt.scheduler.step()
-            if checkpoint is not None and rank == 0 and history.n_steps % checkpoint.every == 0:
-                write_checkpoint()
-        bar.update(loop["n_batches"])
-        stop = _end_epoch(opt, history, loop, elbo_sum, loss_sum, n_good, config)
-        bar.set_postfix(elbo=f"{history.elbo[-1]:.3f}")
-        if on_epoch is not None:
-            on_epoch(loop["epoch"], history)
-        loop["epoch"] += 1
-        loop["order"] = None
-        if stop:
-            break
-    bar.close()
-    module.eval()
-    history.fit_time = previous_time + time.perf_counter() - start
-    if checkpoint is not None and rank == 0 and history.n_steps % checkpoint.every != 0:
-        write_checkpoint()  # the final state, so that resuming a finished fit is a no-op
-    return history
+        if checkpoint is not None and rank == 0 and history.n_steps % checkpoint.every != 0:
+            write_checkpoint()  # the final state, so that resuming a finished fit is a no-op
+        return history
+    finally:  # the parameters get their own storage back, also when training fails
+        opt.optimizer.release()
 
 
 def _recover(
@@ -321,7 +291,7 @@ def _recover(
     rolled_back = not opt.parameters_finite()
     if rolled_back:
         opt.load_state_dict(snapshot)
-    opt.optimizer.zero_grad(set_to_none=True)
+    opt.optimizer.zero_grad()
     if failures > config.max_nan_retries:
         if not rolled_back and not opt.parameters_finite():
             opt.load_state_dict(snapshot)
@@ -356,9 +326,8 @@ def _end_epoch(
     history.model_elbo = model_elbo
     history.elbo.append(epoch_elbo)
     history.loss.append(epoch_loss)
-    history.learning_rate.append(opt.optimizer.param_groups[0]["lr"])
-    if isinstance(opt.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-        opt.scheduler.step(epoch_loss)
+    history.learning_rate.append(opt.optimizer.lr)
+    opt.schedule.after_epoch(epoch_loss)
     if config.n_iter_no_change is None:
         return False
     if epoch_elbo > loop["best_elbo"] + config.tol:

@@ -1,0 +1,124 @@
+"""FlatAdam and the learning-rate schedules against torch's own implementations."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from nica.training.optim import FlatAdam, LearningRateSchedule
+
+
+def _twin_modules(seed: int) -> tuple[torch.nn.Module, torch.nn.Module]:
+    torch.manual_seed(seed)
+    a = torch.nn.Sequential(torch.nn.Linear(3, 7), torch.nn.Tanh(), torch.nn.Linear(7, 2))
+    b = torch.nn.Sequential(torch.nn.Linear(3, 7), torch.nn.Tanh(), torch.nn.Linear(7, 2))
+    b.load_state_dict(a.state_dict())
+    return a, b
+
+
+def _loss(module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    return (module(x) ** 2).sum() + module(x).sin().sum()
+
+
+def test_flat_adam_follows_torch_adam_step_for_step():
+    ours_module, torch_module = _twin_modules(0)
+    ours = FlatAdam(ours_module.parameters(), lr=3e-2)
+    reference = torch.optim.Adam(torch_module.parameters(), lr=3e-2, foreach=False)
+    generator = torch.Generator().manual_seed(1)
+    for step in range(60):
+        x = torch.randn(16, 3, generator=generator)
+        for module, opt in ((ours_module, ours), (torch_module, reference)):
+            opt.zero_grad()
+            _loss(module, x).backward()
+            opt.step()
+        if step == 30:  # a schedule changes the step size between steps
+            ours.lr = reference.param_groups[0]["lr"] = 1e-2
+    for p, q in zip(ours_module.parameters(), torch_module.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-7)
+
+
+def test_parameters_are_views_of_the_buffer_until_released():
+    module, _ = _twin_modules(2)
+    before = [p.detach().clone() for p in module.parameters()]
+    opt = FlatAdam(module.parameters(), lr=1e-3)
+    assert all(p.untyped_storage().data_ptr() == opt.flat.untyped_storage().data_ptr() for p in module.parameters())
+    for p, q in zip(module.parameters(), before, strict=True):
+        assert torch.equal(p, q)
+    opt.release()
+    pointers = {p.untyped_storage().data_ptr() for p in module.parameters()}
+    assert len(pointers) == len(before) and opt.flat.untyped_storage().data_ptr() not in pointers
+
+
+def test_state_dict_round_trip_continues_identically():
+    module_a, module_b = _twin_modules(3)
+    opt_a, opt_b = FlatAdam(module_a.parameters(), lr=1e-2), FlatAdam(module_b.parameters(), lr=5.0)
+    x = torch.randn(8, 3, generator=torch.Generator().manual_seed(4))
+    for _ in range(5):
+        opt_a.zero_grad()
+        _loss(module_a, x).backward()
+        opt_a.step()
+    module_b.load_state_dict(module_a.state_dict())
+    opt_b.load_state_dict(opt_a.state_dict())
+    for module, opt in ((module_a, opt_a), (module_b, opt_b)):
+        opt.zero_grad()
+        _loss(module, x).backward()
+        opt.step()
+    for p, q in zip(module_a.parameters(), module_b.parameters(), strict=True):
+        assert torch.equal(p, q)
+
+
+def test_missing_gradients_count_as_zero():
+    module, _ = _twin_modules(5)
+    opt = FlatAdam(module.parameters(), lr=1e-2)
+    before = [p.detach().clone() for p in module.parameters()]
+    opt.step()  # no backward: nothing moves
+    for p, q in zip(module.parameters(), before, strict=True):
+        assert torch.equal(p, q)
+
+
+def test_no_trainable_parameters_is_an_error():
+    frozen = torch.nn.Linear(2, 2).requires_grad_(False)
+    with pytest.raises(ValueError, match="no parameters"):
+        FlatAdam(frozen.parameters(), lr=1e-2)
+
+
+def test_cosine_schedule_matches_lambda_lr_and_ends_at_one_percent():
+    module, twin = _twin_modules(6)
+    opt = FlatAdam(module.parameters(), lr=0.1)
+    schedule = LearningRateSchedule(opt, "cosine", max_steps=40)
+    reference_opt = torch.optim.SGD(twin.parameters(), lr=0.1)
+    reference = torch.optim.lr_scheduler.LambdaLR(
+        reference_opt, lambda s: 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(s, 40) / 40)))
+    for _ in range(40):
+        schedule.after_step()
+        reference_opt.step()  # no gradients: a no-op that keeps torch's call order
+        reference.step()
+        assert opt.lr == pytest.approx(reference_opt.param_groups[0]["lr"], rel=1e-12)
+    assert opt.lr == pytest.approx(0.001)
+
+
+def test_plateau_schedule_matches_reduce_lr_on_plateau():
+    module, twin = _twin_modules(7)
+    opt = FlatAdam(module.parameters(), lr=0.1)
+    schedule = LearningRateSchedule(opt, "plateau", max_steps=100, factor=0.1, patience=0)
+    reference_opt = torch.optim.SGD(twin.parameters(), lr=0.1)
+    reference = torch.optim.lr_scheduler.ReduceLROnPlateau(reference_opt, factor=0.1, patience=0)
+    losses = [5.0, 4.0, 4.0, 3.0, -1.0, -1.00001, -2.0, -2.0, -2.0, -2.0, -2.0, -2.0, -2.0, -2.0]
+    for loss in losses:
+        schedule.after_epoch(loss)
+        reference.step(loss)
+        assert opt.lr == pytest.approx(reference_opt.param_groups[0]["lr"], rel=1e-12)
+    assert opt.lr < 0.1 / 10 * 1.0001  # lowered at least once (torch's rule: relative to |best|)
+
+
+def test_scaling_lowers_every_future_cosine_step():
+    module, _ = _twin_modules(8)
+    opt = FlatAdam(module.parameters(), lr=0.1)
+    schedule = LearningRateSchedule(opt, "cosine", max_steps=10)
+    schedule.after_step()
+    before = opt.lr
+    assert schedule.scale(0.5) == pytest.approx(before / 2)
+    schedule.after_step()
+    assert opt.lr == pytest.approx(0.05 * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * 2 / 10))))
