@@ -20,6 +20,7 @@ import multiprocessing as mp
 import resource
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -30,12 +31,42 @@ from settings import SETTINGS  # noqa: E402
 
 OUT = Path("benchmarks/results/performance.csv")
 FIELDS = ["benchmark", "config", "data_seed", "n", "d", "N", "K", "steps", "source", "mcc",
-          "seconds", "samples_per_s", "ms_per_step", "peak_mb", "threads"]
+          "seconds", "samples_per_s", "ms_per_step", "peak_mb", "threads", "peak_anon_mb", "fit_anon_mb"]
 BUDGET_SEEDS = (2001, 2002, 2003, 2004, 2005)
 
 
 def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _anon_mb() -> float:
+    """Resident anonymous memory (Linux ``RssAnon``): what the process itself allocated,
+    without the pages of a memory-mapped file, which the kernel may drop at any time."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class AnonPeak:
+    """Highest ``RssAnon`` seen while the ``with`` block runs (sampled every 5 ms)."""
+
+    def __enter__(self) -> "AnonPeak":
+        self.peak = _anon_mb()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._done.wait(0.005):
+            self.peak = max(self.peak, _anon_mb())
+
+    def __exit__(self, *exc) -> None:
+        self._done.set()
+        self._thread.join()
+        self.peak = max(self.peak, _anon_mb())
 
 
 def _child(func, kwargs: dict, queue) -> None:
@@ -45,15 +76,17 @@ def _child(func, kwargs: dict, queue) -> None:
     queue.put(func(**kwargs))
 
 
-def in_child(func, **kwargs) -> dict:
-    """Run ``func(**kwargs)`` in a fresh process; its row gains the process's peak RSS."""
+def in_child(func, **kwargs) -> dict | list[dict]:
+    """Run ``func(**kwargs)`` in a fresh process; its row (or rows) gain the thread count."""
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     proc = ctx.Process(target=_child, args=(func, dict(kwargs), queue))
     proc.start()
-    row = queue.get()
+    result = queue.get()
     proc.join()
-    return {**row, "threads": kwargs["threads"]}
+    if isinstance(result, list):
+        return [{**row, "threads": kwargs["threads"]} for row in result]
+    return {**result, "threads": kwargs["threads"]}
 
 
 # ---------------------------------------------------------------- measurements (child side)
@@ -71,6 +104,14 @@ def fit_once(config: str, data_seed: int, steps: int, k: int = 1, setting: str =
     mcc = mean_corr_coef(data.s, model.transform(data.x, data.u))
     return dict(config=config, data_seed=data_seed, n=n, d=data.x.shape[1], N=len(data.x), K=k,
                 steps=model.n_steps_, mcc=round(mcc, 4), seconds=round(seconds, 2), peak_mb=round(_peak_mb(), 1))
+
+
+def authors_then_default(data_seed: int, budgets) -> list[dict]:
+    """In one process: the authors' setting (batch 64, 12,500 Adam steps), then our
+    default at each step budget, on the same data; one row per fit."""
+    rows = [fit_once("authors", data_seed, steps=0)]
+    rows += [fit_once("default", data_seed, steps=b) for b in budgets]
+    return rows
 
 
 def step_rate(n: int, n_rows: int, steps: int, source: str, k: int = 1) -> dict:
@@ -93,13 +134,16 @@ def step_rate(n: int, n_rows: int, steps: int, source: str, k: int = 1) -> dict:
         base = _peak_mb()
         warm = IVAE(n, max_steps=20, n_restarts=k, random_state=0).fit(x[:2000], u[:2000])  # noqa: F841
         model = IVAE(n, max_steps=steps, n_restarts=k, random_state=0)
+        before = _anon_mb()
         start = time.perf_counter()
-        model.fit(x, u)
+        with AnonPeak() as anon:
+            model.fit(x, u)
         seconds = time.perf_counter() - start
     return dict(config="default", n=n, d=n, N=n_rows, K=k, steps=steps, source=source,
                 seconds=round(seconds, 2), ms_per_step=round(1000 * model.fit_time_ / steps, 3),
                 samples_per_s=round(steps * model.batch_size / model.fit_time_),
-                peak_mb=round(_peak_mb(), 1), mcc=f"base {base:.0f} MB")
+                peak_mb=round(_peak_mb(), 1), mcc=f"base {base:.0f} MB", peak_anon_mb=round(anon.peak, 1),
+                fit_anon_mb=round(anon.peak - before, 1))
 
 
 # ---------------------------------------------------------------- benchmarks (parent side)
@@ -109,15 +153,25 @@ def bench_budget(threads: int, seeds, budgets=(1000, 2000, 3000, 5000, 10000), r
             for s in seeds for k in restarts for b in budgets]
 
 
-def bench_authors(threads: int, seeds) -> list[dict]:
-    rows = []
-    for s in seeds:
-        rows.append({"benchmark": "authors", **in_child(fit_once, config="authors", data_seed=s, steps=0,
-                                                        threads=threads)})
-        for b in (500, 1000, 2000, 10000):
-            rows.append({"benchmark": "authors", **in_child(fit_once, config="default", data_seed=s, steps=b,
-                                                            threads=threads)})
-    return rows
+def bench_authors(threads: int, seeds, budgets=(250, 500, 1000, 2000, 5000)) -> list[dict]:
+    return [{"benchmark": "authors", **row} for s in seeds
+            for row in in_child(authors_then_default, data_seed=s, budgets=tuple(budgets), threads=threads)]
+
+
+def speedup_to_authors_mcc(rows: list[dict]) -> list[tuple[int, float, float, float | None, float]]:
+    """Per data seed: (seed, the authors' MCC, their seconds, our seconds to the same MCC,
+    ratio). Ours is the shortest default budget whose final MCC reaches the authors' MCC
+    (None, and ratio NaN, if none does)."""
+    out = []
+    for seed in sorted({int(r["data_seed"]) for r in rows}):
+        mine = [r for r in rows if int(r["data_seed"]) == seed]
+        theirs = [r for r in mine if r["config"] == "authors"][-1]
+        target, their_s = float(theirs["mcc"]), float(theirs["seconds"])
+        reached = sorted((int(r["steps"]), float(r["seconds"])) for r in mine
+                         if r["config"] == "default" and float(r["mcc"]) >= target)
+        ours = reached[0][1] if reached else None
+        out.append((seed, target, their_s, ours, their_s / ours if ours else float("nan")))
+    return out
 
 
 def bench_throughput(threads: int, steps: int = 500) -> list[dict]:
@@ -163,6 +217,11 @@ def report(rows: list[dict]) -> str:
             rs = [r for r in authors if (r["config"], int(r["steps"])) == key]
             out.append(f"| {key[0]} | {key[1]} | {len(rs)} | {np.median([float(r['mcc']) for r in rs]):.3f} | "
                        f"{np.median([float(r['seconds']) for r in rs]):.1f} |")
+        out += ["", "Time to the authors' MCC, per data seed (ours: the shortest budget that reaches it):", "",
+                "| data seed | authors' MCC | authors' s | our s to that MCC | speed-up |", "|---|---|---|---|---|"]
+        for seed, target, their_s, ours, ratio in speedup_to_authors_mcc(authors):
+            ours_text = f"{ours:.1f}" if ours is not None else "not reached"
+            out.append(f"| {seed} | {target:.3f} | {their_s:.1f} | {ours_text} | {ratio:.1f}× |")
         out.append("")
     for name, title in (("throughput-N", "Throughput and peak memory against N (n = d = 5)"),
                         ("throughput-n", "Throughput against the latent dimension n (d = n, N = 40,000)"),
@@ -170,10 +229,11 @@ def report(rows: list[dict]) -> str:
         rs = by(name)
         if not rs:
             continue
-        out += [f"### {title}", "", "| N | n | K | X | ms / step | samples / s | wall s | peak RSS MB |",
-                "|---|---|---|---|---|---|---|---|"]
+        out += [f"### {title}", "", "| N | n | K | X | ms / step | samples / s | wall s | peak RSS MB | "
+                "peak anonymous MB | of which the fit MB |", "|---|---|---|---|---|---|---|---|---|---|"]
         out += [f"| {r['N']} | {r['n']} | {r['K']} | {r['source']} | {r['ms_per_step']} | {r['samples_per_s']} | "
-                f"{r['seconds']} | {r['peak_mb']} |" for r in rs]
+                f"{r['seconds']} | {r['peak_mb']} | {r.get('peak_anon_mb') or '–'} | {r.get('fit_anon_mb') or '–'} |"
+                for r in rs]
         out.append("")
     return "\n".join(out)
 
@@ -183,7 +243,8 @@ def main() -> None:
     parser.add_argument("benchmark", choices=["budget", "authors", "throughput", "restarts", "all"], nargs="?")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--data-seeds", nargs="+", type=int, default=list(BUDGET_SEEDS))
-    parser.add_argument("--budgets", nargs="+", type=int, default=[1000, 2000, 3000, 5000, 10000])
+    parser.add_argument("--budgets", nargs="+", type=int, default=None,
+                        help="step budgets (budget: 1000 2000 3000 5000 10000; authors: 250 500 1000 2000 5000)")
     parser.add_argument("--restarts", nargs="+", type=int, default=[1], help="K values of the budget benchmark")
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--report", action="store_true")
@@ -201,8 +262,10 @@ def main() -> None:
         if new_file:
             writer.writeheader()
         for name in chosen:
-            run = {"budget": lambda: bench_budget(args.threads, args.data_seeds, args.budgets, args.restarts),
-                   "authors": lambda: bench_authors(args.threads, args.data_seeds),
+            run = {"budget": lambda: bench_budget(args.threads, args.data_seeds,
+                                                  args.budgets or (1000, 2000, 3000, 5000, 10000), args.restarts),
+                   "authors": lambda: bench_authors(args.threads, args.data_seeds,
+                                                    args.budgets or (250, 500, 1000, 2000, 5000)),
                    "throughput": lambda: bench_throughput(args.threads),
                    "restarts": lambda: bench_restarts(args.threads)}[name]
             for row in run():
