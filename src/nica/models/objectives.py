@@ -15,6 +15,7 @@ import math
 from dataclasses import asdict, dataclass
 
 import torch
+from torch.autograd.function import once_differentiable
 
 
 @dataclass(frozen=True)
@@ -74,32 +75,70 @@ def objective_weights(
     raise ValueError(f"unknown objective {objective!r}; choose one of {OBJECTIVES}")
 
 
-class _LogSumExp(torch.autograd.Function):
-    """``logsumexp`` that keeps its softmax for the backward pass.
+def _logsumexp_and_softmax(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``logsumexp`` over the last dimension and ``softmax`` over it, from one softmax kernel.
 
-    torch's own recomputes ``exp`` in backward; on the (K, M, M, n) pairwise tensor of
-    the objective that exp is the single most expensive operation of a training step.
+    The largest softmax entry is ``1 / sum_j exp(values_j - max)``, so the ``logsumexp`` is
+    ``max - log(largest softmax entry)`` (never ``log 0``: that entry is at least 1/size).
+    """
+    weights = torch.softmax(values, -1)
+    return values.amax(-1) - weights.amax(-1).log_(), weights
+
+
+class _PairwiseLogDensities(torch.autograd.Function):
+    """Both minibatch-weighted reductions of the pairwise log-density tensor, fused.
+
+    The pairwise tensor P = log N(z_ik | mean_jk, var_jk) (+ log(2 pi)/2) is built once and
+    stored as ``(..., n, M, M)``, indexed [k, i, j], so that every reduction over the
+    components j runs over the last, contiguous dimension. Forward keeps the two softmaxes
+    over j; backward is analytic, with diff = z_i - mean_j and w = 1/var_j:
+    dP/dz_i = -diff w, dP/dmean_j = diff w, dP/dlogvar_j = (diff^2 w - 1) / 2.
     """
 
     @staticmethod
-    def forward(ctx, values: torch.Tensor, dim: int) -> torch.Tensor:  # type: ignore[override]
-        peak = values.detach().amax(dim, keepdim=True)
-        peak = torch.where(torch.isfinite(peak), peak, torch.zeros_like(peak))
-        weights = (values - peak).exp_()
-        total = weights.sum(dim, keepdim=True)
-        ctx.save_for_backward(weights.div_(total))
-        ctx.dim = dim
-        return (total.log_() + peak).squeeze(dim)
+    def forward(ctx, z, mean, logvar):  # type: ignore[override]
+        # one copy to the (..., n, 1, M) layout for all three inputs
+        z_t, mean_t, logvar_t = torch.stack((z.mT, mean.mT, logvar.mT)).unsqueeze(-2).unbind()
+        diff = z_t.mT - mean_t  # (..., n, M, M): z_i - mean_j
+        scaled = diff / logvar_t.exp()  # diff * w
+        pairwise = torch.addcmul(-0.5 * logvar_t, diff, scaled, value=-0.5)
+        log_joint, joint_softmax = _logsumexp_and_softmax(pairwise.sum(-3))  # (..., M)
+        log_marginals, marginal_softmax = _logsumexp_and_softmax(pairwise)  # (..., n, M)
+        ctx.save_for_backward(diff, scaled, joint_softmax, marginal_softmax)
+        return log_joint, log_marginals.mT
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
-        (weights,) = ctx.saved_tensors
-        return weights * grad.unsqueeze(ctx.dim), None
+    @once_differentiable
+    def backward(ctx, grad_joint, grad_marginals):  # type: ignore[override]
+        diff, scaled, joint_softmax, marginal_softmax = ctx.saved_tensors
+        # upstream gradient on P[k, i, j]: g_joint[i] A[i, j] + g_marg[i, k] B[k, i, j]
+        grad_pairwise = torch.addcmul(
+            (joint_softmax * grad_joint.unsqueeze(-1)).unsqueeze(-3),
+            marginal_softmax,
+            grad_marginals.mT.unsqueeze(-1),
+        )
+        grad_mean = grad_pairwise * scaled  # g diff w, before the sum over i
+        # d/dlogvar_j = sum_i g (diff^2 w - 1) / 2 = -sum_i (g - g diff w diff) / 2, g in place
+        grad_logvar = grad_pairwise.addcmul_(grad_mean, diff, value=-1).sum(-2).mul_(-0.5)
+        return grad_mean.sum(-1).neg_().mT, grad_mean.sum(-2).mT, grad_logvar.mT
 
 
-def logsumexp(values: torch.Tensor, dim: int) -> torch.Tensor:
-    """``torch.logsumexp(values, dim)`` with a cheaper backward (same values and gradients)."""
-    return _LogSumExp.apply(values, dim)
+def mws_log_densities(
+    z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Unnormalised minibatch-weighted log q(z_i) and log q(z_ik), with analytic gradients.
+
+    Shapes: z, mean, logvar ``(..., M, n)`` -> ``(..., M)`` and ``(..., M, n)``:
+
+        joint[i]        = logsumexp_j sum_k P[i, j, k]
+        marginals[i, k] = logsumexp_j P[i, j, k]
+
+    with P = :func:`gaussian_log_density_matrix` (the log(2 pi)/2 constant and the
+    log(M N) normalisation are left to the caller). Same values and gradients as
+    ``torch.logsumexp`` on that explicit tensor, in about half the time. Leading
+    dimensions (e.g. K stacked models) are independent.
+    """
+    return _PairwiseLogDensities.apply(z, mean, logvar)
 
 
 def gaussian_log_density_matrix(
@@ -134,11 +173,11 @@ def decomposed_objective(
     dimensions (e.g. K stacked restarts) are independent.
     """
     m, n = z.shape[-2:]
-    pairwise = gaussian_log_density_matrix(z, mean, logvar)  # (..., M, M, n), without -log(2 pi)/2
+    log_joint, log_marginals = mws_log_densities(z, mean, logvar)
     log_norm = math.log(m * n_data)
     half_log_2pi = 0.5 * math.log(2 * math.pi)
-    log_qz = logsumexp(pairwise.sum(-1), dim=-1) - log_norm - n * half_log_2pi
-    log_qz_marginals = (logsumexp(pairwise, dim=-2) - log_norm - half_log_2pi).sum(-1)
+    log_qz = log_joint - (log_norm + n * half_log_2pi)
+    log_qz_marginals = log_marginals.sum(-1) - n * (log_norm + half_log_2pi)
     return (
         weights.reconstruction * log_px
         - weights.mutual_info * (log_qz_x - log_qz)
