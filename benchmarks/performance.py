@@ -4,6 +4,7 @@
     python benchmarks/performance.py authors     # our default vs the authors' setting, same process
     python benchmarks/performance.py throughput  # samples/s and peak memory against N and n
     python benchmarks/performance.py restarts    # K restarts batched vs K sequential fits
+    python benchmarks/performance.py startup     # import and first-fit costs of a fresh process
     python benchmarks/performance.py all
 
 Every measurement runs in its own child process (so peak memory is that process's own)
@@ -114,6 +115,32 @@ def authors_then_default(data_seed: int, budgets) -> list[dict]:
     return rows
 
 
+STARTUP_SCRIPT = """
+import json, time
+start = time.perf_counter()
+import nica
+imported = time.perf_counter()
+data = nica.make_nonstationary(n_sources=5, n_obs=5, n_segments=40, n_per_segment=1000, random_state=0)
+times = []
+for _ in range(2):
+    begin = time.perf_counter()
+    nica.IVAE(5, max_steps=10, random_state=0).fit(data.x, data.u)
+    times.append(time.perf_counter() - begin)
+print(json.dumps([imported - start] + times))
+"""
+
+
+def startup() -> dict:
+    """Fixed costs of a fresh interpreter: ``import nica``, then two 10-step fits (the
+    first pays every lazy import and first-call cost)."""
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-c", STARTUP_SCRIPT], capture_output=True, text=True, check=True)
+    imported, first, second = json.loads(out.stdout.strip().splitlines()[-1])
+    return dict(config="default", steps=10, seconds=round(first, 3),
+                mcc=f"import nica {imported:.2f} s; first fit {first:.2f} s; second fit {second:.2f} s")
+
+
 def step_rate(n: int, n_rows: int, steps: int, source: str, k: int = 1) -> dict:
     """Training throughput on random data of N rows (in memory or memory-mapped .npy)."""
     from nica import IVAE
@@ -147,15 +174,20 @@ def step_rate(n: int, n_rows: int, steps: int, source: str, k: int = 1) -> dict:
 
 
 # ---------------------------------------------------------------- benchmarks (parent side)
-def bench_budget(threads: int, seeds, budgets=(1000, 2000, 3000, 5000, 10000), restarts=(1,)) -> list[dict]:
-    return [{"benchmark": "budget", **in_child(fit_once, config="default", data_seed=s, steps=b, k=k,
-                                               threads=threads)}
-            for s in seeds for k in restarts for b in budgets]
+def bench_budget(threads: int, seeds, budgets=(1000, 2000, 3000, 5000, 10000), restarts=(1,)):
+    """Rows as each fit finishes (a generator, so a long run shows progress)."""
+    for s in seeds:
+        for k in restarts:
+            for b in budgets:
+                yield {"benchmark": "budget", **in_child(fit_once, config="default", data_seed=s, steps=b, k=k,
+                                                         threads=threads)}
 
 
-def bench_authors(threads: int, seeds, budgets=(250, 500, 1000, 2000, 5000)) -> list[dict]:
-    return [{"benchmark": "authors", **row} for s in seeds
-            for row in in_child(authors_then_default, data_seed=s, budgets=tuple(budgets), threads=threads)]
+def bench_authors(threads: int, seeds, budgets=(250, 500, 1000, 2000, 5000)):
+    """Rows per data seed as each seed's process finishes."""
+    for s in seeds:
+        for row in in_child(authors_then_default, data_seed=s, budgets=tuple(budgets), threads=threads):
+            yield {"benchmark": "authors", **row}
 
 
 def speedup_to_authors_mcc(rows: list[dict]) -> list[tuple[int, float, float, float | None, float]]:
@@ -172,6 +204,10 @@ def speedup_to_authors_mcc(rows: list[dict]) -> list[tuple[int, float, float, fl
         ours = reached[0][1] if reached else None
         out.append((seed, target, their_s, ours, their_s / ours if ours else float("nan")))
     return out
+
+
+def bench_startup(threads: int, repeats: int = 3) -> list[dict]:
+    return [{"benchmark": "startup", **in_child(startup, threads=threads)} for _ in range(repeats)]
 
 
 def bench_throughput(threads: int, steps: int = 500) -> list[dict]:
@@ -223,6 +259,11 @@ def report(rows: list[dict]) -> str:
             ours_text = f"{ours:.1f}" if ours is not None else "not reached"
             out.append(f"| {seed} | {target:.3f} | {their_s:.1f} | {ours_text} | {ratio:.1f}× |")
         out.append("")
+    startup_rows = by("startup")
+    if startup_rows:
+        out += ["### Fixed costs of a fresh process (10-step fits, 5→5)", ""]
+        out += [f"- {r['mcc']}" for r in startup_rows]
+        out.append("")
     for name, title in (("throughput-N", "Throughput and peak memory against N (n = d = 5)"),
                         ("throughput-n", "Throughput against the latent dimension n (d = n, N = 40,000)"),
                         ("restarts", "K restarts batched (N = 40,000, 5→5)")):
@@ -240,7 +281,8 @@ def report(rows: list[dict]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("benchmark", choices=["budget", "authors", "throughput", "restarts", "all"], nargs="?")
+    parser.add_argument("benchmark", choices=["budget", "authors", "throughput", "restarts", "startup", "all"],
+                        nargs="?")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--data-seeds", nargs="+", type=int, default=list(BUDGET_SEEDS))
     parser.add_argument("--budgets", nargs="+", type=int, default=None,
@@ -253,7 +295,8 @@ def main() -> None:
         with open(args.out, newline="") as fh:
             print(report(list(csv.DictReader(fh))))
         return
-    chosen = ["budget", "authors", "throughput", "restarts"] if args.benchmark == "all" else [args.benchmark]
+    chosen = (["budget", "authors", "throughput", "restarts", "startup"] if args.benchmark == "all"
+              else [args.benchmark])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     new_file = not args.out.exists()
     rows: list[dict] = []
@@ -267,7 +310,8 @@ def main() -> None:
                    "authors": lambda: bench_authors(args.threads, args.data_seeds,
                                                     args.budgets or (250, 500, 1000, 2000, 5000)),
                    "throughput": lambda: bench_throughput(args.threads),
-                   "restarts": lambda: bench_restarts(args.threads)}[name]
+                   "restarts": lambda: bench_restarts(args.threads),
+                   "startup": lambda: bench_startup(args.threads)}[name]
             for row in run():
                 writer.writerow(row)
                 fh.flush()
