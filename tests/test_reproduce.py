@@ -121,11 +121,21 @@ def test_all_refuses_when_a_later_experiment_would_overwrite(tmp_path):
 @pytest.mark.parametrize("args, fragment", [
     (["no-such-experiment", "--smoke"], "unknown experiment 'no-such-experiment'"),
     (["easy", "--smoke", "--quick"], "--quick and --smoke"),
+    (["segments", "--smoke", "--methods", "iVAE,nope"], "no method(s) ['nope']"),
 ])
 def test_bad_arguments_are_one_line_errors(args, fragment, tmp_path):
     result = invoke(*args, "--out", tmp_path)
     assert result.exit_code == 1
     assert fragment in result.output and "Traceback" not in result.output
+
+
+def test_methods_option_runs_only_those_fits_and_restarts_are_a_method(tmp_path):
+    result = invoke("segments", "--smoke", "--methods", "TCL, iVAE (2 restarts)", "--out", tmp_path)
+    assert result.exit_code == 0, result.output
+    rows = read_results(tmp_path / "segments.csv")
+    assert {r["method"] for r in rows} == {"TCL", "iVAE (2 restarts)"}
+    restart_rows = [r for r in rows if r["method"] == "iVAE (2 restarts)"]
+    assert [int(r["value"]) for r in restart_rows] == [10] and all(0 < r["mcc"] <= 1 for r in restart_rows)
 
 
 def test_a_name_is_required():

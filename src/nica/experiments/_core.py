@@ -291,6 +291,7 @@ def run_experiment(
     jobs: int = 1,
     overwrite: bool = False,
     echo: Callable[[str], None] | None = None,
+    methods: Sequence[str] | None = None,
 ) -> ExperimentResult:
     """Run experiment ``name`` at configuration ``size`` and write ``out/NAME.csv`` and ``.png``.
 
@@ -303,6 +304,7 @@ def run_experiment(
     jobs : worker processes, one torch thread each; the rows do not depend on it.
     overwrite : replace existing output files (otherwise refuse before any fit).
     echo : called with one progress line per finished fit.
+    methods : run only the fits of these methods (default: all of the configuration's).
     """
     from nica.experiments import get_experiment
 
@@ -313,8 +315,16 @@ def run_experiment(
     for path in (csv_path, png_path):  # refuse now, not after hours of fitting
         if path.exists() and not overwrite:
             raise FileExistsError(f"{path} already exists; pass --overwrite to replace it")
+    tasks = experiment.tasks(config, seeds, size)
+    if methods is not None:
+        known = ordered(t.method for t in tasks)
+        unknown = [m for m in methods if m not in known]
+        if unknown:
+            raise ValueError(f"{name} has no method(s) {unknown} in its {size} configuration; "
+                             f"its methods are {known}")
+        tasks = [t for t in tasks if t.method in methods]
     start = time.perf_counter()
-    rows = execute(experiment.tasks(config, seeds, size), jobs, echo)
+    rows = execute(tasks, jobs, echo)
     seconds = time.perf_counter() - start
     atomic_write(csv_path, lambda fh: fh.write(csv_bytes(rows)), overwrite=overwrite)
     write_figure(experiment, rows, size, png_path, overwrite=overwrite)

@@ -41,8 +41,10 @@ def list_experiments(echo: Any = click.echo) -> None:
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
               help="fits in parallel (processes with one torch thread each; results do not depend on it)")
 @click.option("--overwrite", is_flag=True, help="replace existing NAME.csv / NAME.png")
+@click.option("--methods", help="only these methods, comma-separated (e.g. 'iVAE (16 restarts)'; names as in "
+              "the CSV's method column)")
 def reproduce_command(name: str | None, list_only: bool, quick: bool, smoke: bool, n_seeds: int | None,
-                      out: Path, jobs: int, overwrite: bool) -> None:
+                      out: Path, jobs: int, overwrite: bool, methods: str | None) -> None:
     """Run the paper's experiment NAME (or 'all'): a CSV of every fit, a figure, a summary.
 
     NAME is one of dynamics, latent-dim, segments, easy, discrete, select-dim,
@@ -51,11 +53,11 @@ def reproduce_command(name: str | None, list_only: bool, quick: bool, smoke: boo
     """
     from nica.cli import user_errors  # imported here: nica.cli imports this module
 
-    user_errors(_reproduce)(name, list_only, quick, smoke, n_seeds, out, jobs, overwrite)
+    user_errors(_reproduce)(name, list_only, quick, smoke, n_seeds, out, jobs, overwrite, methods)
 
 
 def _reproduce(name: str | None, list_only: bool, quick: bool, smoke: bool, n_seeds: int | None, out: Path,
-               jobs: int, overwrite: bool) -> None:
+               jobs: int, overwrite: bool, methods: str | None = None) -> None:
     from nica.experiments import EXPERIMENTS, get_experiment
     from nica.experiments._core import output_paths, run_experiment
 
@@ -76,8 +78,9 @@ def _reproduce(name: str | None, list_only: bool, quick: bool, smoke: bool, n_se
         experiment = get_experiment(each)
         click.echo(f"{each} ({experiment.figure}: {experiment.title}), {size} configuration, "
                    f"{jobs} job(s)")
+        chosen = None if methods is None else [m.strip() for m in methods.split(",") if m.strip()]
         result = run_experiment(each, size=size, n_seeds=n_seeds, out=out, jobs=jobs, overwrite=overwrite,
-                                echo=click.echo)
+                                echo=click.echo, methods=chosen)
         seeds = result.seeds
         click.echo(f"\n{each}: {len(result.rows)} rows in {result.csv_path}, figure {result.png_path} "
                    f"({result.seconds:.0f} s; data seeds {seeds[0]}-{seeds[-1]})")
