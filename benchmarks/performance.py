@@ -210,7 +210,7 @@ def bench_startup(threads: int, repeats: int = 3) -> list[dict]:
     return [{"benchmark": "startup", **in_child(startup, threads=threads)} for _ in range(repeats)]
 
 
-def bench_throughput(threads: int, steps: int = 500) -> list[dict]:
+def bench_throughput(threads: int, steps: int = 2000) -> list[dict]:
     rows = []
     for n_rows in (10_000, 100_000, 1_000_000):
         for source in ("memory", "memmap"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -122,3 +123,16 @@ def test_scaling_lowers_every_future_cosine_step():
     assert schedule.scale(0.5) == pytest.approx(before / 2)
     schedule.after_step()
     assert opt.lr == pytest.approx(0.05 * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * 2 / 10))))
+
+
+@pytest.mark.slow  # torch.compile takes most of a minute on 2 cores
+def test_compiled_training_matches_eager_training(tiny_data, fast_params):
+    import nica
+
+    params = {**fast_params, "max_steps": 40}
+    eager = nica.IVAE(3, **params, random_state=0).fit(tiny_data.x, tiny_data.u)
+    compiled = nica.IVAE(3, **params, compile=True, random_state=0).fit(tiny_data.x, tiny_data.u)
+    assert compiled.get_params()["compile"] is True
+    # same model and batches; the compiled kernels may round differently
+    np.testing.assert_allclose(compiled.transform(tiny_data.x, tiny_data.u),
+                               eager.transform(tiny_data.x, tiny_data.u), atol=2e-3)

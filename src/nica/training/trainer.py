@@ -50,6 +50,8 @@ class TrainConfig:
         ``"plateau"`` (x0.1 whenever the epoch loss fails to improve, as the authors).
     n_iter_no_change : early stopping: stop after this many epochs without the mean
         training ELBO improving by more than ``tol`` nats per sample; ``None`` disables it.
+    compile : run the training loss through ``torch.compile`` (optional; it pays only for
+        long fits: docs/performance.md).
     max_nan_retries : a non-finite loss skips the step (rolling the model back to its last
         good state when the parameters themselves went bad) and multiplies the learning
         rate by ``nan_lr_factor``; after this many in a row the fit stops.
@@ -64,6 +66,7 @@ class TrainConfig:
     lr_schedule: str = "cosine"
     n_iter_no_change: int | None = None
     tol: float = 1e-3
+    compile: bool = False
     max_nan_retries: int = 5
     nan_lr_factor: float = 0.5
 
@@ -197,6 +200,8 @@ def train(
     try:
         # DDP wraps forward(), which for IVAEModule is its loss
         loss_fn = module.loss if world_size == 1 else DistributedDataParallel(module)
+        if config.compile:
+            loss_fn = torch.compile(loss_fn)
         history = TrainHistory()
         loop = dict(epoch=0, batch=0, n_batches=0, order=None, best_elbo=-math.inf, epochs_without_gain=0)
         # models that stack K restarts report (K, batch) ELBOs; any other module (batch,)
