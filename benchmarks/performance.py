@@ -5,6 +5,7 @@
     python benchmarks/performance.py throughput  # samples/s and peak memory against N and n
     python benchmarks/performance.py restarts    # K restarts batched vs K sequential fits
     python benchmarks/performance.py startup     # import and first-fit costs of a fresh process
+    python benchmarks/performance.py compile     # default fit eager vs torch.compile (one data seed)
     python benchmarks/performance.py all
 
 Every measurement runs in its own child process (so peak memory is that process's own)
@@ -107,6 +108,24 @@ def fit_once(config: str, data_seed: int, steps: int, k: int = 1, setting: str =
                 steps=model.n_steps_, mcc=round(mcc, 4), seconds=round(seconds, 2), peak_mb=round(_peak_mb(), 1))
 
 
+def compile_vs_eager(data_seed: int, steps: int) -> list[dict]:
+    """In one process: the default fit eager, then with ``compile=True`` (wall time includes
+    the compilation), same data and seed."""
+    from nica import IVAE, make_nonstationary, mean_corr_coef
+
+    data = make_nonstationary(**SETTINGS["5-5"], random_state=data_seed)
+    rows = []
+    for compiled in (False, True):
+        model = IVAE(5, max_steps=steps, compile=compiled, random_state=0)
+        start = time.perf_counter()
+        model.fit(data.x, data.u)
+        seconds = time.perf_counter() - start
+        mcc = mean_corr_coef(data.s, model.transform(data.x, data.u))
+        rows.append(dict(config="compile" if compiled else "default", data_seed=data_seed, n=5, d=5,
+                         N=len(data.x), K=1, steps=steps, mcc=round(mcc, 4), seconds=round(seconds, 2)))
+    return rows
+
+
 def authors_then_default(data_seed: int, budgets) -> list[dict]:
     """In one process: the authors' setting (batch 64, 12,500 Adam steps), then our
     default at each step budget, on the same data; one row per fit."""
@@ -206,6 +225,12 @@ def speedup_to_authors_mcc(rows: list[dict]) -> list[tuple[int, float, float, fl
     return out
 
 
+def bench_compile(threads: int, seeds, steps: int = 10_000):
+    for s in seeds:
+        for row in in_child(compile_vs_eager, data_seed=s, steps=steps, threads=threads):
+            yield {"benchmark": "compile", **row}
+
+
 def bench_startup(threads: int, repeats: int = 3) -> list[dict]:
     return [{"benchmark": "startup", **in_child(startup, threads=threads)} for _ in range(repeats)]
 
@@ -259,6 +284,12 @@ def report(rows: list[dict]) -> str:
             ours_text = f"{ours:.1f}" if ours is not None else "not reached"
             out.append(f"| {seed} | {target:.3f} | {their_s:.1f} | {ours_text} | {ratio:.1f}× |")
         out.append("")
+    compiled = by("compile")
+    if compiled:
+        out += ["### torch.compile (5→5, default, 10,000 steps; seconds include compilation)", "",
+                "| config | data seed | MCC | wall s |", "|---|---|---|---|"]
+        out += [f"| {r['config']} | {r['data_seed']} | {r['mcc']} | {r['seconds']} |" for r in compiled]
+        out.append("")
     startup_rows = by("startup")
     if startup_rows:
         out += ["### Fixed costs of a fresh process (10-step fits, 5→5)", ""]
@@ -281,7 +312,8 @@ def report(rows: list[dict]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("benchmark", choices=["budget", "authors", "throughput", "restarts", "startup", "all"],
+    parser.add_argument("benchmark", choices=["budget", "authors", "throughput", "restarts", "startup", "compile",
+                                                     "all"],
                         nargs="?")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--data-seeds", nargs="+", type=int, default=list(BUDGET_SEEDS))
@@ -311,7 +343,8 @@ def main() -> None:
                                                     args.budgets or (250, 500, 1000, 2000, 5000)),
                    "throughput": lambda: bench_throughput(args.threads),
                    "restarts": lambda: bench_restarts(args.threads),
-                   "startup": lambda: bench_startup(args.threads)}[name]
+                   "startup": lambda: bench_startup(args.threads),
+                   "compile": lambda: bench_compile(args.threads, args.data_seeds[:1])}[name]
             for row in run():
                 writer.writerow(row)
                 fh.flush()
