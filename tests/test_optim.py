@@ -85,6 +85,13 @@ def test_no_trainable_parameters_is_an_error():
         FlatAdam(frozen.parameters(), lr=1e-2)
 
 
+def test_mixed_dtypes_are_an_error():
+    module = torch.nn.Linear(2, 2)
+    module.bias.data = module.bias.data.double()
+    with pytest.raises(ValueError, match="one dtype"):
+        FlatAdam(module.parameters(), lr=1e-2)
+
+
 def test_cosine_schedule_matches_lambda_lr_and_ends_at_one_percent():
     module, twin = _twin_modules(6)
     opt = FlatAdam(module.parameters(), lr=0.1)

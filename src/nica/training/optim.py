@@ -43,6 +43,9 @@ class FlatAdam:
         self.params = [p for p in params if p.requires_grad]
         if not self.params:
             raise ValueError("FlatAdam got no parameters that require gradients")
+        kinds = {(p.dtype, p.device) for p in self.params}
+        if len(kinds) > 1:
+            raise ValueError(f"FlatAdam needs every parameter on one device with one dtype, got {sorted(map(str, kinds))}")
         self.lr = float(lr)
         self.betas = betas
         self.eps = eps
