@@ -92,3 +92,31 @@ def test_bad_arrays_on_disk(tmp_path, tiny_data):
         open_array(tmp_path / "x.csv") if (tmp_path / "x.csv").write_text("1") else None
     with pytest.raises(ValueError, match="u has"):
         IVAE(3, **PARAMS).fit(write(tmp_path, tiny_data.x, "npy"), tiny_data.u[:10])
+
+
+def test_one_hot_rows_equal_the_dense_encoding_rows():
+    import torch
+
+    from nica._validation import AuxEncoder
+
+    labels = np.array(["b", "a", "c", "a", "b", "c", "c"])
+    aux = AuxEncoder().fit(labels, len(labels))
+    dense = aux.transform(labels)
+    rows = streaming.OneHotRows(aux.label_index(labels), aux.dim)
+    assert rows.shape == dense.shape and len(rows) == len(labels)
+    idx = torch.tensor([6, 0, 3, 3])
+    np.testing.assert_array_equal(rows[idx].numpy(), dense[[6, 0, 3, 3]])
+    np.testing.assert_array_equal(rows[2:5].numpy(), dense[2:5])
+    assert rows[idx].dtype == torch.float32 and rows.to("cpu").device.type == "cpu"
+
+
+def test_label_index_names_unseen_labels_and_refuses_continuous_u():
+    from nica._validation import AuxEncoder
+
+    aux = AuxEncoder().fit(np.array([1, 2, 3, 1, 2, 3]), 6)
+    np.testing.assert_array_equal(aux.label_index(np.array([3, 1, 1, 2])), [2, 0, 0, 1])
+    with pytest.raises(ValueError, match=r"not seen at fit time: \[7\]"):
+        aux.label_index(np.array([1, 7, 2]))
+    continuous = AuxEncoder("continuous").fit(np.linspace(0, 1, 6), 6)
+    with pytest.raises(ValueError, match="categorical u only"):
+        continuous.label_index(np.linspace(0, 1, 6))
