@@ -16,6 +16,7 @@ import torch
 
 import nica
 from nica import IVAE
+from nica.models.analytic import AnalyticLoss
 from nica.models.ivae import IVAEModule, LossOutput
 from nica.training import CheckpointError, TrainingDivergedError
 from nica.training.checkpoint import CHECKPOINT_FILE
@@ -37,18 +38,32 @@ class Interrupt(Exception):
     pass
 
 
+def patch_training_loss(monkeypatch, wrap) -> None:
+    """Route every training-loss call through ``wrap(module, compute)``, whichever path the
+    trainer takes (autograd: ``IVAEModule.loss``; hand-derived: ``AnalyticLoss.__call__``)."""
+    autograd_loss, analytic_loss = IVAEModule.loss, AnalyticLoss.__call__
+
+    def via_autograd(self, *args, **kwargs):
+        return wrap(self, lambda: autograd_loss(self, *args, **kwargs))
+
+    def via_analytic(self, *args, **kwargs):
+        return wrap(self.module, lambda: analytic_loss(self, *args, **kwargs))
+
+    monkeypatch.setattr(IVAEModule, "loss", via_autograd)
+    monkeypatch.setattr(AnalyticLoss, "__call__", via_analytic)
+
+
 def interrupt_at_step(monkeypatch, step: int) -> None:
     """Make the step-th call of the loss raise, as a kill between two checkpoints would."""
     calls = {"n": 0}
-    original = IVAEModule.loss
 
-    def loss(self, *args, **kwargs):
+    def wrap(module, compute):
         calls["n"] += 1
         if calls["n"] == step:
             raise Interrupt
-        return original(self, *args, **kwargs)
+        return compute()
 
-    monkeypatch.setattr(IVAEModule, "loss", loss)
+    patch_training_loss(monkeypatch, wrap)
 
 
 @pytest.mark.parametrize("stop_at", [30, 76, 100])
@@ -179,19 +194,18 @@ def test_checkpoint_is_never_half_written(tmp_path):
 def poison(monkeypatch, steps: set[int], parameters: bool = False) -> None:
     """Make the loss non-finite at the given calls (optionally also poisoning a weight)."""
     calls = {"n": 0}
-    original = IVAEModule.loss
 
-    def loss(self, *args, **kwargs):
+    def wrap(module, compute):
         calls["n"] += 1
-        out = original(self, *args, **kwargs)
+        out = compute()
         if calls["n"] in steps:
             if parameters:
                 with torch.no_grad():
-                    next(self.parameters()).fill_(float("nan"))
+                    next(module.parameters()).fill_(float("nan"))
             return LossOutput(out.loss * float("nan"), out.elbo, out.reconstruction, out.kl)
         return out
 
-    monkeypatch.setattr(IVAEModule, "loss", loss)
+    patch_training_loss(monkeypatch, wrap)
 
 
 def test_a_poisoned_batch_is_skipped_and_reported(tiny_data, fast_params, monkeypatch, caplog):

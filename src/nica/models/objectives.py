@@ -85,42 +85,69 @@ def _logsumexp_and_softmax(values: torch.Tensor) -> tuple[torch.Tensor, torch.Te
     return values.amax(-1) - weights.amax(-1).log_(), weights
 
 
-class _PairwiseLogDensities(torch.autograd.Function):
-    """Both minibatch-weighted reductions of the pairwise log-density tensor, fused.
+def mws_forward(
+    z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...]]:
+    """Values of :func:`mws_log_densities` and what :func:`mws_backward` needs.
 
     The pairwise tensor P = log N(z_ik | mean_jk, var_jk) (+ log(2 pi)/2) is built once and
     stored as ``(..., n, M, M)``, indexed [k, i, j], so that every reduction over the
-    components j runs over the last, contiguous dimension. Forward keeps the two softmaxes
-    over j; backward is analytic, with diff = z_i - mean_j and w = 1/var_j:
-    dP/dz_i = -diff w, dP/dmean_j = diff w, dP/dlogvar_j = (diff^2 w - 1) / 2.
+    components j runs over the last, contiguous dimension; both softmaxes over j are kept.
+    Returns ``log_joint (..., M)``, ``log_marginals (..., M, n)`` and the saved tensors.
     """
+    # one copy to the (..., n, 1, M) layout for all three inputs
+    z_t, mean_t, logvar_t = torch.stack((z.mT, mean.mT, logvar.mT)).unsqueeze(-2).unbind()
+    diff = z_t.mT - mean_t  # (..., n, M, M): z_i - mean_j
+    scaled = diff * torch.exp(-logvar_t)  # diff * w
+    pairwise = torch.addcmul(-0.5 * logvar_t, diff, scaled, value=-0.5)
+    log_joint, joint_softmax = _logsumexp_and_softmax(pairwise.sum(-3))  # (..., M)
+    log_marginals, marginal_softmax = _logsumexp_and_softmax(pairwise)  # (..., n, M)
+    return log_joint, log_marginals.mT, (diff, scaled, joint_softmax, marginal_softmax)
 
-    @staticmethod
-    def forward(ctx, z, mean, logvar):  # type: ignore[override]
-        # one copy to the (..., n, 1, M) layout for all three inputs
-        z_t, mean_t, logvar_t = torch.stack((z.mT, mean.mT, logvar.mT)).unsqueeze(-2).unbind()
-        diff = z_t.mT - mean_t  # (..., n, M, M): z_i - mean_j
-        scaled = diff / logvar_t.exp()  # diff * w
-        pairwise = torch.addcmul(-0.5 * logvar_t, diff, scaled, value=-0.5)
-        log_joint, joint_softmax = _logsumexp_and_softmax(pairwise.sum(-3))  # (..., M)
-        log_marginals, marginal_softmax = _logsumexp_and_softmax(pairwise)  # (..., n, M)
-        ctx.save_for_backward(diff, scaled, joint_softmax, marginal_softmax)
-        return log_joint, log_marginals.mT
 
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_joint, grad_marginals):  # type: ignore[override]
-        diff, scaled, joint_softmax, marginal_softmax = ctx.saved_tensors
-        # upstream gradient on P[k, i, j]: g_joint[i] A[i, j] + g_marg[i, k] B[k, i, j]
+def mws_backward(
+    saved: tuple[torch.Tensor, ...],
+    grad_joint: torch.Tensor | float,
+    grad_marginals: torch.Tensor | float,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Gradients on z, mean, logvar ``(..., M, n)`` from those on :func:`mws_forward`'s outputs.
+
+    With diff = z_i - mean_j and w = 1/var_j: dP/dz_i = -diff w, dP/dmean_j = diff w,
+    dP/dlogvar_j = (diff^2 w - 1) / 2. ``grad_joint`` is ``(..., M)`` and ``grad_marginals``
+    ``(..., M, n)``; both may instead be Python floats, the same gradient on every entry.
+    """
+    diff, scaled, joint_softmax, marginal_softmax = saved
+    # upstream gradient on P[k, i, j]: g_joint[i] A[i, j] + g_marg[i, k] B[k, i, j]
+    if isinstance(grad_joint, float) and isinstance(grad_marginals, float):
+        grad_pairwise = torch.add(
+            (joint_softmax * grad_joint).unsqueeze(-3), marginal_softmax, alpha=grad_marginals
+        )
+    else:
         grad_pairwise = torch.addcmul(
             (joint_softmax * grad_joint.unsqueeze(-1)).unsqueeze(-3),
             marginal_softmax,
             grad_marginals.mT.unsqueeze(-1),
         )
-        grad_mean = grad_pairwise * scaled  # g diff w, before the sum over i
-        # d/dlogvar_j = sum_i g (diff^2 w - 1) / 2 = -sum_i (g - g diff w diff) / 2, g in place
-        grad_logvar = grad_pairwise.addcmul_(grad_mean, diff, value=-1).sum(-2).mul_(-0.5)
-        return grad_mean.sum(-1).neg_().mT, grad_mean.sum(-2).mT, grad_logvar.mT
+    grad_mean = grad_pairwise * scaled  # g diff w, before the sum over i
+    # d/dlogvar_j = sum_i g (diff^2 w - 1) / 2 = -sum_i (g - g diff w diff) / 2, g in place
+    grad_logvar = grad_pairwise.addcmul_(grad_mean, diff, value=-1).sum(-2).mul_(-0.5)
+    return grad_mean.sum(-1).neg_().mT, grad_mean.sum(-2).mT, grad_logvar.mT
+
+
+class _PairwiseLogDensities(torch.autograd.Function):
+    """Both minibatch-weighted reductions of the pairwise log-density tensor, fused
+    (:func:`mws_forward`), with the analytic backward of :func:`mws_backward`."""
+
+    @staticmethod
+    def forward(ctx, z, mean, logvar):  # type: ignore[override]
+        log_joint, log_marginals, saved = mws_forward(z, mean, logvar)
+        ctx.save_for_backward(*saved)
+        return log_joint, log_marginals
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_joint, grad_marginals):  # type: ignore[override]
+        return mws_backward(ctx.saved_tensors, grad_joint, grad_marginals)
 
 
 def mws_log_densities(

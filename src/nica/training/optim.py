@@ -68,9 +68,14 @@ class FlatAdam:
             (p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in self.params
         ])
 
-    @torch.no_grad()
     def step(self) -> None:
         """One Adam update of every parameter from its current gradient."""
+        if torch.is_grad_enabled():  # entering no_grad costs more than the update itself
+            with torch.no_grad():
+                return self._update()
+        return self._update()
+
+    def _update(self) -> None:
         grad = self.flat_grad()
         beta1, beta2 = self.betas
         self.step_count += 1

@@ -9,6 +9,7 @@ across an interruption and ``resume``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import numbers
@@ -20,8 +21,10 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from nica.models.objectives import AUTHORS_WEIGHTS, OBJECTIVES, ObjectiveWeights, objective_weights
 from torch.nn.parallel import DistributedDataParallel
+
+from nica.models.analytic import AnalyticLoss, analytic_support
+from nica.models.objectives import AUTHORS_WEIGHTS, OBJECTIVES, ObjectiveWeights, objective_weights
 
 from nica.training.checkpoint import Checkpointing
 from nica.training.optim import FlatAdam, LearningRateSchedule
@@ -52,6 +55,11 @@ class TrainConfig:
         training ELBO improving by more than ``tol`` nats per sample; ``None`` disables it.
     compile : run the training loss through ``torch.compile`` (optional; it pays only for
         long fits: docs/performance.md).
+    analytic_gradients : for the models :func:`nica.models.analytic.analytic_support`
+        covers (the estimator's default and its unconditional baselines), compute the loss
+        and its gradients with the hand-derived backward of
+        :class:`nica.models.analytic.AnalyticLoss` instead of autograd (same values and
+        gradients, about 1.7x faster a step). Other models, ``compile`` and DDP use autograd.
     max_nan_retries : a non-finite loss skips the step (rolling the model back to its last
         good state when the parameters themselves went bad) and multiplies the learning
         rate by ``nan_lr_factor``; after this many in a row the fit stops.
@@ -67,6 +75,7 @@ class TrainConfig:
     n_iter_no_change: int | None = None
     tol: float = 1e-3
     compile: bool = False
+    analytic_gradients: bool = True
     max_nan_retries: int = 5
     nan_lr_factor: float = 0.5
 
@@ -197,11 +206,19 @@ def train(
     # of nica.training.distributed); DDP averages the gradients
     steps_per_epoch = n_data // (batch_size * world_size)
     opt = _Optimisation(module, config)
+    contexts = contextlib.ExitStack()
     try:
         # DDP wraps forward(), which for IVAEModule is its loss
         loss_fn = module.loss if world_size == 1 else DistributedDataParallel(module)
         if config.compile:
             loss_fn = torch.compile(loss_fn)
+        # the hand-derived backward: loss_fn then also fills every parameter's .grad
+        analytic = (config.analytic_gradients and world_size == 1 and not config.compile
+                    and analytic_support(module) is None)
+        if analytic:
+            loss_fn = AnalyticLoss(module)
+            # nothing is recorded for autograd on this path: grad mode goes off once
+            contexts.enter_context(torch.no_grad())
         history = TrainHistory()
         loop = dict(epoch=0, batch=0, n_batches=0, order=None, best_elbo=-math.inf, epochs_without_gain=0)
         # models that stack K restarts report (K, batch) ELBOs; any other module (batch,)
@@ -255,8 +272,9 @@ def train(
                 loop["batch"] += 1
                 history.n_steps += 1
                 if all_true(bool(torch.isfinite(total)), total.device):
-                    opt.optimizer.zero_grad()
-                    total.backward()
+                    if not analytic:
+                        opt.optimizer.zero_grad()
+                        total.backward()
                     opt.optimizer.step()
                     elbo_sum += out.elbo.mean(-1)
                     loss_sum += out.loss.detach().mean()
@@ -286,6 +304,7 @@ def train(
             write_checkpoint()  # the final state, so that resuming a finished fit is a no-op
         return history
     finally:  # the parameters get their own storage back, also when training fails
+        contexts.close()
         opt.optimizer.release()
 
 
