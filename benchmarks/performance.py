@@ -6,6 +6,7 @@
     python benchmarks/performance.py restarts    # K restarts batched vs K sequential fits
     python benchmarks/performance.py startup     # import and first-fit costs of a fresh process
     python benchmarks/performance.py compile     # default fit eager vs torch.compile (one data seed)
+    python benchmarks/performance.py gradients   # hand-derived vs autograd gradients, same process
     python benchmarks/performance.py all
 
 Every measurement runs in its own child process (so peak memory is that process's own)
@@ -108,22 +109,29 @@ def fit_once(config: str, data_seed: int, steps: int, k: int = 1, setting: str =
                 steps=model.n_steps_, mcc=round(mcc, 4), seconds=round(seconds, 2), peak_mb=round(_peak_mb(), 1))
 
 
-def compile_vs_eager(data_seed: int, steps: int) -> list[dict]:
-    """In one process: the default fit eager, then with ``compile=True`` (wall time includes
-    the compilation), same data and seed."""
+def fit_variants(data_seed: int, steps: int, variants: dict[str, dict]) -> list[dict]:
+    """In one process, one after the other: the default fit with each variant's estimator
+    overrides (e.g. ``{"compile": True}``), same data and seed; one row per variant."""
     from nica import IVAE, make_nonstationary, mean_corr_coef
 
     data = make_nonstationary(**SETTINGS["5-5"], random_state=data_seed)
     rows = []
-    for compiled in (False, True):
-        model = IVAE(5, max_steps=steps, compile=compiled, random_state=0)
+    for name, overrides in variants.items():
+        model = IVAE(5, max_steps=steps, random_state=0, **overrides)
         start = time.perf_counter()
         model.fit(data.x, data.u)
         seconds = time.perf_counter() - start
         mcc = mean_corr_coef(data.s, model.transform(data.x, data.u))
-        rows.append(dict(config="compile" if compiled else "default", data_seed=data_seed, n=5, d=5,
+        rows.append(dict(config=name, data_seed=data_seed, n=5, d=5,
                          N=len(data.x), K=1, steps=steps, mcc=round(mcc, 4), seconds=round(seconds, 2)))
     return rows
+
+
+#: variants of the default fit compared in one process, per benchmark
+VARIANTS = {
+    "compile": {"default": {}, "compile": {"compile": True}},
+    "gradients": {"analytic": {}, "autograd": {"analytic_gradients": False}},
+}
 
 
 def authors_then_default(data_seed: int, budgets) -> list[dict]:
@@ -225,10 +233,10 @@ def speedup_to_authors_mcc(rows: list[dict]) -> list[tuple[int, float, float, fl
     return out
 
 
-def bench_compile(threads: int, seeds, steps: int = 10_000):
+def bench_variants(name: str, threads: int, seeds, steps: int = 10_000):
     for s in seeds:
-        for row in in_child(compile_vs_eager, data_seed=s, steps=steps, threads=threads):
-            yield {"benchmark": "compile", **row}
+        for row in in_child(fit_variants, data_seed=s, steps=steps, variants=VARIANTS[name], threads=threads):
+            yield {"benchmark": name, **row}
 
 
 def bench_startup(threads: int, repeats: int = 3) -> list[dict]:
@@ -284,11 +292,18 @@ def report(rows: list[dict]) -> str:
             ours_text = f"{ours:.1f}" if ours is not None else "not reached"
             out.append(f"| {seed} | {target:.3f} | {their_s:.1f} | {ours_text} | {ratio:.1f}× |")
         out.append("")
-    compiled = by("compile")
-    if compiled:
-        out += ["### torch.compile (5→5, default, 10,000 steps; seconds include compilation)", "",
-                "| config | data seed | MCC | wall s |", "|---|---|---|---|"]
-        out += [f"| {r['config']} | {r['data_seed']} | {r['mcc']} | {r['seconds']} |" for r in compiled]
+    for name, title in (("compile", "torch.compile (5→5, default, 10,000 steps; seconds include compilation)"),
+                        ("gradients", "Hand-derived vs autograd gradients (5→5, default, same process)")):
+        rs = by(name)
+        if not rs:
+            continue
+        out += [f"### {title}", "", "| config | data seed | MCC | wall s |", "|---|---|---|---|"]
+        out += [f"| {r['config']} | {r['data_seed']} | {r['mcc']} | {r['seconds']} |" for r in rs]
+        out += ["", "| config | seeds | median MCC | median wall s |", "|---|---|---|---|"]
+        for config in dict.fromkeys(r["config"] for r in rs):
+            mine = [r for r in rs if r["config"] == config]
+            out.append(f"| {config} | {len(mine)} | {np.median([float(r['mcc']) for r in mine]):.3f} | "
+                       f"{np.median([float(r['seconds']) for r in mine]):.1f} |")
         out.append("")
     startup_rows = by("startup")
     if startup_rows:
@@ -313,7 +328,7 @@ def report(rows: list[dict]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("benchmark", choices=["budget", "authors", "throughput", "restarts", "startup", "compile",
-                                                     "all"],
+                                                     "gradients", "all"],
                         nargs="?")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--data-seeds", nargs="+", type=int, default=list(BUDGET_SEEDS))
@@ -344,7 +359,8 @@ def main() -> None:
                    "throughput": lambda: bench_throughput(args.threads),
                    "restarts": lambda: bench_restarts(args.threads),
                    "startup": lambda: bench_startup(args.threads),
-                   "compile": lambda: bench_compile(args.threads, args.data_seeds[:1])}[name]
+                   "compile": lambda: bench_variants("compile", args.threads, args.data_seeds[:1]),
+                   "gradients": lambda: bench_variants("gradients", args.threads, args.data_seeds)}[name]
             for row in run():
                 writer.writerow(row)
                 fh.flush()

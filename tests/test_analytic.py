@@ -147,3 +147,15 @@ def test_models_it_does_not_cover_train_through_autograd(tiny_data, fast_params,
     analytic = _count_calls(monkeypatch, AnalyticLoss, "__call__")
     nica.IVAE(3, **{**fast_params, "max_steps": 10}, encoder_sees_u=True, random_state=0).fit(tiny_data.x, tiny_data.u)
     assert analytic["n"] == 0
+
+
+def test_tanh_through_the_logistic_function_for_large_layers(monkeypatch):
+    import nica.models.analytic as analytic
+
+    module = _module(n_models=3)
+    x, u = _batch(module)
+    _, expected = _autograd(module, x, u, AUTHORS_WEIGHTS)
+    monkeypatch.setattr(analytic, "LOGISTIC_TANH_MIN_SIZE", 1)
+    _, got = _analytic(module, x, u, AUTHORS_WEIGHTS)
+    for name, grad in expected.items():
+        torch.testing.assert_close(got[name], grad, rtol=1e-8, atol=1e-10, msg=name)
