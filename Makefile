@@ -16,7 +16,7 @@ $(BIN)/nica: pyproject.toml
 setup: $(BIN)/nica
 
 demo: setup
-	$(BIN)/nica demo --overwrite
+	$(BIN)/nica --threads 1 demo --overwrite
 
 test: setup
 	$(BIN)/python -m pytest -n 2 -q

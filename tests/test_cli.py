@@ -490,3 +490,18 @@ def test_fit_streaming_from_npy(tmp_path, tiny_data):
     missing_u = CliRunner().invoke(main, ["fit", str(tmp_path / "x.npy"), "--stream", "--n-components", "3",
                                           "--out", str(tmp_path / "m2")])
     assert missing_u.exit_code != 0 and "Error:" in missing_u.output and "Traceback" not in missing_u.output
+
+
+def test_threads_option_sets_torch_threads(tmp_path):
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        result = CliRunner().invoke(main, ["--threads", "1", "simulate", "--out", str(tmp_path / "d.npz"),
+                                           "--n-segments", "3", "--per-segment", "20", "--n-sources", "2"])
+        assert result.exit_code == 0, result.output
+        assert torch.get_num_threads() == 1
+        refused = CliRunner().invoke(main, ["--threads", "0", "simulate", "--out", str(tmp_path / "e.npz")])
+        assert refused.exit_code != 0 and "--threads" in refused.output
+    finally:
+        torch.set_num_threads(before)

@@ -51,9 +51,17 @@ def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="nica")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="torch threads for the command (default: torch's own, one per core). A single "
+                   "default fit gains nothing from a second thread, and on a busy machine extra "
+                   "threads can make it several times slower (docs/performance.md, Threads)")
 @click.pass_context
-def main(ctx: click.Context) -> None:
+def main(ctx: click.Context, threads: int | None) -> None:
     """nica: identifiable VAEs and nonlinear ICA."""
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
     # warnings print as one line while a command runs; the caller's handler comes back after
     ctx.with_resource(warnings.catch_warnings())
     warnings.showwarning = _one_line_warning
