@@ -55,7 +55,7 @@ class Segments(Experiment):
                     "TCL": dict(zip((10, 20, 30, 40, 50), (0.68, 0.69, 0.81, 0.79, 0.75)))}
     configs = {
         "full": SegmentsConfig(seeds=5, segments=(10, 20, 30, 40, 50), n_sources=5, n_per_segment=1000,
-                               ivae_steps=10_000, tcl_steps=10_000, restart_segments=(40,)),
+                               ivae_steps=10_000, tcl_steps=10_000, restart_segments=(10, 20, 30, 40, 50)),
         "quick": SegmentsConfig(seeds=2, segments=(10, 30, 50), n_sources=5, n_per_segment=500,
                                 ivae_steps=3_000, tcl_steps=3_000),
         "smoke": SegmentsConfig(seeds=1, segments=(6, 10), n_sources=2, n_per_segment=30, ivae_steps=10,
