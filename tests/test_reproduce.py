@@ -138,6 +138,30 @@ def test_methods_option_runs_only_those_fits_and_restarts_are_a_method(tmp_path)
     assert [int(r["value"]) for r in restart_rows] == [10] and all(0 < r["mcc"] <= 1 for r in restart_rows)
 
 
+def test_merge_replaces_only_the_methods_run(tmp_path):
+    assert invoke("segments", "--smoke", "--out", tmp_path).exit_code == 0
+    before = read_results(tmp_path / "segments.csv")
+    refused = invoke("segments", "--smoke", "--methods", "TCL", "--out", tmp_path)
+    assert refused.exit_code == 1 and "--merge" in refused.output
+    result = invoke("segments", "--smoke", "--methods", "TCL", "--merge", "--out", tmp_path)
+    assert result.exit_code == 0, result.output
+    after = read_results(tmp_path / "segments.csv")
+    key = lambda r: (r["method"], r["value"], r["data_seed"])  # noqa: E731
+    assert sorted(map(key, after)) == sorted(map(key, before))
+    untouched = [r for r in before if r["method"] != "TCL"]
+    assert [r for r in after if r["method"] != "TCL"] == untouched
+    assert (tmp_path / "segments.png").read_bytes().startswith(PNG_MAGIC)
+
+
+def test_merge_refuses_another_experiments_csv_and_needs_methods(tmp_path):
+    assert invoke("easy", "--smoke", "--out", tmp_path).exit_code == 0
+    (tmp_path / "segments.csv").write_bytes((tmp_path / "easy.csv").read_bytes())
+    result = invoke("segments", "--smoke", "--methods", "TCL", "--merge", "--out", tmp_path)
+    assert result.exit_code == 1 and "not of segments (smoke)" in result.output
+    assert (tmp_path / "segments.csv").read_bytes() == (tmp_path / "easy.csv").read_bytes()
+    assert invoke("segments", "--smoke", "--merge", "--out", tmp_path).exit_code == 2
+
+
 def test_a_name_is_required():
     result = invoke()
     assert result.exit_code == 2 and "--list" in result.output

@@ -282,6 +282,19 @@ def output_paths(name: str, out: Path) -> tuple[Path, Path]:
     return out / f"{name}.csv", out / f"{name}.png"
 
 
+def merged_rows(csv_path: Path, name: str, size: str) -> list[dict[str, Any]]:
+    """The rows of an existing results CSV to merge new fits into (none if it is absent);
+    refuses one written by another experiment or configuration size."""
+    if not csv_path.exists():
+        return []
+    rows = read_results(csv_path)
+    found = {(r["experiment"], r["size"]) for r in rows}
+    if found - {(name, size)}:
+        raise ValueError(f"{csv_path} holds rows of {sorted(found)}, not of {name} ({size}); "
+                         "merge only into a CSV of the same experiment and size")
+    return rows
+
+
 def run_experiment(
     name: str,
     *,
@@ -292,6 +305,7 @@ def run_experiment(
     overwrite: bool = False,
     echo: Callable[[str], None] | None = None,
     methods: Sequence[str] | None = None,
+    merge: bool = False,
 ) -> ExperimentResult:
     """Run experiment ``name`` at configuration ``size`` and write ``out/NAME.csv`` and ``.png``.
 
@@ -305,6 +319,9 @@ def run_experiment(
     overwrite : replace existing output files (otherwise refuse before any fit).
     echo : called with one progress line per finished fit.
     methods : run only the fits of these methods (default: all of the configuration's).
+    merge : with ``methods``, keep the rows of the other methods of an existing
+        ``NAME.csv`` (same experiment and size) and replace only those of ``methods``;
+        the figure is redrawn from the merged rows.
     """
     from nica.experiments import get_experiment
 
@@ -312,9 +329,15 @@ def run_experiment(
     config = experiment.config(size)
     seeds = default_seeds(config.seeds if n_seeds is None else n_seeds)
     csv_path, png_path = output_paths(name, Path(out))
-    for path in (csv_path, png_path):  # refuse now, not after hours of fitting
-        if path.exists() and not overwrite:
-            raise FileExistsError(f"{path} already exists; pass --overwrite to replace it")
+    kept: list[dict[str, Any]] = []
+    if merge:
+        if methods is None:
+            raise ValueError("merge needs methods: the rows of the other methods are what it keeps")
+        kept = [r for r in merged_rows(csv_path, name, size) if r["method"] not in methods]
+    else:
+        for path in (csv_path, png_path):  # refuse now, not after hours of fitting
+            if path.exists() and not overwrite:
+                raise FileExistsError(f"{path} already exists; pass --overwrite to replace it")
     tasks = experiment.tasks(config, seeds, size)
     if methods is not None:
         known = ordered(t.method for t in tasks)
@@ -324,10 +347,10 @@ def run_experiment(
                              f"its methods are {known}")
         tasks = [t for t in tasks if t.method in methods]
     start = time.perf_counter()
-    rows = execute(tasks, jobs, echo)
+    rows = kept + execute(tasks, jobs, echo)
     seconds = time.perf_counter() - start
-    atomic_write(csv_path, lambda fh: fh.write(csv_bytes(rows)), overwrite=overwrite)
-    write_figure(experiment, rows, size, png_path, overwrite=overwrite)
+    atomic_write(csv_path, lambda fh: fh.write(csv_bytes(rows)), overwrite=overwrite or merge)
+    write_figure(experiment, rows, size, png_path, overwrite=overwrite or merge)
     table = format_table(*experiment.table([r for r in rows if not r["error"]], config))
     return ExperimentResult(name, size, seeds, rows, csv_path, png_path, table, seconds)
 
