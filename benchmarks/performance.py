@@ -7,6 +7,7 @@
     python benchmarks/performance.py startup     # import and first-fit costs of a fresh process
     python benchmarks/performance.py compile     # default fit eager vs torch.compile (one data seed)
     python benchmarks/performance.py gradients   # hand-derived vs autograd gradients, same process
+    python benchmarks/performance.py restart-fits  # a whole default fit vs one with 16 restarts
     python benchmarks/performance.py all
 
 Every measurement runs in its own child process (so peak memory is that process's own)
@@ -123,7 +124,8 @@ def fit_variants(data_seed: int, steps: int, variants: dict[str, dict]) -> list[
         seconds = time.perf_counter() - start
         mcc = mean_corr_coef(data.s, model.transform(data.x, data.u))
         rows.append(dict(config=name, data_seed=data_seed, n=5, d=5,
-                         N=len(data.x), K=1, steps=steps, mcc=round(mcc, 4), seconds=round(seconds, 2)))
+                         N=len(data.x), K=overrides.get("n_restarts", 1), steps=steps, mcc=round(mcc, 4),
+                         seconds=round(seconds, 2)))
     return rows
 
 
@@ -131,6 +133,7 @@ def fit_variants(data_seed: int, steps: int, variants: dict[str, dict]) -> list[
 VARIANTS = {
     "compile": {"default": {}, "compile": {"compile": True}},
     "gradients": {"analytic": {}, "autograd": {"analytic_gradients": False}},
+    "restart-fits": {"one fit": {}, "16 restarts": {"n_restarts": 16}},
 }
 
 
@@ -293,7 +296,8 @@ def report(rows: list[dict]) -> str:
             out.append(f"| {seed} | {target:.3f} | {their_s:.1f} | {ours_text} | {ratio:.1f}× |")
         out.append("")
     for name, title in (("compile", "torch.compile (5→5, default, 10,000 steps; seconds include compilation)"),
-                        ("gradients", "Hand-derived vs autograd gradients (5→5, default, same process)")):
+                        ("gradients", "Hand-derived vs autograd gradients (5→5, default, same process)"),
+                        ("restart-fits", "One fit vs 16 batched restarts, whole default fits (5→5, same process)")):
         rs = by(name)
         if not rs:
             continue
@@ -328,7 +332,7 @@ def report(rows: list[dict]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("benchmark", choices=["budget", "authors", "throughput", "restarts", "startup", "compile",
-                                                     "gradients", "all"],
+                                                     "gradients", "restart-fits", "all"],
                         nargs="?")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--data-seeds", nargs="+", type=int, default=list(BUDGET_SEEDS))
@@ -360,7 +364,8 @@ def main() -> None:
                    "restarts": lambda: bench_restarts(args.threads),
                    "startup": lambda: bench_startup(args.threads),
                    "compile": lambda: bench_variants("compile", args.threads, args.data_seeds[:1]),
-                   "gradients": lambda: bench_variants("gradients", args.threads, args.data_seeds)}[name]
+                   "gradients": lambda: bench_variants("gradients", args.threads, args.data_seeds),
+                   "restart-fits": lambda: bench_variants("restart-fits", args.threads, args.data_seeds)}[name]
             for row in run():
                 writer.writerow(row)
                 fh.flush()
