@@ -98,7 +98,7 @@ class IVAE(ParamsMixin):
         (measured in docs/performance.md).
     analytic_gradients : compute the gradients of the default model with the hand-derived
         backward of :mod:`nica.models.analytic` instead of autograd: same values and
-        gradients, about 1.7x faster a step (docs/performance.md). Models it does not
+        gradients, about 2x faster a fit (docs/performance.md). Models it does not
         cover (e.g. the authors' preset) train through autograd whatever this says.
     n_restarts : K independent initialisations trained side by side as one batched model
         (far cheaper than K fits); one is kept by ``selection``.

@@ -194,8 +194,7 @@ class AnalyticLoss:
         z = mean + std * eps
 
         # p(z | u): a table (a linear map of u) for the location and/or log-variance
-        zeros = mean.new_zeros(())
-        loc, prior_logvar, raw_prior = None, zeros, None
+        loc, prior_logvar = None, mean.new_zeros(())
         u_k = None
         if self.prior_table is not None:
             u_k = u.expand(k, *u.shape)

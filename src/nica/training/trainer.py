@@ -59,7 +59,7 @@ class TrainConfig:
         covers (the estimator's default and its unconditional baselines), compute the loss
         and its gradients with the hand-derived backward of
         :class:`nica.models.analytic.AnalyticLoss` instead of autograd (same values and
-        gradients, about 1.7x faster a step). Other models, ``compile`` and DDP use autograd.
+        gradients, about 2x faster a fit: docs/performance.md). Other models, ``compile`` and DDP use autograd.
     max_nan_retries : a non-finite loss skips the step (rolling the model back to its last
         good state when the parameters themselves went bad) and multiplies the learning
         rate by ``nan_lr_factor``; after this many in a row the fit stops.
