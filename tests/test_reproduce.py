@@ -153,6 +153,20 @@ def test_merge_replaces_only_the_methods_run(tmp_path):
     assert (tmp_path / "segments.png").read_bytes().startswith(PNG_MAGIC)
 
 
+def test_values_option_and_merge_redo_only_those_fits(tmp_path):
+    assert invoke("segments", "--smoke", "--out", tmp_path).exit_code == 0
+    before = read_results(tmp_path / "segments.csv")
+    result = invoke("segments", "--smoke", "--values", "6", "--methods", "TCL", "--seeds", "2", "--merge",
+                    "--out", tmp_path)
+    assert result.exit_code == 0, result.output
+    after = read_results(tmp_path / "segments.csv")
+    redone = lambda r: r["method"] == "TCL" and r["value"] == "6"  # noqa: E731
+    assert [r for r in after if not redone(r)] == [r for r in before if not redone(r)]
+    assert sorted(r["data_seed"] for r in after if redone(r)) == [3001, 3002]
+    unknown = invoke("segments", "--smoke", "--values", "7", "--out", tmp_path / "other")
+    assert unknown.exit_code == 1 and "no n_segments ['7']" in unknown.output
+
+
 def test_merge_refuses_another_experiments_csv_and_needs_methods(tmp_path):
     assert invoke("easy", "--smoke", "--out", tmp_path).exit_code == 0
     (tmp_path / "segments.csv").write_bytes((tmp_path / "easy.csv").read_bytes())

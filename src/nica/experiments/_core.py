@@ -306,6 +306,7 @@ def run_experiment(
     echo: Callable[[str], None] | None = None,
     methods: Sequence[str] | None = None,
     merge: bool = False,
+    values: Sequence[str] | None = None,
 ) -> ExperimentResult:
     """Run experiment ``name`` at configuration ``size`` and write ``out/NAME.csv`` and ``.png``.
 
@@ -319,9 +320,11 @@ def run_experiment(
     overwrite : replace existing output files (otherwise refuse before any fit).
     echo : called with one progress line per finished fit.
     methods : run only the fits of these methods (default: all of the configuration's).
-    merge : with ``methods``, keep the rows of the other methods of an existing
-        ``NAME.csv`` (same experiment and size) and replace only those of ``methods``;
+    merge : with ``methods`` and/or ``values``, keep the rows of an existing ``NAME.csv``
+        (same experiment and size) that this run does not redo, and replace the others;
         the figure is redrawn from the merged rows.
+    values : run only the fits at these values of the experiment's setting (e.g. the
+        numbers of segments), matched as text.
     """
     from nica.experiments import get_experiment
 
@@ -330,10 +333,13 @@ def run_experiment(
     seeds = default_seeds(config.seeds if n_seeds is None else n_seeds)
     csv_path, png_path = output_paths(name, Path(out))
     kept: list[dict[str, Any]] = []
+    def redone(method: str, value: Any) -> bool:
+        return (methods is None or method in methods) and (values is None or str(value) in values)
+
     if merge:
-        if methods is None:
-            raise ValueError("merge needs methods: the rows of the other methods are what it keeps")
-        kept = [r for r in merged_rows(csv_path, name, size) if r["method"] not in methods]
+        if methods is None and values is None:
+            raise ValueError("merge needs methods or values: the rows this run does not redo are what it keeps")
+        kept = [r for r in merged_rows(csv_path, name, size) if not redone(r["method"], r["value"])]
     else:
         for path in (csv_path, png_path):  # refuse now, not after hours of fitting
             if path.exists() and not overwrite:
@@ -345,7 +351,13 @@ def run_experiment(
         if unknown:
             raise ValueError(f"{name} has no method(s) {unknown} in its {size} configuration; "
                              f"its methods are {known}")
-        tasks = [t for t in tasks if t.method in methods]
+    if values is not None:
+        known_values = ordered(str(t.value) for t in tasks)
+        unknown = [v for v in values if v not in known_values]
+        if unknown:
+            raise ValueError(f"{name} has no {experiment.setting} {unknown} in its {size} configuration; "
+                             f"its values are {known_values}")
+    tasks = [t for t in tasks if redone(t.method, t.value)]
     start = time.perf_counter()
     rows = kept + execute(tasks, jobs, echo)
     seconds = time.perf_counter() - start

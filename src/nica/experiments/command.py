@@ -43,10 +43,13 @@ def list_experiments(echo: Any = click.echo) -> None:
 @click.option("--overwrite", is_flag=True, help="replace existing NAME.csv / NAME.png")
 @click.option("--methods", help="only these methods, comma-separated (e.g. 'iVAE (16 restarts)'; names as in "
               "the CSV's method column)")
-@click.option("--merge", is_flag=True, help="with --methods: keep the other methods' rows of an existing "
-              "NAME.csv and replace only these methods' rows (the figure is redrawn from all of them)")
+@click.option("--values", help="only the fits at these values of the experiment's setting, comma-separated "
+              "(e.g. '40' for 40 segments; see the CSV's value column)")
+@click.option("--merge", is_flag=True, help="with --methods and/or --values: keep the rows of an existing "
+              "NAME.csv that this run does not redo and replace the others (the figure is redrawn from all)")
 def reproduce_command(name: str | None, list_only: bool, quick: bool, smoke: bool, n_seeds: int | None,
-                      out: Path, jobs: int, overwrite: bool, methods: str | None, merge: bool) -> None:
+                      out: Path, jobs: int, overwrite: bool, methods: str | None, values: str | None,
+                      merge: bool) -> None:
     """Run the paper's experiment NAME (or 'all'): a CSV of every fit, a figure, a summary.
 
     NAME is one of dynamics, latent-dim, segments, easy, discrete, select-dim,
@@ -55,11 +58,16 @@ def reproduce_command(name: str | None, list_only: bool, quick: bool, smoke: boo
     """
     from nica.cli import user_errors  # imported here: nica.cli imports this module
 
-    user_errors(_reproduce)(name, list_only, quick, smoke, n_seeds, out, jobs, overwrite, methods, merge)
+    user_errors(_reproduce)(name, list_only, quick, smoke, n_seeds, out, jobs, overwrite, methods, merge, values)
+
+
+def _comma_list(text: str | None) -> list[str] | None:
+    return None if text is None else [item.strip() for item in text.split(",") if item.strip()]
 
 
 def _reproduce(name: str | None, list_only: bool, quick: bool, smoke: bool, n_seeds: int | None, out: Path,
-               jobs: int, overwrite: bool, methods: str | None = None, merge: bool = False) -> None:
+               jobs: int, overwrite: bool, methods: str | None = None, merge: bool = False,
+               values: str | None = None) -> None:
     from nica.experiments import EXPERIMENTS, get_experiment
     from nica.experiments._core import output_paths, run_experiment
 
@@ -72,20 +80,20 @@ def _reproduce(name: str | None, list_only: bool, quick: bool, smoke: bool, n_se
         raise ValueError("--quick and --smoke are two sizes; pass one")
     size = "smoke" if smoke else "quick" if quick else "full"
     names = list(EXPERIMENTS) if name == "all" else [get_experiment(name).name]
-    if merge and methods is None:
-        raise click.UsageError("--merge keeps the other methods' rows: it needs --methods")
+    if merge and methods is None and values is None:
+        raise click.UsageError("--merge keeps the rows this run does not redo: it needs --methods or --values")
     for each in names:  # refuse before any fit, also for the later experiments of 'all'
         for path in output_paths(each, out):
             if path.exists() and not overwrite and not merge:
                 raise FileExistsError(f"{path} already exists; pass --overwrite to replace it "
-                                      "(or --merge with --methods to replace only those methods' rows)")
+                                      "(or --merge with --methods / --values to replace only those rows)")
     for each in names:
         experiment = get_experiment(each)
         click.echo(f"{each} ({experiment.figure}: {experiment.title}), {size} configuration, "
                    f"{jobs} job(s)")
-        chosen = None if methods is None else [m.strip() for m in methods.split(",") if m.strip()]
         result = run_experiment(each, size=size, n_seeds=n_seeds, out=out, jobs=jobs, overwrite=overwrite,
-                                echo=click.echo, methods=chosen, merge=merge)
+                                echo=click.echo, methods=_comma_list(methods), merge=merge,
+                                values=_comma_list(values))
         seeds = result.seeds
         click.echo(f"\n{each}: {len(result.rows)} rows in {result.csv_path}, figure {result.png_path} "
                    f"({result.seconds:.0f} s; data seeds {seeds[0]}-{seeds[-1]})")
