@@ -5,10 +5,10 @@ per-operation overhead, not arithmetic. Through autograd it runs 293 aten operat
 (128 forward, 165 backward: transposes, detaches, one multiplication per chain-rule
 factor) plus the engine's bookkeeping for each. :class:`AnalyticLoss` computes the same
 loss and writes the same gradients into each parameter's ``.grad`` with 159 aten
-operations (131 that are not views) and no graph: the forward pass keeps the few tensors the backward needs (layer inputs, the
-derivative of each hidden activation, the two softmaxes of the minibatch-weighted
-estimate) and the backward is written out, with the constant upstream gradients of the
-weighted objective folded into single scalars.
+operations (131 that are not views) and no graph: the forward pass keeps the few
+tensors the backward needs (layer inputs, the derivative of each hidden activation, the
+two softmaxes of the minibatch-weighted estimate) and the backward is written out, with
+the constant upstream gradients of the weighted objective folded into single scalars.
 
 It covers the configurations the estimator and its unconditional baselines train by
 default (:func:`analytic_support` says why any other falls back to autograd):
