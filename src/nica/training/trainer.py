@@ -188,7 +188,8 @@ def train(
     :class:`nica.models.IVAEModule`.
 
     ``generator`` (on the data's device) drives batch order and reparameterisation noise.
-    ``on_epoch(epoch, history)`` is called after every epoch (e.g. to log MCC).
+    ``on_epoch(epoch, history)`` is called after every epoch (e.g. to log MCC); on the
+    hand-derived-gradient path (``config.analytic_gradients``) it runs with grad mode off.
     ``checkpoint`` writes the full training state every ``checkpoint.every`` steps;
     with ``resume=True`` training continues from the last checkpoint there (if any) and
     reaches the same result as an uninterrupted run.
