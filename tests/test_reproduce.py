@@ -15,7 +15,6 @@ from nica.datasets.easy import make_easy_to_classify, staircase_means
 from nica.experiments import EXPERIMENTS, FIELDS, default_seeds, read_results, replot, run_experiment
 from nica.experiments._core import Task, execute
 from nica.experiments._trace import fit_traced
-from nica.experiments.select_dim import select_argmax, select_knee
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -241,14 +240,6 @@ def test_traced_fit_records_every_k_epochs_and_the_last(tiny_data, fast_params):
     assert [t[0] for t in trace] == [0, 2, 4, 5]  # 5 steps per epoch: 5 epochs
     with pytest.raises(ValueError, match="one restart"):
         fit_traced(nica.IVAE(3, n_restarts=2), tiny_data.x, tiny_data.u, tiny_data.s)
-
-
-def test_latent_dimension_selection_rules():
-    dims = [2, 3, 4, 5, 6]
-    elbo = [-20.0, -12.0, -10.05, -10.0, -10.2]
-    assert select_argmax(dims, elbo) == 5
-    assert select_knee(dims, elbo) == 4  # 99.5% of the gain at n = 4
-    assert select_knee(dims, [-20.0, -15.0, -14.0, -13.9, -13.9], fraction=0.5) == 3
 
 
 # ---------------------------------------------------------------- the easy-to-classify data

@@ -215,6 +215,71 @@ def fit(data: Path, n_components: int, out: Path, u_file: Path | None, x_key: st
                f"ELBO {model.elbo_:.3f} per sample; saved to {out}")
 
 
+def parse_candidates(text: str) -> list[int]:
+    """``"2,3,5"`` or ``"2-8"`` (inclusive) or a mix (``"1,3-5"``) -> the integers named."""
+    values: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        try:
+            if "-" in part:
+                low, high = (int(v) for v in part.split("-"))
+                if high < low:
+                    raise ValueError
+                values.extend(range(low, high + 1))
+            else:
+                values.append(int(part))
+        except ValueError:
+            raise click.BadParameter(f"{part!r} is not an integer or a range a-b (a <= b)",
+                                     param_hint="--candidates") from None
+    return values
+
+
+@main.command("select-n")
+@click.argument("data", type=click.Path(path_type=Path))
+@click.option("--candidates", required=True, help="latent dimensions to try: 2-8, or 2,3,5 (inclusive ranges)")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="directory for elbo.csv, elbo.png and model/ (the chosen fit)")
+@data_options
+@click.option("--rule", type=click.Choice(["knee", "argmax"]), default="knee", show_default=True,
+              help="knee: smallest n reaching 95% of the ELBO gain; argmax: highest ELBO")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--max-steps", type=int, help="training length of each fit in optimiser steps")
+@click.option("--batch-size", type=int)
+@click.option("--lr", "learning_rate", type=float, help="Adam learning rate")
+@click.option("--hidden-dim", type=int)
+@click.option("--layers", "n_layers", type=int, help="layers of every MLP")
+@click.option("--u-type", type=click.Choice(["auto", "categorical", "continuous"]))
+@click.option("--restarts", "n_restarts", type=int, help="restarts per n; the one with the best ELBO is kept")
+@click.option("--checkpoint-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="each fit checkpoints to DIR/n<k>, resumable")
+@click.option("--resume", is_flag=True, help="continue the selection checkpointed in --checkpoint-dir")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--overwrite", is_flag=True, help="replace files in --out if they exist")
+@click.option("--quiet", is_flag=True, help="no progress bars")
+@user_errors
+def select_n(data: Path, candidates: str, out: Path, u_file: Path | None, x_key: str, u_key: str,
+             x_cols: str | None, u_cols: str | None, rule: str, seed: int, checkpoint_dir: Path | None,
+             resume: bool, overwrite: bool, quiet: bool, **options: Any) -> None:
+    """Choose the latent dimension of DATA by the ELBO: one iVAE per candidate n.
+
+    Each fit uses the plain ELBO and a learned decoder variance (the settings under which
+    ELBOs of different n compare; see nica.model_selection). DATA is read as by ``nica fit``.
+    """
+    from nica.model_selection import select_n_components
+
+    dims = parse_candidates(candidates)
+    for name in ("elbo.csv", "elbo.png", "model"):
+        refuse_existing(out / name, overwrite)
+    ds = _read_xu(data, u_file, x_key, u_key, x_cols, u_cols)
+    overrides = {k: v for k, v in options.items() if v is not None}
+    result = select_n_components(ds.x, ds.u, dims, rule=rule, checkpoint_dir=checkpoint_dir, resume=resume,
+                                 random_state=seed, progress=not quiet, **overrides)
+    result.save(out, overwrite=overwrite)
+    click.echo(result.table())
+    click.echo(f"chosen n_components = {result.n_components} ({rule}); wrote {out}/elbo.csv, "
+               f"{out}/elbo.png and the chosen model to {out}/model")
+
+
 @main.command()
 @click.argument("model_dir", type=click.Path(path_type=Path))
 @click.argument("data", type=click.Path(path_type=Path))

@@ -2,18 +2,19 @@
 
 Data with a known number of sources (``true_n``) mixed into d > true_n observations;
 :class:`nica.IVAE` is fitted with every ``n_components`` in ``dims`` (at most d) and
-scored by its ELBO per sample on the data (``model.score``, units of X). The models are
-trained on the plain ELBO (:data:`nica.experiments._fits.SELECTION_SETTINGS`), the
-paper's objective: the library's default reweighted objective is not the ELBO, and a
-model fitted with it pays ELBO for every latent it has (in a first quick run every extra
-latent cost about 2.3 nats and the ELBO chose n = 2 for a true n of 3), which says
-nothing about the data.
+scored by its ELBO per sample on the data (``model.score``, units of X), under the
+settings of :func:`nica.model_selection.select_n_components`
+(:data:`~nica.model_selection.DIMENSION_SELECTION_SETTINGS`): the plain ELBO, the paper's
+objective (the library's default reweighted objective is not the ELBO: in a first quick
+run every extra latent cost about 2.3 nats under it and the ELBO chose n = 2 for a true n
+of 3), and a learned decoder variance (a fixed one makes leaving out a weak source
+almost free; see that module).
 
-Two rules that never see the sources pick n from the ELBO curve of each data seed:
-``argmax`` (the highest ELBO) and ``knee`` (the smallest n that reaches 95% of the ELBO
-gain from the smallest n to the best: beyond the true n extra latents add little, so the
-curve flattens rather than falls). MCC is reported beside (over the latents' matched
-sources when n_components < true_n).
+Two rules that never see the sources pick n from the ELBO curve of each data seed, the
+same as ``select_n_components``: ``argmax`` (the highest ELBO) and ``knee`` (the
+smallest n that reaches 95% of the ELBO gain from the smallest n to the best: beyond the
+true n extra latents add little, so the curve flattens rather than falls). MCC is
+reported beside (over the latents' matched sources when n_components < true_n).
 """
 
 from __future__ import annotations
@@ -27,26 +28,12 @@ import numpy as np
 from nica.datasets import make_nonstationary
 from nica.estimator import IVAE
 from nica.experiments._core import Experiment, Task, final_rows, mean_sd, ordered
-from nica.experiments._fits import SELECTION_SETTINGS, fit_and_score
-
-#: share of the ELBO gain (smallest n -> best n) at which the knee rule stops
-KNEE_FRACTION = 0.95
+from nica.experiments._fits import fit_and_score
+from nica.model_selection import DIMENSION_SELECTION_SETTINGS, KNEE_FRACTION, select_argmax, select_knee
 
 
-def select_argmax(dims: Sequence[int], elbo: Sequence[float]) -> int:
-    """The n with the highest ELBO."""
-    return int(dims[int(np.nanargmax(elbo))])
-
-
-def select_knee(dims: Sequence[int], elbo: Sequence[float], fraction: float = KNEE_FRACTION) -> int:
-    """The smallest n whose ELBO reaches ``fraction`` of the gain from the smallest n to the best.
-
-    ``dims`` ascending, ``elbo`` the ELBO for each.
-    """
-    elbo = np.asarray(elbo, dtype=float)
-    best = np.nanmax(elbo)
-    threshold = elbo[0] + fraction * (best - elbo[0])
-    return int(dims[int(np.nonzero(elbo >= threshold)[0][0])])
+#: up to this many data seeds each curve is coloured and named in the figure's legend
+LEGEND_SEEDS = 6
 
 
 @dataclass(frozen=True)
@@ -86,7 +73,7 @@ class SelectDim(Experiment):
         data = make_nonstationary(config.true_n, config.n_obs, config.n_segments, config.n_per_segment,
                                   random_state=task.data_seed)
         model = IVAE(int(task.value), max_steps=config.steps, random_state=task.model_seed, device="cpu",
-                     **{**SELECTION_SETTINGS, **config.model})
+                     **{**DIMENSION_SELECTION_SETTINGS, **config.model})
         return [fit_and_score(task, model, data.x, data.u, data.s)]
 
     def selections(self, rows: list[dict[str, Any]]) -> dict[int, tuple[int, int]]:
@@ -111,15 +98,29 @@ class SelectDim(Experiment):
         return ["n_components", "ELBO per sample", "MCC"], body
 
     def plot(self, rows: list[dict[str, Any]], config: SelectDimConfig, ax: Any) -> None:
-        for i, seed in enumerate(ordered(r["data_seed"] for r in rows)):
-            mine = sorted((int(r["value"]), r["score"]) for r in rows if r["data_seed"] == seed)
-            ax.plot(*zip(*mine), "o-", color=f"C{i}", markersize=4, label=f"data seed {seed}")
+        """Each seed's ELBO curve (named in the legend up to ``LEGEND_SEEDS`` seeds), the
+        mean curve, each seed's knee choice (x) and the true n."""
+        rows = final_rows(rows)
+        seeds = ordered(r["data_seed"] for r in rows)
+        named = len(seeds) <= LEGEND_SEEDS
+        chosen = self.selections(rows)
+        for i, seed in enumerate(seeds):
+            dims, elbo = zip(*sorted((int(r["value"]), r["score"]) for r in rows if r["data_seed"] == seed))
+            color = f"C{i % 10}" if named else "0.6"
+            ax.plot(dims, elbo, "o-", color=color, markersize=3, linewidth=1, alpha=1.0 if named else 0.7,
+                    label=f"data seed {seed}" if named else None)
+            knee = chosen[seed][1]
+            ax.plot(knee, elbo[dims.index(knee)], "x", color="C3", markersize=7, mew=1.5,
+                    label="knee choice" if i == 0 else None)
+        dims = sorted({int(r["value"]) for r in rows})
+        mean = [np.mean([r["score"] for r in rows if int(r["value"]) == n]) for n in dims]
+        ax.plot(dims, mean, "-", color="k", linewidth=2.2, label=f"mean over {len(seeds)} seeds")
         ax.axvline(config.true_n, color="k", linestyle="--", linewidth=1, label=f"true n = {config.true_n}")
-        ax.set_xticks(sorted({int(r["value"]) for r in rows}))
+        ax.set_xticks(dims)
         ax.set_xlabel(f"n_components (d = {config.n_obs})")
         ax.set_ylabel("ELBO per sample")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="lower right")
 
 
 EXPERIMENT = SelectDim()
