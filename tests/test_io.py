@@ -69,3 +69,30 @@ def test_plot_recovery_writes_a_png(tmp_path, rng):
     s = rng.normal(size=(200, 2))
     path = plot_recovery(s, {"model": s[:, ::-1] + 0.1 * rng.normal(size=(200, 2))}, tmp_path / "f.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_written_files_and_model_folders_get_the_umask_default_permissions(tmp_path):
+    """Atomic writes go through private temporary files; what lands must be readable as an
+    ordinary file would be (0644 / 0755 under the usual umask)."""
+    import os
+    import stat
+
+    import nica
+    from nica.training.checkpoint import Checkpointing
+
+    old = os.umask(0o022)
+    try:
+        atomic_write(tmp_path / "a.bin", lambda fh: fh.write(b"x"))
+        assert stat.S_IMODE(os.stat(tmp_path / "a.bin").st_mode) == 0o644
+        data = nica.make_nonstationary(2, 2, 4, 10, random_state=0)
+        model = nica.IVAE(2, max_steps=2, random_state=0).fit(data.x, data.u)
+        model.save(tmp_path / "model")
+        assert stat.S_IMODE(os.stat(tmp_path / "model").st_mode) == 0o755
+        checkpointing = Checkpointing(tmp_path / "ck", 1, fingerprint="f")
+        checkpointing.save({"step": 1})
+        assert stat.S_IMODE(os.stat(checkpointing.path).st_mode) == 0o644
+        os.umask(0o077)
+        atomic_write(tmp_path / "b.bin", lambda fh: fh.write(b"x"))
+        assert stat.S_IMODE(os.stat(tmp_path / "b.bin").st_mode) == 0o600
+    finally:
+        os.umask(old)

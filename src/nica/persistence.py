@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from nica._fs import publish_permissions
 from nica._validation import AuxEncoder
 from nica.models.ivae import IVAEConfig, IVAEModule
 from nica.training.trainer import TrainHistory
@@ -83,6 +84,7 @@ def save_model(model: IVAE, path: str | Path, *, overwrite: bool = False) -> Pat
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
+        publish_permissions(tmp, directory=True)
         state = {k: v.detach().cpu().contiguous() for k, v in model.module_.state_dict().items()}
         save_file(state, str(tmp / WEIGHTS_FILE))
         (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2, default=_json_default))

@@ -27,6 +27,7 @@ from typing import IO, Any
 
 import numpy as np
 
+from nica._fs import publish_permissions
 from nica.datasets.tabular import ColumnSpec, MissingDependencyError, Table, read_csv_table, \
     read_parquet_table, require
 
@@ -305,6 +306,7 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None], *, overwr
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
+        publish_permissions(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

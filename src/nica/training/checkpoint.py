@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from nica._fs import publish_permissions
+
 CHECKPOINT_FILE = "checkpoint.pt"
 
 
@@ -68,6 +70,7 @@ class Checkpointing:
                 torch.save({**state, "fingerprint": self.fingerprint, "metadata": self.metadata}, fh)
                 fh.flush()
                 os.fsync(fh.fileno())
+            publish_permissions(tmp)
             os.replace(tmp, self.path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
