@@ -58,7 +58,7 @@ class SelectDim(Experiment):
     paper = ("paper (Fig. 6b): the ELBO is proposed to choose the latent dimension n "
              "(no number to compare with is recorded in REFERENCE.md)")
     configs = {
-        "full": SelectDimConfig(seeds=5, true_n=5, n_obs=10, dims=(2, 3, 4, 5, 6, 7, 8), n_segments=40,
+        "full": SelectDimConfig(seeds=15, true_n=5, n_obs=10, dims=(2, 3, 4, 5, 6, 7, 8), n_segments=40,
                                 n_per_segment=1000, steps=10_000),
         "quick": SelectDimConfig(seeds=2, true_n=3, n_obs=8, dims=(2, 3, 4, 5, 6), n_segments=20,
                                  n_per_segment=500, steps=3_000),
