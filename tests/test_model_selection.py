@@ -15,7 +15,7 @@ from nica import IVAE
 from nica.cli import main, parse_candidates
 from nica.datasets import make_nonstationary
 from nica.model_selection import (
-    DIMENSION_SELECTION_SETTINGS,
+    ELBO_SELECTION_SETTINGS,
     choose,
     select_argmax,
     select_knee,
@@ -81,7 +81,7 @@ def test_fits_every_candidate_with_the_selection_settings(tiny):
     for n, value in zip(result.candidates, result.elbo):
         model = result.models[n]
         assert model.n_components == n and model.random_state == 4
-        for name, value_set in DIMENSION_SELECTION_SETTINGS.items():
+        for name, value_set in ELBO_SELECTION_SETTINGS.items():
             assert getattr(model, name) == value_set
         assert value == pytest.approx(model.score(x_val, u_val))  # scored on the validation rows
     assert result.n_components == select_knee(result.candidates, result.elbo)

@@ -46,8 +46,10 @@ from nica.datasets.tabular import split_aux
 from nica.estimator import IVAE
 from nica.training.checkpoint import CHECKPOINT_FILE
 
-#: the estimator settings under which ELBOs of different n are compared (overridable)
-DIMENSION_SELECTION_SETTINGS: Mapping[str, Any] = {"objective": "elbo", "decoder_var": "learned", "selection": "elbo"}
+#: the estimator settings under which fits are compared by their ELBO (here: of different
+#: n; ``nica reproduce select-hparams``: of different hyperparameters); overridable
+ELBO_SELECTION_SETTINGS: Mapping[str, Any] = {"objective": "elbo", "decoder_var": "learned",
+                                               "selection": "elbo"}
 
 #: share of the ELBO gain (smallest candidate -> best) at which the knee rule stops
 KNEE_FRACTION = 0.95
@@ -205,7 +207,7 @@ def select_n_components(
     progress : a progress bar over the candidates.
     **params : any other :class:`nica.IVAE` parameter (``n_restarts``, ``max_steps``, ...);
         ``objective``, ``decoder_var`` and ``selection`` default to
-        :data:`DIMENSION_SELECTION_SETTINGS` (plain ELBO, learned variance, the restart
+        :data:`ELBO_SELECTION_SETTINGS` (plain ELBO, learned variance, the restart
         with the best ELBO kept).
 
     Every input and parameter is checked before the first fit starts.
@@ -217,7 +219,7 @@ def select_n_components(
     if "n_components" in params or "random_state" in params or "checkpoint_dir" in params:
         raise TypeError("n_components, random_state and checkpoint_dir are set per candidate: "
                         "pass candidates=, random_state= and checkpoint_dir= to select_n_components")
-    settings = {**DIMENSION_SELECTION_SETTINGS, **params}
+    settings = {**ELBO_SELECTION_SETTINGS, **params}
     X, u = split_aux(X, u)
     # data, u and every parameter are checked once, before any fit
     probe = IVAE(1, **settings)

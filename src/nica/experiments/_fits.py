@@ -23,11 +23,6 @@ from nica.flows import IFlow
 from nica.metrics import mean_corr_coef
 
 
-#: models compared by their ELBO are fitted on it (the paper's objective), not on the
-#: library's default reweighted objective, which is not the ELBO
-SELECTION_SETTINGS: dict[str, Any] = dict(objective="elbo")
-
-
 def target_sources(model: Any, s: np.ndarray) -> np.ndarray:
     """What the estimator's latents estimate: |s| for TCL (abs features), s otherwise."""
     return np.abs(s) if isinstance(model, TCL) else s

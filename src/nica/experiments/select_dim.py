@@ -4,7 +4,7 @@ Data with a known number of sources (``true_n``) mixed into d > true_n observati
 :class:`nica.IVAE` is fitted with every ``n_components`` in ``dims`` (at most d) and
 scored by its ELBO per sample on the data (``model.score``, units of X), under the
 settings of :func:`nica.model_selection.select_n_components`
-(:data:`~nica.model_selection.DIMENSION_SELECTION_SETTINGS`): the plain ELBO, the paper's
+(:data:`~nica.model_selection.ELBO_SELECTION_SETTINGS`): the plain ELBO, the paper's
 objective (the library's default reweighted objective is not the ELBO: in a first quick
 run every extra latent cost about 2.3 nats under it and the ELBO chose n = 2 for a true n
 of 3), and a learned decoder variance (a fixed one makes leaving out a weak source
@@ -29,7 +29,7 @@ from nica.datasets import make_nonstationary
 from nica.estimator import IVAE
 from nica.experiments._core import Experiment, Task, final_rows, mean_sd, ordered
 from nica.experiments._fits import fit_and_score
-from nica.model_selection import DIMENSION_SELECTION_SETTINGS, KNEE_FRACTION, select_argmax, select_knee
+from nica.model_selection import ELBO_SELECTION_SETTINGS, KNEE_FRACTION, select_argmax, select_knee
 
 
 #: up to this many data seeds each curve is coloured and named in the figure's legend
@@ -73,7 +73,7 @@ class SelectDim(Experiment):
         data = make_nonstationary(config.true_n, config.n_obs, config.n_segments, config.n_per_segment,
                                   random_state=task.data_seed)
         model = IVAE(int(task.value), max_steps=config.steps, random_state=task.model_seed, device="cpu",
-                     **{**DIMENSION_SELECTION_SETTINGS, **config.model})
+                     **{**ELBO_SELECTION_SETTINGS, **config.model})
         return [fit_and_score(task, model, data.x, data.u, data.s)]
 
     def selections(self, rows: list[dict[str, Any]]) -> dict[int, tuple[int, int]]:
