@@ -13,7 +13,7 @@ One fit at a time on one torch thread; each fit is appended to
 from __future__ import annotations
 
 import argparse
-import csv
+import sys
 import time
 from pathlib import Path
 
@@ -22,6 +22,9 @@ import torch
 from nica.datasets import make_nonstationary
 from nica.flows import IFlow
 from nica.metrics import mean_corr_coef
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from settings import append_row  # noqa: E402
 
 OUT = Path("benchmarks/results/iflow_budget.csv")
 FIELDS = ["data_seed", "model_seed", "max_steps", "learning_rate", "mcc", "log_likelihood", "seconds"]
@@ -35,7 +38,6 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    new = not args.out.exists()
     for seed in args.seeds:
         data = make_nonstationary(5, n_segments=40, n_per_segment=1000, uncentered=True, random_state=seed)
         for lr in args.lr:
@@ -47,12 +49,7 @@ def main() -> None:
                 row = dict(data_seed=seed, model_seed=seed, max_steps=steps, learning_rate=lr,
                            mcc=round(mean_corr_coef(data.s, model.transform(data.x)), 6),
                            log_likelihood=round(model.score(data.x, data.u), 6), seconds=round(seconds, 1))
-                with open(args.out, "a", newline="") as fh:
-                    writer = csv.DictWriter(fh, fieldnames=FIELDS)
-                    if new:
-                        writer.writeheader()
-                        new = False
-                    writer.writerow(row)
+                append_row(args.out, FIELDS, row)
                 print(row, flush=True)
 
 

@@ -16,7 +16,7 @@ each seed's knee and argmax choice.
 from __future__ import annotations
 
 import argparse
-import csv
+import sys
 import time
 from pathlib import Path
 
@@ -27,6 +27,9 @@ from nica import IVAE
 from nica.datasets import make_nonstationary
 from nica.metrics import mean_corr_coef
 from nica.model_selection import select_argmax, select_knee
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from settings import append_row  # noqa: E402
 
 OUT = Path("benchmarks/results/select-dim-tuning.csv")
 FIELDS = ["data_seed", "noise_std", "decoder_var", "n_components", "train_elbo", "heldout_elbo",
@@ -44,7 +47,6 @@ def main() -> None:
     args = parser.parse_args()
     decoder_var = args.decoder_var if args.decoder_var == "learned" else float(args.decoder_var)
     torch.set_num_threads(1)
-    new = not args.out.exists()
     for seed in args.seeds:
         data = make_nonstationary(TRUE_N, N_OBS, 40, 1000, noise_std=args.noise, random_state=seed)
         held_out = np.random.default_rng(0).random(len(data.x)) < 0.2
@@ -63,12 +65,7 @@ def main() -> None:
                        heldout_elbo_se=round(float(test.std() / np.sqrt(len(test))), 6),
                        mcc=round(mcc, 6), seconds=round(seconds, 1))
             curve.append(row["train_elbo"])
-            with open(args.out, "a", newline="") as fh:
-                writer = csv.DictWriter(fh, fieldnames=FIELDS)
-                if new:
-                    writer.writeheader()
-                    new = False
-                writer.writerow(row)
+            append_row(args.out, FIELDS, row)
             print(row, flush=True)
         print(f"data seed {seed}: knee {select_knee(args.dims, curve)}, argmax {select_argmax(args.dims, curve)}",
               flush=True)
