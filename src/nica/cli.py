@@ -265,10 +265,10 @@ def select_n(data: Path, candidates: str, out: Path, u_file: Path | None, x_key:
     Each fit uses the plain ELBO and a learned decoder variance (the settings under which
     ELBOs of different n compare; see nica.model_selection). DATA is read as by ``nica fit``.
     """
-    from nica.model_selection import select_n_components
+    from nica.model_selection import SAVED_FILES, select_n_components
 
     dims = parse_candidates(candidates)
-    for name in ("elbo.csv", "elbo.png", "model"):
+    for name in SAVED_FILES:  # before any fit
         refuse_existing(out / name, overwrite)
     ds = _read_xu(data, u_file, x_key, u_key, x_cols, u_cols)
     overrides = {k: v for k, v in options.items() if v is not None}

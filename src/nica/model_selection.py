@@ -10,7 +10,7 @@ and picks n from the curve of their ELBOs per sample, without ever seeing source
     result.model                   # its fitted IVAE
     result.plot()                  # the ELBO curve, the choice marked
 
-Two things make the curve informative (``docs/results.md``, select-dim):
+Three things make the curve informative (``docs/results.md``, select-dim):
 
 * The models are fitted on the **plain ELBO** (``objective="elbo"``), not the library's
   default reweighted objective, which is not a bound on log p(x | u) and charges for
@@ -57,6 +57,9 @@ KNEE_FRACTION = 0.95
 RULES = ("knee", "argmax")
 
 FIGURE_SIZE = (4.5, 3.2)
+
+#: what :meth:`DimensionSelection.save` writes into its directory
+SAVED_FILES = ("elbo.csv", "elbo.png", "model")
 
 
 def select_argmax(dims: Sequence[int], elbo: Sequence[float]) -> int:
@@ -127,7 +130,7 @@ class DimensionSelection:
         chosen fitted model, :meth:`nica.IVAE.save`) into ``directory``, each atomically;
         existing files are replaced only with ``overwrite`` (all are checked first)."""
         directory = Path(directory)
-        paths = {name: directory / name for name in ("elbo.csv", "elbo.png", "model")}
+        paths = {name: directory / name for name in SAVED_FILES}
         for path in paths.values():
             refuse_existing(path, overwrite)
         lines = ["n_components,elbo_per_sample,chosen"] + [
