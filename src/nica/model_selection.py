@@ -111,10 +111,12 @@ class DimensionSelection:
 
     @property
     def argmax(self) -> int:
+        """The n the ``"argmax"`` rule picks from this curve."""
         return select_argmax(self.candidates, self.elbo)
 
     @property
     def knee(self) -> int:
+        """The n the ``"knee"`` rule (at :attr:`fraction`) picks from this curve."""
         return select_knee(self.candidates, self.elbo, self.fraction)
 
     def table(self) -> str:
