@@ -8,14 +8,8 @@ identifiable flow :class:`IFlow` (:mod:`nica.flows`), the paper's benchmark gene
 :func:`select_n_components`, and :func:`load`.
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("nica")
-except PackageNotFoundError:  # running from a source tree without installation
-    __version__ = "0.0.0+unknown"
-
 from nica._validation import IdentifiabilityWarning
+from nica._version import __version__
 from nica.baselines import TCL, BetaTCVAE, BetaVAE
 from nica.datasets import NonstationaryData, make_nonstationary
 from nica.estimator import IVAE, VAE, NotFittedError

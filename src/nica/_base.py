@@ -1,8 +1,9 @@
-"""Shared plumbing of the estimators outside :mod:`nica.estimator` (baselines, flows).
+"""Shared plumbing of every estimator (:mod:`nica.estimator`, baselines, flows).
 
 :class:`ParamsMixin` gives the scikit-learn parameter protocol (``get_params`` /
 ``set_params`` / ``clone``-compatible re-instantiation) from the ``__init__`` signature;
-the functions validate the arguments every estimator shares.
+:class:`NotFittedError` and :func:`resolve_device` are shared by all estimators (and by
+:mod:`nica.persistence`); the functions validate the arguments every estimator shares.
 """
 
 from __future__ import annotations
@@ -16,6 +17,28 @@ import numpy as np
 import torch
 
 from nica._validation import check_observations
+
+#: rows per forward pass at inference time, to keep memory bounded on large inputs
+INFERENCE_CHUNK = 65_536
+
+
+class NotFittedError(RuntimeError):
+    """An estimator method that needs a fitted model was called before ``fit``."""
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"auto"`` picks CUDA when available, else CPU; anything else is passed to torch."""
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:  # torch's message does not name the argument
+        raise ValueError(
+            f"device {device!r} is not a valid torch device ({exc}); use 'auto', 'cpu' or 'cuda'"
+        ) from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} was requested but CUDA is not available; use 'cpu' or 'auto'")
+    return dev
 
 
 class ParamsMixin:
@@ -86,8 +109,6 @@ def check_n_components(n_components: Any, n_features: int, *, allow_none: bool =
 
 def check_fitted(estimator: Any, attribute: str) -> None:
     """Raise :class:`nica.NotFittedError` unless ``estimator`` has ``attribute``."""
-    from nica.estimator import NotFittedError
-
     if not hasattr(estimator, attribute):
         raise NotFittedError(f"this {type(estimator).__name__} is not fitted yet; call fit first")
 

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from nica._base import ParamsMixin
+from nica._base import INFERENCE_CHUNK, NotFittedError, ParamsMixin, resolve_device
 from nica._random import draw_seed
 from nica._validation import (
     AuxEncoder,
@@ -28,8 +28,6 @@ from nica.training import distributed
 from nica.training.checkpoint import CheckpointError, Checkpointing, fingerprint
 from nica.training.trainer import TrainConfig, TrainHistory, TrainingDivergedError, gather_rows, train
 
-#: rows per forward pass at inference time, to keep memory bounded on large inputs
-INFERENCE_CHUNK = 65_536
 #: rows of X on which restarts' latents are compared by the agreement rule
 SELECTION_SAMPLES = 5_000
 #: bounds of the automatic hidden width (10 units per observed feature)
@@ -46,25 +44,6 @@ def _aux_identity(u_rows: torch.Tensor | OneHotRows) -> tuple[np.ndarray, ...]:
 def _standardize(x: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
     """``(x - mean) / scale`` as float32; x ``(N, d)``, mean and scale ``(d,)``."""
     return ((x - mean) / scale).astype(np.float32)
-
-
-class NotFittedError(RuntimeError):
-    """An estimator method that needs a fitted model was called before ``fit``."""
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` picks CUDA when available, else CPU; anything else is passed to torch."""
-    if isinstance(device, str) and device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:  # torch's message does not name the argument
-        raise ValueError(
-            f"device {device!r} is not a valid torch device ({exc}); use 'auto', 'cpu' or 'cuda'"
-        ) from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} was requested but CUDA is not available; use 'cpu' or 'auto'")
-    return dev
 
 
 class IVAE(ParamsMixin):

@@ -18,8 +18,10 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from nica._base import resolve_device
 from nica._fs import publish_permissions
 from nica._validation import AuxEncoder
+from nica._version import __version__
 from nica.models.ivae import IVAEConfig, IVAEModule
 from nica.training.trainer import TrainHistory
 
@@ -52,8 +54,6 @@ def _json_default(value: Any) -> Any:
 
 def save_model(model: IVAE, path: str | Path, *, overwrite: bool = False) -> Path:
     """Write ``model`` to directory ``path``; refuses to replace it unless ``overwrite``."""
-    from nica import __version__
-
     target = Path(path)
     if target.exists() and not overwrite:
         raise FileExistsError(f"{target} already exists; pass overwrite=True (CLI: --overwrite) to replace it")
@@ -144,7 +144,7 @@ def load(path: str | Path, *, device: str = "cpu") -> IVAE:
     cast to the module's float32 parameters, then moved to ``device``.
     """
     from nica.baselines.vae import BetaTCVAE, BetaVAE
-    from nica.estimator import IVAE, VAE, resolve_device
+    from nica.estimator import IVAE, VAE
 
     source = Path(path)
     config = read_config(source)

@@ -26,18 +26,19 @@ from torch import nn
 from torch.nn import functional as F
 
 from nica._base import (
+    INFERENCE_CHUNK,
     ParamsMixin,
     check_fitted,
     check_n_components,
     check_new_observations,
     check_positive_int,
     chunks,
+    resolve_device,
     seeded_init,
 )
 from nica._random import draw_seed
 from nica._validation import AuxEncoder, check_observations
 from nica.baselines.linear import PCA, LinearICA
-from nica.estimator import INFERENCE_CHUNK, resolve_device
 from nica.models.ivae import LossOutput
 from nica.models.networks import ACTIVATIONS, MLP
 from nica.models.objectives import ObjectiveWeights

@@ -8,16 +8,17 @@ import numpy as np
 import torch
 
 from nica._base import (
+    INFERENCE_CHUNK,
     ParamsMixin,
     check_fitted,
     check_new_observations,
     check_positive_int,
     chunks,
+    resolve_device,
     seeded_init,
 )
 from nica._random import draw_seed
 from nica._validation import AuxEncoder, check_observations, check_same_length, warn_identifiability
-from nica.estimator import INFERENCE_CHUNK, resolve_device
 from nica.flows.module import IFlowConfig, IFlowModule
 from nica.training.trainer import TrainConfig, train
 
