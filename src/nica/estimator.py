@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from nica._base import INFERENCE_CHUNK, NotFittedError, ParamsMixin, resolve_device
+from nica._ivae_format import IVAE_FORMAT
 from nica._random import draw_seed
 from nica._validation import (
     AuxEncoder,
@@ -21,6 +22,7 @@ from nica._validation import (
 from nica.datasets.tabular import split_aux
 from nica.models.ivae import IVAEConfig, IVAEModule
 from nica.models.objectives import AUTHORS_WEIGHTS, ObjectiveWeights
+from nica.persistence import register_estimator, save_model
 from nica.presets import PRESETS
 from nica.training.selection import SELECTION_RULES, restart_scores
 from nica.datasets.streaming import ColumnStats, OneHotRows, RowSource, column_stats, is_out_of_core
@@ -46,6 +48,7 @@ def _standardize(x: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarr
     return ((x - mean) / scale).astype(np.float32)
 
 
+@register_estimator("IVAE", IVAE_FORMAT)
 class IVAE(ParamsMixin):
     """Identifiable VAE (Khemakhem et al., AISTATS 2020) with an sklearn interface.
 
@@ -584,12 +587,11 @@ class IVAE(ParamsMixin):
     # ----------------------------------------------------------------- persistence
     def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
         """Write the fitted model to directory ``path`` (JSON config + safetensors weights)."""
-        from nica.persistence import save_model
-
         self._check_is_fitted()
         return save_model(self, path, overwrite=overwrite)
 
 
+@register_estimator("VAE", IVAE_FORMAT)
 class VAE(IVAE):
     """Plain VAE baseline: prior N(0, I) independent of u, encoder q(z | x).
 

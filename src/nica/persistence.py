@@ -3,6 +3,12 @@
 
 Writes are atomic: the directory is assembled under a temporary name beside the
 target and renamed into place, so a crash leaves either the old model or the new one.
+
+This module knows no concrete estimator. Each estimator class registers the name it is
+saved under (``"estimator"`` in ``config.json``) and its :class:`SaveFormat` with
+:func:`register_estimator`; :func:`load` rebuilds the class registered under the saved
+name. ``import nica`` imports every built-in estimator, so they are registered before
+any model is loaded (importing ``nica.persistence`` imports the package ``nica`` first).
 """
 
 from __future__ import annotations
@@ -11,8 +17,10 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import torch
@@ -20,17 +28,94 @@ from safetensors.torch import load_file, save_file
 
 from nica._base import resolve_device
 from nica._fs import publish_permissions
-from nica._validation import AuxEncoder
 from nica._version import __version__
-from nica.models.ivae import IVAEConfig, IVAEModule
-from nica.training.trainer import TrainHistory
-
-if TYPE_CHECKING:
-    from nica.estimator import IVAE
 
 #: 2: every tensor has a leading model dimension (stacked restarts); 1 is read and converted
 FORMAT_VERSION = 2
 CONFIG_FILE, WEIGHTS_FILE = "config.json", "weights.safetensors"
+
+T = TypeVar("T", bound=type)
+
+
+class SaveFormat(Protocol):
+    """How a family of estimators is written to a model directory and rebuilt from it.
+
+    :mod:`nica.persistence` writes and reads the directory, the versions, the estimator's
+    name and its ``params`` (``get_params()``); the format owns everything else.
+    """
+
+    def config(self, model: Any) -> dict[str, Any]:
+        """The estimator's own entries of ``config.json`` (JSON-ready values)."""
+
+    def tensors(self, model: Any) -> dict[str, torch.Tensor]:
+        """The tensors written to ``weights.safetensors``."""
+
+    def rebuild(self, cls: type, params: dict[str, Any], config: dict[str, Any]) -> Any:
+        """An instance of ``cls`` with every fitted attribute ``config.json`` holds.
+
+        Raises KeyError, TypeError, ValueError, IndexError or AttributeError on a missing
+        or malformed entry (reported as an invalid model).
+        """
+
+    def load_tensors(self, model: Any, state: dict[str, torch.Tensor], format_version: int,
+                     device: torch.device) -> None:
+        """Put the saved tensors (finite, on the CPU) into ``model`` and move it to ``device``;
+        raises ValueError when they do not fit the model."""
+
+    def describe(self, model: Any) -> dict[str, Any]:
+        """:func:`model_info`'s ``data``, ``training`` and ``restarts`` entries."""
+
+
+@dataclass(frozen=True)
+class SavedType:
+    """A registered estimator: the class a saved model loads as, and its save format."""
+
+    cls: type
+    save_format: SaveFormat
+
+
+#: saved name (``"estimator"`` in config.json) -> the class it loads as and its format
+ESTIMATOR_TYPES: dict[str, SavedType] = {}
+
+
+def register_estimator(name: str, save_format: SaveFormat) -> Callable[[T], T]:
+    """Class decorator: models of this class are saved under ``name`` in ``save_format``,
+    and a saved model of that name loads as this class.
+
+    Examples
+    --------
+    >>> from nica import IVAE
+    >>> from nica._ivae_format import IVAE_FORMAT
+    >>> @register_estimator("CenteredIVAE", IVAE_FORMAT)
+    ... class CenteredIVAE(IVAE):
+    ...     '''An IVAE that always centres X.'''
+    >>> ESTIMATOR_TYPES["CenteredIVAE"].cls is CenteredIVAE
+    True
+    >>> del ESTIMATOR_TYPES["CenteredIVAE"]
+    """
+
+    def register(cls: T) -> T:
+        known = ESTIMATOR_TYPES.get(name)
+        if known is not None and _qualified_name(known.cls) != _qualified_name(cls):
+            raise ValueError(f"the saved-estimator name {name!r} is taken by {_qualified_name(known.cls)}")
+        ESTIMATOR_TYPES[name] = SavedType(cls, save_format)
+        return cls
+
+    return register
+
+
+def _qualified_name(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _saved_type(cls: type) -> tuple[str, SaveFormat]:
+    """The name ``cls`` is saved under and its format; a subclass that did not register
+    is saved under its class name in the format of its nearest registered base."""
+    for base in cls.__mro__:
+        for name, saved in ESTIMATOR_TYPES.items():
+            if saved.cls is base:
+                return (name if base is cls else cls.__name__), saved.save_format
+    raise TypeError(f"{cls.__name__} has no save format: register it with nica.persistence.register_estimator")
 
 
 def _jsonable(value: Any) -> Any:
@@ -52,8 +137,9 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
-def save_model(model: IVAE, path: str | Path, *, overwrite: bool = False) -> Path:
+def save_model(model: Any, path: str | Path, *, overwrite: bool = False) -> Path:
     """Write ``model`` to directory ``path``; refuses to replace it unless ``overwrite``."""
+    name, save_format = _saved_type(type(model))
     target = Path(path)
     if target.exists() and not overwrite:
         raise FileExistsError(f"{target} already exists; pass overwrite=True (CLI: --overwrite) to replace it")
@@ -62,21 +148,9 @@ def save_model(model: IVAE, path: str | Path, *, overwrite: bool = False) -> Pat
     config = {
         "format_version": FORMAT_VERSION,
         "nica_version": __version__,
-        "estimator": type(model).__name__,
+        "estimator": name,
         "params": {k: _jsonable(v) for k, v in model.get_params().items()},
-        "module": model.config_.to_dict(),
-        "aux": model.aux_encoder_.to_dict(),
-        "x_mean": model.x_mean_.tolist(),
-        "x_scale": model.x_scale_.tolist(),
-        "seed": model.seed_,
-        "history": vars(model.history_),
-        "restarts": {
-            "selected": model.selected_restart_,
-            "scores": np.asarray(model.restart_scores_).tolist(),
-            "elbo": np.asarray(model.restart_elbo_).tolist(),
-            "agreement": None if model.restart_agreement_ is None
-            else np.asarray(model.restart_agreement_).tolist(),
-        },
+        **save_format.config(model),
         "torch_version": torch.__version__,
         # where it was fitted, for the record; load maps the weights to any device
         "fitted_device": str(getattr(model, "device_", "cpu")),
@@ -85,7 +159,7 @@ def save_model(model: IVAE, path: str | Path, *, overwrite: bool = False) -> Pat
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         publish_permissions(tmp, directory=True)
-        state = {k: v.detach().cpu().contiguous() for k, v in model.module_.state_dict().items()}
+        state = {k: v.detach().cpu().contiguous() for k, v in save_format.tensors(model).items()}
         save_file(state, str(tmp / WEIGHTS_FILE))
         (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2, default=_json_default))
         if target.exists():
@@ -99,20 +173,6 @@ def save_model(model: IVAE, path: str | Path, *, overwrite: bool = False) -> Pat
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
-
-
-def _restore_restarts(model: IVAE, record: dict | None) -> None:
-    """Restart attributes from config.json; a format-1 model was a single restart."""
-    log_jacobian = float(np.log(model.x_scale_).sum())
-    if record is None:
-        elbo = model.history_.elbo[-1] - log_jacobian
-        record = {"selected": 0, "scores": [1.0], "elbo": [elbo], "agreement": None}
-    model.selected_restart_ = int(record["selected"])
-    model.restart_scores_ = np.asarray(record["scores"], dtype=float)
-    model.restart_elbo_ = np.asarray(record["elbo"], dtype=float)
-    agreement = record["agreement"]
-    model.restart_agreement_ = None if agreement is None else np.asarray(agreement, dtype=float)
-    model.elbo_ = float(model.restart_elbo_[model.selected_restart_])
 
 
 def read_config(path: str | Path) -> dict[str, Any]:
@@ -137,38 +197,19 @@ def read_config(path: str | Path) -> dict[str, Any]:
     return config
 
 
-def load(path: str | Path, *, device: str = "cpu") -> IVAE:
-    """Load a model saved by :meth:`IVAE.save`; weights are mapped to ``device``.
+def load(path: str | Path, *, device: str = "cpu") -> Any:
+    """Load a model saved by an estimator's ``save`` (e.g. :meth:`nica.IVAE.save`); weights
+    are mapped to ``device``.
 
     A model fitted on a GPU loads on a CPU-only machine: tensors are read onto the CPU,
     cast to the module's float32 parameters, then moved to ``device``.
     """
-    from nica.baselines.vae import BetaTCVAE, BetaVAE
-    from nica.estimator import IVAE, VAE
-
     source = Path(path)
     config = read_config(source)
-    version = config["format_version"]
     target_device = resolve_device(device)
-    classes = {cls.__name__: cls for cls in (IVAE, VAE, BetaVAE, BetaTCVAE)}
     try:  # everything read from config.json: a missing or malformed entry is one clear error
-        cls = classes[config["estimator"]]
-        params = dict(config["params"])
-        if "objective_weights" in params:  # the beta baselines derive theirs from beta
-            params["objective_weights"] = tuple(params["objective_weights"])
-        model = cls(**params)
-        model.config_ = IVAEConfig(**config["module"])
-        model.module_ = IVAEModule(model.config_)
-        model.aux_encoder_ = AuxEncoder(**config["aux"])
-        model.x_mean_ = np.asarray(config["x_mean"], np.float32)
-        model.x_scale_ = np.asarray(config["x_scale"], np.float32)
-        if not model.x_mean_.shape == model.x_scale_.shape == (model.config_.x_dim,):
-            raise ValueError(f"x_mean and x_scale must hold {model.config_.x_dim} values each")
-        if not (np.all(np.isfinite(model.x_mean_)) and np.all(model.x_scale_ > 0)):
-            raise ValueError("x_mean must be finite and x_scale > 0")
-        model.seed_ = config["seed"]
-        model.history_ = TrainHistory(**config["history"])
-        _restore_restarts(model, config.get("restarts"))
+        saved = ESTIMATOR_TYPES[config["estimator"]]
+        model = saved.save_format.rebuild(saved.cls, dict(config["params"]), config)
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
         raise ValueError(f"{source} is not a valid nica model: {exc!r}") from None
     try:  # onto the CPU whatever device the tensors were saved from
@@ -179,19 +220,10 @@ def load(path: str | Path, *, device: str = "cpu") -> IVAE:
               if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())]
     if broken:
         raise ValueError(f"{source / WEIGHTS_FILE} is corrupt: tensor(s) {broken[:5]} hold NaN or infinite values")
-    if version < 2:  # format 1 stored single models: add the leading model dimension
-        expected = model.module_.state_dict()
-        state = {k: v.reshape(expected[k].shape) if k in expected and v.numel() == expected[k].numel()
-                 else v for k, v in state.items()}
     try:
-        model.module_.load_state_dict(state)  # copies cast float64 (or float16) tensors to float32
-    except RuntimeError as exc:
+        saved.save_format.load_tensors(model, state, config["format_version"], target_device)
+    except ValueError as exc:
         raise ValueError(f"{source} is not a valid nica model: {exc}") from None
-    model.device_ = target_device
-    model.module_.to(model.device_).eval()
-    model.n_features_in_ = model.config_.x_dim
-    model.n_steps_ = model.history_.n_steps
-    model.fit_time_ = model.history_.fit_time
     return model
 
 
@@ -200,22 +232,14 @@ def model_info(path: str | Path) -> dict[str, Any]:
 
     Returns a JSON-ready dict: ``path``, ``estimator``, the versions (``format_version``,
     ``nica_version``, ``torch_version``), ``fitted_device``, ``seed``, ``params`` (every
-    setting), ``data`` (features, components, the kind of u and its labels or width) and
+    setting), then what the estimator's save format describes; for the iVAE family
+    ``data`` (features, components, the kind of u and its labels or width) and
     ``training`` (``n_steps``, ``n_epochs``, ``fit_time``, ``final_elbo``, ``stopped_early``
     and ``elbo``, the per-epoch training ELBO per sample in the units of X, of the kept
     restart) and ``restarts`` (their number, the kept one, each one's final ELBO and score).
     """
     model = load(path)  # the whole model must load: info on a broken one would mislead
     config = read_config(path)
-    history = model.history_
-    offset = float(np.log(model.x_scale_).sum())  # ELBOs in the units of X, as ``elbo_``
-    aux = model.aux_encoder_
-    if not model.config_.conditional:
-        u_info: dict[str, Any] = {"kind": "none"}
-    elif aux.kind == "categorical":
-        u_info = {"kind": "categorical", "n_labels": len(aux.classes), "labels": aux.classes}
-    else:
-        u_info = {"kind": "continuous", "dim": len(aux.mean)}
     return {
         "path": str(Path(path)),
         "estimator": config["estimator"],
@@ -223,21 +247,7 @@ def model_info(path: str | Path) -> dict[str, Any]:
         "nica_version": config.get("nica_version"),
         "torch_version": config.get("torch_version"),
         "fitted_device": config.get("fitted_device"),
-        "seed": model.seed_,
+        "seed": getattr(model, "seed_", None),
         "params": config["params"],
-        "data": {"n_features": model.n_features_in_, "n_components": model.config_.n_latent, "u": u_info},
-        "training": {
-            "n_steps": history.n_steps,
-            "n_epochs": len(history.elbo),
-            "fit_time": history.fit_time,
-            "final_elbo": model.elbo_,
-            "stopped_early": history.stopped_early,
-            "elbo": [e - offset for e in history.elbo],
-        },
-        "restarts": {
-            "n_restarts": len(model.restart_elbo_),
-            "selected": model.selected_restart_,
-            "elbo": np.asarray(model.restart_elbo_).tolist(),
-            "scores": np.asarray(model.restart_scores_).tolist(),
-        },
+        **ESTIMATOR_TYPES[config["estimator"]].save_format.describe(model),
     }

@@ -17,8 +17,10 @@ from collections.abc import Callable
 from dataclasses import astuple
 from typing import Any
 
+from nica._ivae_format import IVAE_FORMAT
 from nica.estimator import IVAE, VAE
 from nica.models.objectives import ObjectiveWeights, beta_tcvae_weights, beta_vae_weights
+from nica.persistence import register_estimator
 
 #: IVAE parameters a beta baseline does not take: ``beta`` decides them
 FIXED_BY_BETA = ("objective", "objective_weights", "anneal_fraction")
@@ -74,6 +76,7 @@ class _BetaVAEBase(VAE):
         return super().fit(X, u)
 
 
+@register_estimator("BetaVAE", IVAE_FORMAT)
 class BetaVAE(_BetaVAEBase):
     """beta-VAE (Higgins et al., ICLR 2017): the ELBO with its KL term weighted by ``beta``.
 
@@ -111,6 +114,7 @@ class BetaVAE(_BetaVAEBase):
         super().__init__(n_components, beta=beta, **params)
 
 
+@register_estimator("BetaTCVAE", IVAE_FORMAT)
 class BetaTCVAE(_BetaVAEBase):
     """beta-TCVAE (Chen et al., NeurIPS 2018): only the total correlation is weighted by ``beta``.
 

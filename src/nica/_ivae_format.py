@@ -1,0 +1,123 @@
+"""The save format of the iVAE family (:class:`nica.IVAE`, :class:`nica.VAE` and the beta
+baselines): what :mod:`nica.persistence` writes beside the settings, and how a model is
+rebuilt from it.
+
+``config.json`` holds the module's :class:`~nica.models.IVAEConfig`, the encoding of u,
+the standardisation of X, the seed, the training history and the restarts' record;
+``weights.safetensors`` the kept restart's module.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from nica._validation import AuxEncoder
+from nica.models.ivae import IVAEConfig, IVAEModule
+from nica.training.trainer import TrainHistory
+
+
+class IVAEFormat:
+    """:class:`nica.persistence.SaveFormat` of estimators built on :class:`IVAEModule`."""
+
+    def config(self, model: Any) -> dict[str, Any]:
+        return {
+            "module": model.config_.to_dict(),
+            "aux": model.aux_encoder_.to_dict(),
+            "x_mean": model.x_mean_.tolist(),
+            "x_scale": model.x_scale_.tolist(),
+            "seed": model.seed_,
+            "history": vars(model.history_),
+            "restarts": {
+                "selected": model.selected_restart_,
+                "scores": np.asarray(model.restart_scores_).tolist(),
+                "elbo": np.asarray(model.restart_elbo_).tolist(),
+                "agreement": None if model.restart_agreement_ is None
+                else np.asarray(model.restart_agreement_).tolist(),
+            },
+        }
+
+    def tensors(self, model: Any) -> dict[str, torch.Tensor]:
+        return model.module_.state_dict()
+
+    def rebuild(self, cls: type, params: dict[str, Any], config: dict[str, Any]) -> Any:
+        if "objective_weights" in params:  # the beta baselines derive theirs from beta
+            params["objective_weights"] = tuple(params["objective_weights"])
+        model = cls(**params)
+        model.config_ = IVAEConfig(**config["module"])
+        model.module_ = IVAEModule(model.config_)
+        model.aux_encoder_ = AuxEncoder(**config["aux"])
+        model.x_mean_ = np.asarray(config["x_mean"], np.float32)
+        model.x_scale_ = np.asarray(config["x_scale"], np.float32)
+        if not model.x_mean_.shape == model.x_scale_.shape == (model.config_.x_dim,):
+            raise ValueError(f"x_mean and x_scale must hold {model.config_.x_dim} values each")
+        if not (np.all(np.isfinite(model.x_mean_)) and np.all(model.x_scale_ > 0)):
+            raise ValueError("x_mean must be finite and x_scale > 0")
+        model.seed_ = config["seed"]
+        model.history_ = TrainHistory(**config["history"])
+        _restore_restarts(model, config.get("restarts"))
+        return model
+
+    def load_tensors(self, model: Any, state: dict[str, torch.Tensor], format_version: int,
+                     device: torch.device) -> None:
+        if format_version < 2:  # format 1 stored single models: add the leading model dimension
+            expected = model.module_.state_dict()
+            state = {k: v.reshape(expected[k].shape) if k in expected and v.numel() == expected[k].numel()
+                     else v for k, v in state.items()}
+        try:
+            model.module_.load_state_dict(state)  # copies cast float64 (or float16) tensors to float32
+        except RuntimeError as exc:
+            raise ValueError(str(exc)) from None
+        model.device_ = device
+        model.module_.to(model.device_).eval()
+        model.n_features_in_ = model.config_.x_dim
+        model.n_steps_ = model.history_.n_steps
+        model.fit_time_ = model.history_.fit_time
+
+    def describe(self, model: Any) -> dict[str, Any]:
+        history = model.history_
+        offset = float(np.log(model.x_scale_).sum())  # ELBOs in the units of X, as ``elbo_``
+        aux = model.aux_encoder_
+        if not model.config_.conditional:
+            u_info: dict[str, Any] = {"kind": "none"}
+        elif aux.kind == "categorical":
+            u_info = {"kind": "categorical", "n_labels": len(aux.classes), "labels": aux.classes}
+        else:
+            u_info = {"kind": "continuous", "dim": len(aux.mean)}
+        return {
+            "data": {"n_features": model.n_features_in_, "n_components": model.config_.n_latent, "u": u_info},
+            "training": {
+                "n_steps": history.n_steps,
+                "n_epochs": len(history.elbo),
+                "fit_time": history.fit_time,
+                "final_elbo": model.elbo_,
+                "stopped_early": history.stopped_early,
+                "elbo": [e - offset for e in history.elbo],
+            },
+            "restarts": {
+                "n_restarts": len(model.restart_elbo_),
+                "selected": model.selected_restart_,
+                "elbo": np.asarray(model.restart_elbo_).tolist(),
+                "scores": np.asarray(model.restart_scores_).tolist(),
+            },
+        }
+
+
+def _restore_restarts(model: Any, record: dict | None) -> None:
+    """Restart attributes from config.json; a format-1 model was a single restart."""
+    log_jacobian = float(np.log(model.x_scale_).sum())
+    if record is None:
+        elbo = model.history_.elbo[-1] - log_jacobian
+        record = {"selected": 0, "scores": [1.0], "elbo": [elbo], "agreement": None}
+    model.selected_restart_ = int(record["selected"])
+    model.restart_scores_ = np.asarray(record["scores"], dtype=float)
+    model.restart_elbo_ = np.asarray(record["elbo"], dtype=float)
+    agreement = record["agreement"]
+    model.restart_agreement_ = None if agreement is None else np.asarray(agreement, dtype=float)
+    model.elbo_ = float(model.restart_elbo_[model.selected_restart_])
+
+
+#: the one instance the iVAE family registers with
+IVAE_FORMAT = IVAEFormat()
