@@ -10,37 +10,28 @@ from typing import Any
 import numpy as np
 import torch
 
-from nica._base import INFERENCE_CHUNK, NotFittedError, ParamsMixin, resolve_device
+from nica._base import INFERENCE_CHUNK, NotFittedError, ParamsMixin, resolve_device, seeded_init
+from nica._checkpointing import aux_identity, fit_checkpointing
 from nica._ivae_format import IVAE_FORMAT
 from nica._random import draw_seed
+from nica._restarts import check_restarts, choose_restart
 from nica._validation import (
     AuxEncoder,
     check_observations,
     check_same_length,
     warn_identifiability,
 )
+from nica.datasets.streaming import ColumnStats, OneHotRows, RowSource, column_stats, is_out_of_core
 from nica.datasets.tabular import split_aux
 from nica.models.ivae import IVAEConfig, IVAEModule
 from nica.models.objectives import AUTHORS_WEIGHTS, ObjectiveWeights
 from nica.persistence import register_estimator, save_model
 from nica.presets import PRESETS
-from nica.training.selection import SELECTION_RULES, restart_scores
-from nica.datasets.streaming import ColumnStats, OneHotRows, RowSource, column_stats, is_out_of_core
 from nica.training import distributed
-from nica.training.checkpoint import CheckpointError, Checkpointing, fingerprint
-from nica.training.trainer import TrainConfig, TrainHistory, TrainingDivergedError, gather_rows, train
+from nica.training.trainer import TrainConfig, TrainHistory, TrainingDivergedError, train
 
-#: rows of X on which restarts' latents are compared by the agreement rule
-SELECTION_SAMPLES = 5_000
 #: bounds of the automatic hidden width (10 units per observed feature)
 MIN_AUTO_WIDTH, MAX_AUTO_WIDTH = 50, 100
-
-
-def _aux_identity(u_rows: torch.Tensor | OneHotRows) -> tuple[np.ndarray, ...]:
-    """Arrays that identify the encoded u in a checkpoint's fingerprint."""
-    if isinstance(u_rows, OneHotRows):
-        return u_rows.labels.cpu().numpy(), np.asarray([u_rows.n_classes])
-    return (u_rows.cpu().numpy(),)
 
 
 def _standardize(x: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
@@ -322,8 +313,7 @@ class IVAE(ParamsMixin):
         x, aux, stats = self._check_fit_inputs(X, u)
         train_config = self._train_config()
         train_config.validate()
-        n_restarts = self._check_restarts()
-        model_config = self._model_config(x.shape[1], aux, n_restarts)
+        model_config = self._model_config(x.shape[1], aux, self._check_restarts())
         if self._conditional:
             warn_identifiability(
                 aux.n_values, self.n_components, prior=self.prior,
@@ -331,23 +321,12 @@ class IVAE(ParamsMixin):
             )
         device = distributed.setup(resolve_device(self.device))
         x_mean, x_scale = self._standardization(stats)
-        u_t = self._aux_rows(u, stats.n_rows, aux).to(device)
-        u_id = _aux_identity(u_t)
-        if not is_out_of_core(x):
-            x_std = _standardize(x, x_mean, x_scale)
-            x_t: torch.Tensor | RowSource = torch.from_numpy(x_std).to(device)
-            data_id: tuple[np.ndarray, ...] = (x_std, *u_id)
-        else:  # mini-batches are read from disk as training needs them
-            x_t = RowSource(x, x_mean, x_scale, device)
-            data_id = (stats.mean, stats.std, np.asarray(x.shape), *u_id)
-        checkpoint, seed = self._checkpointing(data_id, resume)
+        x_t, u_t, data_id = self._training_data(x, u, aux, stats, x_mean, x_scale, device)
+        checkpoint, seed = fit_checkpointing(self, data_id, resume)
 
         # fitted state is assigned only after training, so that a refit with bad settings
         # leaves the previous fit consistent and usable
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            module = IVAEModule(model_config)
-        module.to(device)
+        module = seeded_init(lambda: IVAEModule(model_config), seed).to(device)
         generator = torch.Generator(device=device).manual_seed(seed + 1)
         try:
             history = train(module, x_t, u_t, train_config, generator=generator, progress=self.verbose,
@@ -358,27 +337,35 @@ class IVAE(ParamsMixin):
         self._set_fitted(module, history, x_t, u_t, aux, x_mean, x_scale, seed, device)
         return self
 
+    def _training_data(
+        self, x: Any, u: Any, aux: AuxEncoder, stats: ColumnStats, x_mean: np.ndarray, x_scale: np.ndarray,
+        device: torch.device,
+    ) -> tuple[torch.Tensor | RowSource, torch.Tensor | OneHotRows, tuple[np.ndarray, ...]]:
+        """Standardised X and encoded u on ``device``, and the arrays that identify them in a
+        checkpoint's fingerprint; an out-of-core X is read from disk batch by batch."""
+        u_t = self._aux_rows(u, stats.n_rows, aux).to(device)
+        if is_out_of_core(x):  # mini-batches are read from disk as training needs them
+            x_t = RowSource(x, x_mean, x_scale, device)
+            return x_t, u_t, (stats.mean, stats.std, np.asarray(x.shape), *aux_identity(u_t))
+        x_std = _standardize(x, x_mean, x_scale)
+        return torch.from_numpy(x_std).to(device), u_t, (x_std, *aux_identity(u_t))
+
     def _set_fitted(self, module: IVAEModule, history: TrainHistory, x_t: torch.Tensor | RowSource,
                     u_t: torch.Tensor, aux: AuxEncoder, x_mean: np.ndarray, x_scale: np.ndarray,
                     seed: int, device: torch.device) -> None:
         """Choose the kept restart and assign every fitted attribute."""
         module.eval()
-        model_elbo = np.asarray(history.model_elbo or [np.nan] * module.config.n_models, dtype=float)
-        scores, agreement = restart_scores(
-            self.selection,
-            model_elbo=np.nan_to_num(model_elbo, nan=-np.inf),
-            latents=lambda: self._restart_latents(module, x_t, u_t, seed),
-        )
-        chosen = int(np.argmax(scores))
+        choice = choose_restart(module, history, x_t, u_t, selection=self.selection, seed=seed)
+        chosen = choice.selected
         self.aux_encoder_ = aux
         self.x_mean_, self.x_scale_ = x_mean, x_scale
         self.module_ = module.select(chosen).eval()
         self.restarts_module_ = module
         self.config_ = self.module_.config
         self.selected_restart_ = chosen
-        self.restart_scores_ = scores
-        self.restart_elbo_ = model_elbo - self._log_jacobian_of(x_scale)
-        self.restart_agreement_ = agreement
+        self.restart_scores_ = choice.scores
+        self.restart_elbo_ = choice.model_elbo - self._log_jacobian_of(x_scale)
+        self.restart_agreement_ = choice.agreement
         self.history_ = history
         self.seed_ = seed
         self.device_ = device
@@ -387,56 +374,8 @@ class IVAE(ParamsMixin):
         self.fit_time_ = history.fit_time
         self.elbo_ = float(self.restart_elbo_[chosen])
 
-    def _checkpointing(
-        self, data_id: tuple[np.ndarray, ...], resume: bool
-    ) -> tuple[Checkpointing | None, int]:
-        """The fit's checkpoint settings and its seed (taken from the checkpoint on resume).
-
-        ``data_id`` identifies the training data: the standardised arrays, or for an
-        out-of-core X its shape and column statistics.
-        """
-        if self.checkpoint_dir is None:
-            if resume:
-                raise ValueError("resume=True needs checkpoint_dir: the folder the interrupted fit wrote to")
-            return None, draw_seed(self.random_state)
-        settings = {k: v for k, v in self.get_params().items()
-                    if k not in ("verbose", "device", "checkpoint_dir", "checkpoint_every", "random_state")}
-        checkpoint = Checkpointing(self.checkpoint_dir, self.checkpoint_every,
-                                   fingerprint=fingerprint(settings, *data_id))
-        saved = checkpoint.load() if resume else None
-        if saved is None:
-            if checkpoint.path.exists() and not resume:
-                raise FileExistsError(
-                    f"{checkpoint.path} holds the checkpoint of an earlier fit; pass resume=True "
-                    "(CLI: --resume) to continue it, or delete it / choose another checkpoint_dir"
-                )
-            seed = draw_seed(self.random_state)
-        else:
-            seed = int(saved["metadata"]["seed"])
-            if isinstance(self.random_state, (int, np.integer)) and int(self.random_state) != seed:
-                raise CheckpointError(
-                    f"the checkpoint in {self.checkpoint_dir} was written with random_state={seed}, "
-                    f"not {self.random_state}; pass the same random_state to resume"
-                )
-        checkpoint.metadata = {"seed": seed}
-        return checkpoint, seed
-
     def _check_restarts(self) -> int:
-        k = self.n_restarts
-        if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
-            raise ValueError(f"n_restarts must be a positive integer, got {k!r}")
-        if self.selection not in SELECTION_RULES:
-            raise ValueError(f"selection must be one of {SELECTION_RULES}, got {self.selection!r}")
-        return int(k)
-
-    @torch.no_grad()
-    def _restart_latents(
-        self, module: IVAEModule, x: torch.Tensor | RowSource, u: torch.Tensor | OneHotRows, seed: int
-    ) -> np.ndarray:
-        """Posterior means of every restart on a seeded subsample: ``(K, rows, n)``."""
-        rows = np.random.default_rng(seed).permutation(len(x))[:SELECTION_SAMPLES]
-        rows_t = torch.from_numpy(np.sort(rows)).to(u.device)
-        return module.inference(gather_rows(x, rows_t), u[rows_t])[0].cpu().numpy()
+        return check_restarts(self.n_restarts, self.selection)
 
     def fit_transform(self, X: Any, u: Any = None) -> np.ndarray:
         """``fit(X, u)`` then ``transform(X, u)``."""
