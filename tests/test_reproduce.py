@@ -13,7 +13,8 @@ import nica
 from nica.cli import main
 from nica.datasets.easy import make_easy_to_classify, staircase_means
 from nica.experiments import EXPERIMENTS, FIELDS, default_seeds, read_results, replot, run_experiment
-from nica.experiments._core import Task, execute
+from nica.experiments._core import Task
+from nica.experiments._runner import execute
 from nica.experiments._trace import fit_traced
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -428,7 +428,7 @@ from nica.sweep import sweep_command  # noqa: E402  (nica sweep lives in its own
 
 main.add_command(sweep_command)
 
-from nica.experiments import reproduce_command  # noqa: E402  (nica reproduce: the paper's experiments)
+from nica.experiments.command import reproduce_command  # noqa: E402  (nica reproduce: the paper's experiments)
 main.add_command(reproduce_command)
 
 if __name__ == "__main__":

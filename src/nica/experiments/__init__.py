@@ -2,7 +2,8 @@
 
 One module per experiment, each an :class:`~nica.experiments._core.Experiment` with a
 ``full`` (the paper's sizes), ``quick`` (minutes on 2 CPU cores) and ``smoke`` (the
-tests') configuration; :data:`EXPERIMENTS` names them in the paper's order.
+tests') configuration; :data:`EXPERIMENTS` names them in the paper's order, and
+:func:`register_experiment` adds one (docs/architecture.md has the recipe).
 :func:`run_experiment` runs one (fits in parallel over worker processes, one torch
 thread each, the same rows for any number of workers) and writes ``OUT/NAME.csv``
 (one row per fit, columns :data:`FIELDS`) and ``OUT/NAME.png``. docs/results.md holds
@@ -30,28 +31,15 @@ from nica.experiments._core import (
     Task,
     default_seeds,
     read_results,
-    replot,
-    run_experiment,
 )
+from nica.experiments._registry import EXPERIMENTS, get_experiment, register_experiment
+from nica.experiments._runner import replot, run_experiment
 
-#: name -> experiment, in the paper's order
-EXPERIMENTS: dict[str, Experiment] = {
-    module.EXPERIMENT.name: module.EXPERIMENT
-    for module in (dynamics, latent_dim, segments, easy, discrete, select_dim, select_hparams, iflow)
-}
-
-
-def get_experiment(name: str) -> Experiment:
-    """The registered experiment called ``name``."""
-    try:
-        return EXPERIMENTS[name]
-    except KeyError:
-        raise ValueError(f"unknown experiment {name!r}; choose one of {', '.join(EXPERIMENTS)} "
-                         "(nica reproduce --list)") from None
-
-
-from nica.experiments.command import reproduce_command  # noqa: E402  (needs the registry)
+# the paper's experiments, in the paper's order
+for _module in (dynamics, latent_dim, segments, easy, discrete, select_dim, select_hparams, iflow):
+    register_experiment(_module.EXPERIMENT)
+del _module
 
 __all__ = ["EXPERIMENTS", "FIELDS", "SEED_BASE", "SIZES", "Experiment", "ExperimentResult", "Task",
-           "default_seeds", "get_experiment", "read_results", "replot", "reproduce_command",
+           "default_seeds", "get_experiment", "read_results", "register_experiment", "replot",
            "run_experiment"]

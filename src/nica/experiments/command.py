@@ -69,7 +69,8 @@ def _reproduce(name: str | None, list_only: bool, quick: bool, smoke: bool, n_se
                jobs: int, overwrite: bool, methods: str | None = None, merge: bool = False,
                values: str | None = None) -> None:
     from nica.experiments import EXPERIMENTS, get_experiment
-    from nica.experiments._core import output_paths, run_experiment
+    from nica.experiments._core import output_paths
+    from nica.experiments._runner import run_experiment
 
     if list_only:
         list_experiments()
