@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-import nica.sweep as sweep
+import nica.sweep.execute as sweep
 from nica import make_nonstationary
 from nica.cli import main
 from nica.datasets.settings import BENCHMARK_SETTINGS

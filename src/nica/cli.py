@@ -424,7 +424,7 @@ def demo(out_dir: Path, seed: int, quick: bool, overwrite: bool) -> None:
     run_demo(out_dir, seed=seed, quick=quick, echo=click.echo, overwrite=overwrite)
 
 
-from nica.sweep import sweep_command  # noqa: E402  (nica sweep lives in its own module)
+from nica.sweep.command import sweep_command  # noqa: E402  (nica sweep lives in its own module)
 
 main.add_command(sweep_command)
 
