@@ -1,4 +1,5 @@
-"""``nica reproduce``: run one of the paper's experiments (or all) from the command line."""
+"""``nica reproduce``: run one of the paper's experiments (or all) from the command line
+(:mod:`nica.experiments`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import click
+
+from nica.cli._common import overwrite_option, user_errors
 
 
 def describe_config(config: Any) -> str:
@@ -40,13 +43,14 @@ def list_experiments(echo: Any = click.echo) -> None:
               show_default=True, help="folder for NAME.csv and NAME.png")
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
               help="fits in parallel (processes with one torch thread each; results do not depend on it)")
-@click.option("--overwrite", is_flag=True, help="replace existing NAME.csv / NAME.png")
+@overwrite_option("replace existing NAME.csv / NAME.png")
 @click.option("--methods", help="only these methods, comma-separated (e.g. 'iVAE (16 restarts)'; names as in "
               "the CSV's method column)")
 @click.option("--values", help="only the fits at these values of the experiment's setting, comma-separated "
               "(e.g. '40' for 40 segments; see the CSV's value column)")
 @click.option("--merge", is_flag=True, help="with --methods and/or --values: keep the rows of an existing "
               "NAME.csv that this run does not redo and replace the others (the figure is redrawn from all)")
+@user_errors
 def reproduce_command(name: str | None, list_only: bool, quick: bool, smoke: bool, n_seeds: int | None,
                       out: Path, jobs: int, overwrite: bool, methods: str | None, values: str | None,
                       merge: bool) -> None:
@@ -56,9 +60,7 @@ def reproduce_command(name: str | None, list_only: bool, quick: bool, smoke: boo
     select-hparams, iflow (see --list). The default is the paper's full configuration
     (hours on a laptop CPU); --quick runs a small one in minutes.
     """
-    from nica.cli import user_errors  # imported here: nica.cli imports this module
-
-    user_errors(_reproduce)(name, list_only, quick, smoke, n_seeds, out, jobs, overwrite, methods, merge, values)
+    _reproduce(name, list_only, quick, smoke, n_seeds, out, jobs, overwrite, methods, merge, values)
 
 
 def _comma_list(text: str | None) -> list[str] | None:
@@ -68,9 +70,8 @@ def _comma_list(text: str | None) -> list[str] | None:
 def _reproduce(name: str | None, list_only: bool, quick: bool, smoke: bool, n_seeds: int | None, out: Path,
                jobs: int, overwrite: bool, methods: str | None = None, merge: bool = False,
                values: str | None = None) -> None:
-    from nica.experiments import EXPERIMENTS, get_experiment
+    from nica.experiments import EXPERIMENTS, get_experiment, run_experiment
     from nica.experiments._core import output_paths
-    from nica.experiments._runner import run_experiment
 
     if list_only:
         list_experiments()

@@ -1,28 +1,14 @@
-"""``nica sweep``."""
+"""``nica sweep``: a grid of data seeds x model seeds x hyperparameters on Dask
+(:mod:`nica.sweep`)."""
 
 from __future__ import annotations
 
-import functools
 import warnings
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import click
 
-from nica.sweep.execute import import_distributed, plan_sweep, run_sweep
-
-
-def _user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """The CLI's one-line error messages (imported late: ``nica.cli`` imports this module)."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from nica.cli import user_errors
-
-        return user_errors(func)(*args, **kwargs)
-
-    return wrapper
+from nica.cli._common import user_errors
 
 
 @click.command("sweep")
@@ -41,7 +27,7 @@ def _user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--max-runs", type=click.IntRange(min=1), help="run at most this many new runs now")
 @click.option("--dry-run", is_flag=True, help="validate the config, count the runs to do, and exit")
 @click.option("--quiet", is_flag=True, help="no progress bar")
-@_user_errors
+@user_errors
 def sweep_command(config: Path, out: Path | None, scheduler: str | None, n_workers: int | None,
                   threads_per_worker: int | None, torch_threads: int, rerun_failed: bool,
                   max_runs: int | None, dry_run: bool, quiet: bool) -> None:
@@ -51,6 +37,8 @@ def sweep_command(config: Path, out: Path | None, scheduler: str | None, n_worke
     results table as runs finish; running the same command again skips the runs already
     there, so an interrupted sweep resumes where it stopped.
     """
+    from nica.sweep.execute import import_distributed, plan_sweep, run_sweep
+
     if scheduler is not None and (n_workers is not None or threads_per_worker is not None):
         raise ValueError("--workers and --threads-per-worker shape the local cluster; "
                          "drop them when you pass --scheduler")

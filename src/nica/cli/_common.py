@@ -1,0 +1,87 @@
+"""What every ``nica`` command shares: one-line errors and warnings, the check that no
+output is replaced without ``--overwrite``, and the option groups several commands take.
+
+This module is below every command and imports no command; it stays light (no torch),
+so that ``nica --help`` is quick.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from nica.datasets.io import KEYED, TABULAR, DataFileError, Dataset, load_dataset, refuse_existing
+from nica.datasets.tabular import MissingDependencyError
+
+#: errors that are the user's to fix: printed as one line, exit code 1, no traceback
+#: (OSError covers existing, missing, unreadable and unwritable paths)
+USER_ERRORS = (DataFileError, ValueError, TypeError, OSError, FloatingPointError, MissingDependencyError)
+
+
+def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn the library's input errors into a one-line ``Error: ...`` message."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except USER_ERRORS as exc:
+            # one line whatever the message: some libraries' messages span several
+            raise click.ClickException(" ".join(str(exc).split())) from None
+
+    return wrapper
+
+
+def one_line_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+    """``warnings.showwarning`` while a command runs: ``Warning: ...`` on stderr."""
+    click.echo(f"Warning: {message}", err=True)
+
+
+def check_outputs(paths: Iterable[Path], overwrite: bool) -> None:
+    """Refuse, before any work, to replace an existing output unless ``--overwrite``."""
+    for path in paths:
+        refuse_existing(path, overwrite)
+
+
+# ---------------------------------------------------------------- option groups
+def _apply(func: Callable[..., Any], options: list[Callable[..., Any]]) -> Callable[..., Any]:
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def data_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Options that say where x and u are in the data file (and their own files)."""
+    return _apply(func, [
+        click.option("--u", "u_file", type=click.Path(path_type=Path),
+                     help="u from its own file (.npy/.npz/.csv/.parquet/.h5)"),
+        click.option("--x-key", default="x", show_default=True, help="name of x in .npz/HDF5 files"),
+        click.option("--u-key", default="u", show_default=True, help="name of u in .npz/HDF5 files"),
+        click.option("--x-cols", help="x columns of a .csv/.parquet table: names or 0-based indices, "
+                                      "comma separated, a:b for a range [default: all but u]"),
+        click.option("--u-col", "u_cols", help="u column(s) of a .csv/.parquet table (labels or numbers)"),
+    ])
+
+
+def overwrite_option(help: str = "replace --out if it exists") -> Callable[[Callable[..., Any]], Any]:
+    """``--overwrite``: replace existing outputs (otherwise refused before any work)."""
+    return click.option("--overwrite", is_flag=True, help=help)
+
+
+def read_xu(data: Path, u_file: Path | None, x_key: str, u_key: str, x_cols: str | None,
+            u_cols: str | None, need_u: bool = True) -> Dataset:
+    """x (2-D) and u of DATA, located by the :func:`data_options`."""
+    ds = load_dataset(data, u_path=u_file, x_key=x_key, u_key=u_key, x_cols=x_cols, u_cols=u_cols,
+                      parts=("x", "u"))
+    if ds.x.ndim == 1:  # a single observed feature stored as a flat column
+        ds.x = ds.x[:, None]
+    if need_u and ds.u is None:
+        suffix = data.suffix.lower()
+        where = (f"add an array {u_key!r} to it (or name it with --u-key)" if suffix in KEYED else
+                 "choose its column with --u-col" if suffix in TABULAR else "a .npy file holds x alone")
+        raise DataFileError(f"{data} has no auxiliary variable {u_key!r}: {where}, or pass --u FILE")
+    return ds

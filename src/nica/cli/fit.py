@@ -1,0 +1,156 @@
+"""``nica fit`` (one iVAE, saved) and ``nica select-n`` (the latent dimension by the ELBO)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from nica.cli._common import check_outputs, data_options, overwrite_option, read_xu, user_errors
+from nica.presets import PRESETS
+
+
+@click.command()
+@click.argument("data", type=click.Path(path_type=Path))
+@click.option("--n-components", type=int, required=True, help="latent dimension")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="model directory")
+@data_options
+@click.option("--preset", type=click.Choice(sorted(PRESETS)), default="default", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--epochs", type=float, help="training length in passes over the data (overrides --max-steps)")
+@click.option("--max-steps", type=int, help="training length in optimiser steps")
+@click.option("--batch-size", type=int)
+@click.option("--lr", "learning_rate", type=float, help="Adam learning rate")
+@click.option("--objective", type=click.Choice(["elbo", "reweighted", "annealed"]))
+@click.option("--prior", type=click.Choice(["gaussian", "laplace"]))
+@click.option("--prior-mean/--no-prior-mean", default=None, help="learn a u-dependent prior mean")
+@click.option("--encoder-sees-u/--encoder-ignores-u", "encoder_sees_u", default=None,
+              help="feed u to the encoder, q(z|x,u) (default for --preset authors)")
+@click.option("--decoder", type=click.Choice(["gaussian", "bernoulli"]))
+@click.option("--decoder-var", help="fixed decoder variance or 'learned'")
+@click.option("--hidden-dim", type=int)
+@click.option("--layers", "n_layers", type=int, help="layers of every MLP")
+@click.option("--u-type", type=click.Choice(["auto", "categorical", "continuous"]))
+@click.option("--restarts", "n_restarts", type=int, help="initialisations trained side by side; one is kept")
+@click.option("--selection", type=click.Choice(["agreement", "elbo", "first"]),
+              help="how the kept restart is chosen (never from true sources)")
+@click.option("--checkpoint-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="write resumable checkpoints here")
+@click.option("--checkpoint-every", type=int, help="steps between checkpoints [default: 1000]")
+@click.option("--resume", is_flag=True, help="continue the fit checkpointed in --checkpoint-dir")
+@click.option("--stream", is_flag=True,
+              help="read x from disk batch by batch (.npy memory-mapped, HDF5 or zarr): for data larger than memory")
+@click.option("--device", default="auto", show_default=True)
+@overwrite_option()
+@click.option("--quiet", is_flag=True, help="no progress bar")
+@user_errors
+def fit(data: Path, n_components: int, out: Path, u_file: Path | None, x_key: str, u_key: str,
+        x_cols: str | None, u_cols: str | None, preset: str, seed: int, epochs: float | None,
+        max_steps: int | None, resume: bool, stream: bool, quiet: bool, overwrite: bool,
+        **options: Any) -> None:
+    """Fit an iVAE to DATA and save it to --out.
+
+    DATA is an .npz or HDF5 file with arrays x and u, a .csv or .parquet table (u from
+    --u-col, x from the other columns or --x-cols), or an .npy of x with --u FILE.
+    Under ``torchrun --nproc_per_node K`` the fit is data-parallel and rank 0 saves it.
+    """
+    from nica.datasets.io import DataFileError, load_dataset
+    from nica.estimator import IVAE
+    from nica.training.distributed import rank_and_size
+
+    check_outputs([out], overwrite)
+    if stream:
+        from nica.datasets.streaming import open_array
+
+        ds = load_dataset(data, u_path=u_file, u_key=u_key, u_cols=u_cols, parts=("u",))
+        if ds.u is None:
+            raise DataFileError(f"{data} has no auxiliary variable {u_key!r}; pass --u FILE")
+        ds.x = open_array(data, key=x_key)
+    else:
+        ds = read_xu(data, u_file, x_key, u_key, x_cols, u_cols)
+    overrides = {k: v for k, v in options.items() if v is not None}
+    if "decoder_var" in overrides and overrides["decoder_var"] != "learned":
+        try:
+            overrides["decoder_var"] = float(overrides["decoder_var"])
+        except ValueError:
+            raise ValueError(f"--decoder-var must be a number or 'learned', got {overrides['decoder_var']!r}") from None
+    model = IVAE.from_preset(preset, n_components, random_state=seed, verbose=not quiet, **overrides)
+    if epochs is not None:
+        if epochs <= 0:
+            raise ValueError(f"--epochs must be > 0, got {epochs}")
+        max_steps = max(1, round(epochs * max(1, len(ds.x) // model.batch_size)))
+    if max_steps is not None:
+        model.set_params(max_steps=max_steps)
+    model.fit(ds.x, ds.u, resume=resume)
+    if rank_and_size()[0] != 0:  # data-parallel replicas are identical: rank 0 saves
+        return
+    model.save(out, overwrite=overwrite)
+    restarts = (f", restart {model.selected_restart_} of {model.n_restarts} kept by {model.selection}"
+                if model.n_restarts > 1 else "")
+    click.echo(f"fitted in {model.fit_time_:.1f} s ({model.n_steps_} steps{restarts}), "
+               f"ELBO {model.elbo_:.3f} per sample; saved to {out}")
+
+
+def parse_candidates(text: str) -> list[int]:
+    """``"2,3,5"`` or ``"2-8"`` (inclusive) or a mix (``"1,3-5"``) -> the integers named."""
+    values: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        try:
+            if "-" in part:
+                low, high = (int(v) for v in part.split("-"))
+                if high < low:
+                    raise ValueError
+                values.extend(range(low, high + 1))
+            else:
+                values.append(int(part))
+        except ValueError:
+            raise click.BadParameter(f"{part!r} is not an integer or a range a-b (a <= b)",
+                                     param_hint="--candidates") from None
+    return values
+
+
+@click.command("select-n")
+@click.argument("data", type=click.Path(path_type=Path))
+@click.option("--candidates", required=True, help="latent dimensions to try: 2-8, or 2,3,5 (inclusive ranges)")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="directory for elbo.csv, elbo.png and model/ (the chosen fit)")
+@data_options
+@click.option("--rule", type=click.Choice(["knee", "argmax"]), default="knee", show_default=True,
+              help="knee: smallest n reaching 95% of the ELBO gain; argmax: highest ELBO")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--max-steps", type=int, help="training length of each fit in optimiser steps")
+@click.option("--batch-size", type=int)
+@click.option("--lr", "learning_rate", type=float, help="Adam learning rate")
+@click.option("--hidden-dim", type=int)
+@click.option("--layers", "n_layers", type=int, help="layers of every MLP")
+@click.option("--u-type", type=click.Choice(["auto", "categorical", "continuous"]))
+@click.option("--restarts", "n_restarts", type=int, help="restarts per n; the one with the best ELBO is kept")
+@click.option("--checkpoint-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="each fit checkpoints to DIR/n<k>, resumable")
+@click.option("--resume", is_flag=True, help="continue the selection checkpointed in --checkpoint-dir")
+@click.option("--device", default="auto", show_default=True)
+@overwrite_option("replace files in --out if they exist")
+@click.option("--quiet", is_flag=True, help="no progress bars")
+@user_errors
+def select_n(data: Path, candidates: str, out: Path, u_file: Path | None, x_key: str, u_key: str,
+             x_cols: str | None, u_cols: str | None, rule: str, seed: int, checkpoint_dir: Path | None,
+             resume: bool, overwrite: bool, quiet: bool, **options: Any) -> None:
+    """Choose the latent dimension of DATA by the ELBO: one iVAE per candidate n.
+
+    Each fit uses the plain ELBO and a learned decoder variance (the settings under which
+    ELBOs of different n compare; see nica.model_selection). DATA is read as by ``nica fit``.
+    """
+    from nica.model_selection import SAVED_FILES, select_n_components
+
+    dims = parse_candidates(candidates)
+    check_outputs([out / name for name in SAVED_FILES], overwrite)  # before any fit
+    ds = read_xu(data, u_file, x_key, u_key, x_cols, u_cols)
+    overrides = {k: v for k, v in options.items() if v is not None}
+    result = select_n_components(ds.x, ds.u, dims, rule=rule, checkpoint_dir=checkpoint_dir, resume=resume,
+                                 random_state=seed, progress=not quiet, **overrides)
+    result.save(out, overwrite=overwrite)
+    click.echo(result.table())
+    click.echo(f"chosen n_components = {result.n_components} ({rule}); wrote {out}/elbo.csv, "
+               f"{out}/elbo.png and the chosen model to {out}/model")

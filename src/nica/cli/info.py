@@ -1,0 +1,61 @@
+"""``nica info``: what a saved model is and how it was trained."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from nica.cli._common import user_errors
+
+#: epochs shown in ``nica info``'s compact ELBO curve
+CURVE_POINTS = 6
+
+
+@click.command()
+@click.argument("model_dir", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="print the full record as JSON (every epoch's ELBO)")
+@user_errors
+def info(model_dir: Path, as_json: bool) -> None:
+    """Settings, seed, versions and training summary of the model saved in MODEL_DIR."""
+    from nica.persistence import model_info
+
+    record = model_info(model_dir)
+    if as_json:
+        click.echo(json.dumps(record, indent=2))
+        return
+    for label, value in info_lines(record):
+        click.echo(f"{label:<11} {value}")
+    click.echo("settings")
+    width = max(map(len, record["params"]))
+    for name, value in record["params"].items():
+        click.echo(f"  {name:<{width}}  {value!r}")
+
+
+def info_lines(record: dict[str, Any]) -> list[tuple[str, str]]:
+    """``nica info``'s summary as (label, value) rows; the settings follow them."""
+    import numpy as np
+
+    data, train = record["data"], record["training"]
+    u = data["u"]
+    u_text = {"none": "no u (plain VAE)",
+              "categorical": f"u categorical, {u.get('n_labels')} labels",
+              "continuous": f"u continuous, {u.get('dim')} column(s)"}[u["kind"]]
+    elbo = train["elbo"]
+    epochs = sorted({int(round(i)) for i in np.linspace(0, len(elbo) - 1, min(len(elbo), CURVE_POINTS))})
+    curve = ", ".join(f"{i + 1}: {elbo[i]:.4g}" for i in epochs)
+    return [
+        ("model", f"{record['path']} ({record['estimator']}, model format {record['format_version']})"),
+        ("saved by", f"nica {record['nica_version']}, torch {record['torch_version']}"
+                     + (f"; fitted on {record['fitted_device']}" if record.get("fitted_device") else "")),
+        ("seed", str(record["seed"])),
+        ("data", f"{data['n_features']} features -> {data['n_components']} components; {u_text}"),
+        ("training", f"{train['n_steps']} steps in {train['n_epochs']} epochs, {train['fit_time']:.2f} s; "
+                     f"stopped early: {'yes' if train['stopped_early'] else 'no'}"),
+        ("final ELBO", f"{train['final_elbo']:.4f} per sample (units of X)"
+                       + (f"; restart {record['restarts']['selected']} kept of {record['restarts']['n_restarts']}"
+                          if record["restarts"]["n_restarts"] > 1 else "")),
+        ("ELBO curve", f"epoch {curve}"),
+    ]
