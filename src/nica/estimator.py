@@ -46,7 +46,8 @@ class IVAE(ParamsMixin):
     Parameters
     ----------
     n_components : latent dimension n (at most the number of features d).
-    prior : ``"gaussian"`` or ``"laplace"`` factorised conditional prior p(z|u).
+    prior : ``"gaussian"``, ``"laplace"`` or any name in :data:`nica.models.PRIORS`:
+        the factorised conditional prior p(z|u).
     prior_mean : learn a u-dependent prior mean (``False``: zero mean, as the authors).
     prior_scale : learn a u-dependent prior variance / scale.
     prior_net : map from u to the prior parameters: ``"table"`` (one row of parameters per

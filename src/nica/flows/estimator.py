@@ -34,7 +34,7 @@ class IFlow(ParamsMixin):
     Parameters
     ----------
     n_components : latent dimension; must equal the number of features of X.
-    prior : ``"gaussian"`` or ``"laplace"``.
+    prior : ``"gaussian"``, ``"laplace"`` or another name in :data:`nica.models.PRIORS`.
     prior_mean, prior_scale : learn a u-dependent prior location / scale.
     prior_net : ``"table"``, ``"mlp"`` or ``"auto"`` (table for categorical u, MLP for
         continuous u).

@@ -28,7 +28,7 @@ class IFlowConfig:
     Attributes
     ----------
     x_dim, aux_dim : observed (= latent) and auxiliary (one-hot or continuous) widths.
-    prior : ``"gaussian"`` or ``"laplace"`` (see :mod:`nica.models.priors`).
+    prior : ``"gaussian"``, ``"laplace"`` or another registered prior (see :mod:`nica.models.priors`).
     prior_mean, prior_scale : whether the prior's location / scale depend on u (iFlow
         learns both natural parameters of a Gaussian).
     prior_net : ``"table"`` (one row per one-hot label) or ``"mlp"``.

@@ -11,11 +11,12 @@ from nica.models.objectives import (
     beta_tcvae_weights,
     beta_vae_weights,
 )
-from nica.models.priors import GaussianPrior, LaplacePrior, PriorParams
+from nica.models.priors import PRIORS, ConditionalPrior, GaussianPrior, LaplacePrior, PriorParams, register_prior
 
 __all__ = [
     "AUTHORS_WEIGHTS",
     "BernoulliDecoder",
+    "ConditionalPrior",
     "ELBO_WEIGHTS",
     "GaussianDecoder",
     "GaussianEncoder",
@@ -25,9 +26,11 @@ __all__ = [
     "LaplacePrior",
     "LossOutput",
     "MLP",
+    "PRIORS",
     "ObjectiveWeights",
     "PriorParams",
     "XTanh",
     "beta_tcvae_weights",
     "beta_vae_weights",
+    "register_prior",
 ]

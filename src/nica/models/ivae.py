@@ -30,7 +30,7 @@ class IVAEConfig:
     Attributes
     ----------
     x_dim, aux_dim, n_latent : observed, auxiliary (one-hot or continuous) and latent widths.
-    prior : ``"gaussian"`` or ``"laplace"``.
+    prior : ``"gaussian"``, ``"laplace"`` or another name in :data:`~nica.models.priors.PRIORS`.
     prior_mean, prior_scale : whether the prior's location / scale depend on u.
         The authors' model has ``prior_mean=False`` (zero mean, variance modulation only).
     prior_net : ``"mlp"`` (the authors' choice) or ``"table"`` (one row per one-hot label).

@@ -3,12 +3,18 @@
 Each prior maps the auxiliary variable u to the natural parameters lambda(u) through
 an "aux net" (a lookup table for one-hot labels or an MLP for continuous u) and offers
 its per-dimension log-density and the analytic KL from a diagonal Gaussian posterior.
+
+:data:`PRIORS` names them (``IVAE(prior=NAME)``); a new prior subclasses
+:class:`ConditionalPrior` and registers with :func:`register_prior`
+(docs/architecture.md has the recipe).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 from torch import nn
@@ -47,8 +53,15 @@ def make_aux_net(
     raise ValueError(f"unknown prior network {kind!r}; choose 'table' or 'mlp'")
 
 
-class _ConditionalPrior(nn.Module):
-    """Shared machinery: which parameters depend on u, and how u is mapped."""
+class ConditionalPrior(nn.Module):
+    """Base of the factorised priors p(z | u): which parameters depend on u, and how u is
+    mapped to them.
+
+    A subclass implements ``log_prob(z, params)`` (per-dimension log-density
+    ``(..., batch, n_latent)``) and ``kl_from_gaussian(mean, logvar, params)`` (the KL from
+    a diagonal Gaussian posterior, summed over dimensions: ``(..., batch)``), where
+    ``params`` is the :class:`PriorParams` that :meth:`forward` returns for u.
+    """
 
     def __init__(
         self,
@@ -98,7 +111,7 @@ class _ConditionalPrior(nn.Module):
         return int(self.learn_mean) + int(self.learn_scale)
 
 
-class GaussianPrior(_ConditionalPrior):
+class GaussianPrior(ConditionalPrior):
     """p(z_i | u) = N(mu_i(u), exp(log_var_i(u))), sufficient statistics (z, z^2)."""
 
     def log_prob(self, z: torch.Tensor, p: PriorParams) -> torch.Tensor:
@@ -114,7 +127,7 @@ class GaussianPrior(_ConditionalPrior):
         return 0.5 * (ratio + sq - 1.0 - logvar + p.log_scale).sum(-1)
 
 
-class LaplacePrior(_ConditionalPrior):
+class LaplacePrior(ConditionalPrior):
     """p(z_i | u) = Laplace(mu_i(u), b_i(u)), sufficient statistic |z - mu|."""
 
     def log_prob(self, z: torch.Tensor, p: PriorParams) -> torch.Tensor:
@@ -139,4 +152,22 @@ class LaplacePrior(_ConditionalPrior):
         return (neg_entropy + cross_entropy).sum(-1)
 
 
-PRIORS: dict[str, type[_ConditionalPrior]] = {"gaussian": GaussianPrior, "laplace": LaplacePrior}
+#: name -> prior class, for ``IVAE(prior=NAME)`` and :class:`nica.flows.IFlow`
+PRIORS: dict[str, type[ConditionalPrior]] = {"gaussian": GaussianPrior, "laplace": LaplacePrior}
+
+P = TypeVar("P", bound=type[ConditionalPrior])
+
+
+def register_prior(name: str) -> Callable[[P], P]:
+    """Class decorator: make a :class:`ConditionalPrior` subclass available as ``prior=name``."""
+
+    def register(cls: P) -> P:
+        if not (isinstance(cls, type) and issubclass(cls, ConditionalPrior)):
+            raise TypeError(f"a prior must subclass nica.models.priors.ConditionalPrior, got {cls!r}")
+        known = PRIORS.get(name)
+        if known is not None and known.__qualname__ != cls.__qualname__:
+            raise ValueError(f"a prior named {name!r} is already registered ({known.__qualname__})")
+        PRIORS[name] = cls
+        return cls
+
+    return register
