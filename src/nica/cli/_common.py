@@ -1,8 +1,8 @@
 """What every ``nica`` command shares: one-line errors and warnings, the check that no
 output is replaced without ``--overwrite``, and the option groups several commands take.
 
-This module is below every command and imports no command; it stays light (no torch),
-so that ``nica --help`` is quick.
+This module is below every command and imports no command, and nothing torch-heavy of
+its own, so that ``nica --help`` stays quick.
 """
 
 from __future__ import annotations
