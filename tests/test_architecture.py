@@ -34,13 +34,13 @@ MAX_LINES = 600
 #: the layers of docs/architecture.md, bottom to top: a module imports from its own layer
 #: or below, never above (a module belongs to the layer of its longest matching prefix)
 LAYERS = [
-    ("datasets & metrics", ("nica._fs", "nica._random", "nica._version", "nica._validation", "nica.presets",
+    ("datasets & metrics", ("nica._fs", "nica._random", "nica._threads", "nica._version", "nica._validation", "nica.presets",
                             "nica.datasets", "nica.metrics")),
     ("models", ("nica.models",)),
     ("training", ("nica.training",)),
     ("estimator", ("nica._base", "nica.persistence", "nica._ivae_format", "nica._restarts", "nica._checkpointing",
                    "nica.estimator")),
-    ("baselines / flows / model selection", ("nica.baselines", "nica.flows", "nica.model_selection",
+    ("baselines / flows / model selection", ("nica.baselines", "nica.flows", "nica.model_selection", "nica.model_choice",
                                              "nica.plotting", "nica.demo")),
     ("experiments / sweep", ("nica.experiments", "nica.sweep")),
     ("cli", ("nica.cli",)),
@@ -175,7 +175,7 @@ def test_every_module_imports_alone():
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["failed"] == {}
-    assert result["estimators"] == ["BetaTCVAE", "BetaVAE", "IVAE", "VAE"]
+    assert result["estimators"] == ["BetaTCVAE", "BetaVAE", "IFlow", "IVAE", "VAE"]
 
 
 # ---------------------------------------------------------------- recipe: a new prior

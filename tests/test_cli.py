@@ -13,7 +13,9 @@ import nica
 from nica.cli import main
 
 SIM = ["--n-sources", "2", "--n-segments", "6", "--per-segment", "50", "--seed", "1"]
-FIT = ["--n-components", "2", "--max-steps", "30", "--hidden-dim", "16", "--layers", "2",
+# the iVAE path of ``nica fit`` (its default, --model auto, fits a flow to these d = n data;
+# tests/test_model_choice.py covers that path)
+FIT = ["--model", "ivae", "--n-components", "2", "--max-steps", "30", "--hidden-dim", "16", "--layers", "2",
        "--batch-size", "100", "--device", "cpu", "--quiet"]
 
 
@@ -463,7 +465,7 @@ def test_transform_checks_output_suffix_before_loading(runner, tmp_path, sim_fil
 def test_fit_with_restarts_checkpoint_and_resume(tmp_path, tiny_data):
     data = tmp_path / "d.npz"
     np.savez(data, x=tiny_data.x, u=tiny_data.u)
-    args = ["fit", str(data), "--n-components", "3", "--max-steps", "40", "--hidden-dim", "16",
+    args = ["fit", str(data), "--model", "ivae", "--n-components", "3", "--max-steps", "40", "--hidden-dim", "16",
             "--restarts", "2", "--selection", "elbo", "--checkpoint-dir", str(tmp_path / "ck"),
             "--checkpoint-every", "10", "--quiet", "--device", "cpu"]
     first = CliRunner().invoke(main, args + ["--out", str(tmp_path / "m1")])
@@ -483,11 +485,12 @@ def test_fit_streaming_from_npy(tmp_path, tiny_data):
     np.save(tmp_path / "x.npy", tiny_data.x.astype(np.float32))
     np.save(tmp_path / "u.npy", tiny_data.u)
     result = CliRunner().invoke(main, ["fit", str(tmp_path / "x.npy"), "--u", str(tmp_path / "u.npy"),
-                                       "--stream", "--n-components", "3", "--max-steps", "20",
+                                       "--model", "ivae", "--stream", "--n-components", "3", "--max-steps", "20",
                                        "--out", str(tmp_path / "m"), "--quiet", "--device", "cpu"])
     assert result.exit_code == 0, result.output
     assert nica.load(tmp_path / "m").transform(tiny_data.x, tiny_data.u).shape == (len(tiny_data.x), 3)
-    missing_u = CliRunner().invoke(main, ["fit", str(tmp_path / "x.npy"), "--stream", "--n-components", "3",
+    missing_u = CliRunner().invoke(main, ["fit", str(tmp_path / "x.npy"), "--model", "ivae", "--stream",
+                                          "--n-components", "3",
                                           "--out", str(tmp_path / "m2")])
     assert missing_u.exit_code != 0 and "Error:" in missing_u.output and "Traceback" not in missing_u.output
 

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 import nica
 from nica.cli import main
 
-FIT = ["--n-components", "2", "--max-steps", "3", "--hidden-dim", "8", "--layers", "2",
+FIT = ["--model", "ivae", "--n-components", "2", "--max-steps", "3", "--hidden-dim", "8", "--layers", "2",
        "--batch-size", "50", "--device", "cpu", "--quiet"]
 N = 60
 

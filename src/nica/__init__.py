@@ -4,7 +4,8 @@ The public surface: the :class:`IVAE` estimator, the baselines :class:`VAE`,
 :class:`BetaVAE`, :class:`BetaTCVAE`, :class:`TCL` (more in :mod:`nica.baselines`), the
 identifiable flow :class:`IFlow` (:mod:`nica.flows`), the paper's benchmark generator
 :func:`make_nonstationary`, the metrics :func:`mean_corr_coef` /
-:func:`weak_mean_corr_coef`, the choice of the latent dimension by the ELBO
+:func:`weak_mean_corr_coef`, the model chosen from the data :func:`fit_model` (what
+``nica fit`` runs), the choice of the latent dimension by the ELBO
 :func:`select_n_components`, and :func:`load`.
 """
 
@@ -15,6 +16,7 @@ from nica.datasets import NonstationaryData, make_nonstationary
 from nica.estimator import IVAE, VAE, NotFittedError
 from nica.flows import IFlow
 from nica.metrics import mean_corr_coef, weak_mean_corr_coef
+from nica.model_choice import MODELS, choose_model, fit_model
 from nica.model_selection import select_n_components
 from nica.persistence import load
 from nica.presets import PRESETS
@@ -25,12 +27,15 @@ __all__ = [
     "IFlow",
     "IVAE",
     "IdentifiabilityWarning",
+    "MODELS",
     "NonstationaryData",
     "NotFittedError",
     "PRESETS",
     "TCL",
     "VAE",
     "__version__",
+    "choose_model",
+    "fit_model",
     "load",
     "make_nonstationary",
     "mean_corr_coef",

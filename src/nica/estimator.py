@@ -14,8 +14,10 @@ from nica._base import INFERENCE_CHUNK, NotFittedError, ParamsMixin, resolve_dev
 from nica._checkpointing import aux_identity, fit_checkpointing
 from nica._ivae_format import IVAE_FORMAT
 from nica._random import draw_seed
+from nica._threads import fits_on_threads
 from nica._restarts import check_restarts, choose_restart
 from nica._validation import (
+    user_stacklevel,
     AuxEncoder,
     check_observations,
     check_same_length,
@@ -85,6 +87,9 @@ class IVAE(ParamsMixin):
     standardize : z-score each feature of X before fitting (Gaussian decoder only).
     u_type : ``"auto"``, ``"categorical"`` or ``"continuous"``.
     device : ``"auto"``, ``"cpu"``, ``"cuda"``, ...
+    n_threads : torch CPU threads during ``fit`` (restored afterwards); ``None`` leaves
+        torch's setting alone. One thread is as fast for these small networks and stays
+        near a fair share on a busy machine (:mod:`nica._threads`).
     random_state : int, ``numpy.random.Generator`` or None; resolved once per fit.
     verbose : show a progress bar during fit.
 
@@ -147,6 +152,7 @@ class IVAE(ParamsMixin):
         standardize: bool = True,
         u_type: str = "auto",
         device: str = "auto",
+        n_threads: int | None = 1,
         random_state: int | np.random.Generator | None = None,
         verbose: bool = False,
     ) -> None:
@@ -180,6 +186,7 @@ class IVAE(ParamsMixin):
         self.standardize = standardize
         self.u_type = u_type
         self.device = device
+        self.n_threads = n_threads
         self.random_state = random_state
         self.verbose = verbose
 
@@ -287,6 +294,7 @@ class IVAE(ParamsMixin):
             aux = AuxEncoder("continuous", kind="none")
         return x, aux, stats
 
+    @fits_on_threads
     def fit(self, X: Any, u: Any = None, *, resume: bool = False) -> IVAE:
         """Fit the model.
 
@@ -389,7 +397,8 @@ class IVAE(ParamsMixin):
             mean, std = stats.mean, stats.std
             if np.any(std == 0):
                 cols = np.nonzero(std == 0)[0].tolist()
-                warnings.warn(f"X has constant column(s) {cols}; they carry no information", stacklevel=3)
+                warnings.warn(f"X has constant column(s) {cols}; they carry no information",
+                              stacklevel=user_stacklevel())
             return mean.astype(np.float32), np.where(std > 0, std, 1.0).astype(np.float32)
         d = len(stats.mean)
         return np.zeros(d, np.float32), np.ones(d, np.float32)

@@ -30,12 +30,15 @@ from nica.cli.sweep import sweep_command
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="nica")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
-              help="torch threads for the command (default: torch's own, one per core). A single "
-                   "default fit gains nothing from a second thread, and on a busy machine extra "
-                   "threads can make it several times slower (docs/performance.md, Threads)")
+              help="torch threads for the command's fits and other work (default: fits run on one "
+                   "thread, the rest on torch's own count). A fit of these small networks gains "
+                   "little from a second thread, and on a busy machine extra threads can make it "
+                   "15x slower (docs/performance.md, Threads)")
 @click.pass_context
 def main(ctx: click.Context, threads: int | None) -> None:
     """nica: identifiable VAEs and nonlinear ICA."""
+    # fits take the thread count as their n_threads (nica._threads: one thread by default)
+    ctx.obj = {"threads": threads}
     if threads is not None:
         import torch
 
