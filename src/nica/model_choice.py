@@ -1,17 +1,19 @@
 """Which model ``nica fit`` uses: chosen from the data, or named.
 
-``model="auto"`` (the default of :func:`fit_model` and of ``nica fit``) takes the
-identifiable flow :class:`nica.IFlow` when the latent dimension equals the number of
-observed features, and :class:`nica.IVAE` when it is smaller:
+``model="auto"`` (the default of :func:`fit_model` and of ``nica fit``) chooses by this
+rule (:func:`choose_model`):
 
-- with d = n the flow's exact maximum likelihood recovered the sources best on every
-  noise-free benchmark shape we measured, and in less time than the iVAE (docs/tuning.md,
-  "the model nica fit picks"; README results table);
-- with d > n a flow cannot be used as it stands (it is a bijection of R^d), while the
-  iVAE's decoder maps n latents into d dimensions and models observation noise.
+- real-valued X in memory: the identifiable flow :class:`nica.IFlow`, on X itself when
+  the latent dimension equals the number of features and on its top principal
+  components when it is smaller. On every benchmark shape we measured (5 -> 5, 10 -> 10,
+  5 -> 20, noisy 5 -> 20, Laplace, uncentered) it recovered the sources better than the
+  iVAE, and in less time (docs/tuning.md, "the model nica fit picks");
+- binary X (0/1 only): :class:`nica.IVAE` with a Bernoulli decoder (a flow has no
+  density on a discrete set);
+- X read from disk batch by batch (out of core): :class:`nica.IVAE`, which streams.
 
-Both are fitted by maximum likelihood (the flow exactly, the iVAE on the ELBO, a lower
-bound of the same log p(x | u)), and both ``score`` methods return that quantity per
+Both models are fitted by maximum likelihood (the flow exactly, the iVAE on the ELBO, a
+lower bound of the same log p(x | u)), and both ``score`` methods return that quantity per
 sample in the units of X, so they can be compared on held-out data
 (:func:`compare_models`).
 
@@ -21,9 +23,14 @@ Other models register with :func:`register_model` and become ``model=NAME`` here
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
+from nica._base import check_positive_int
 from nica._validation import check_observations
+from nica.datasets.streaming import is_out_of_core
 from nica.datasets.tabular import split_aux
 from nica.estimator import IVAE
 from nica.flows import IFlow
@@ -42,29 +49,59 @@ def register_model(name: str, cls: type) -> type:
     return cls
 
 
-def choose_model(n_features: int, n_components: int) -> str:
-    """The model ``"auto"`` stands for: ``"flow"`` when ``n_components == n_features``,
-    else ``"ivae"`` (module docstring)."""
-    if n_components > n_features:
-        raise ValueError(f"n_components={n_components} exceeds the {n_features} features of X")
-    return "flow" if n_components == n_features else "ivae"
+@dataclass(frozen=True)
+class ModelChoice:
+    """What ``model="auto"`` chose: the model's name, the parameters the data call for,
+    and the reason in words."""
+
+    name: str
+    params: dict[str, Any] = field(default_factory=dict)
+    reason: str = ""
 
 
-def make_model(model: str, n_components: int, *, n_features: int | None = None, **params: Any) -> Any:
-    """An unfitted estimator: ``model`` is a name in :data:`MODELS` or ``"auto"`` (which
-    needs ``n_features``); ``params`` are its keyword arguments.
+def choose_model(X: Any, n_components: int) -> ModelChoice:
+    """The model ``"auto"`` stands for, for observations ``X`` ``(n_samples, n_features)``
+    (module docstring).
 
     Examples
     --------
-    >>> make_model("auto", 5, n_features=5, random_state=0)
+    >>> import numpy as np
+    >>> choose_model(np.random.default_rng(0).normal(size=(100, 5)), 3).name
+    'flow'
+    >>> choose_model(np.random.default_rng(0).integers(0, 2, size=(100, 5)), 3).params
+    {'decoder': 'bernoulli'}
+    """
+    n_features = _n_features(X)
+    n = check_positive_int(n_components, "n_components")
+    if n > n_features:
+        raise ValueError(f"n_components={n} exceeds the {n_features} features of X")
+    if is_out_of_core(X):
+        return ModelChoice("ivae", {}, "X is read from disk batch by batch, which the iVAE supports")
+    x = check_observations(X, "X")
+    if np.isin(x, (0.0, 1.0)).all():
+        return ModelChoice("ivae", {"decoder": "bernoulli"}, "X is binary: iVAE with a Bernoulli decoder")
+    where = "the features" if n == n_features else f"the top {n} principal components"
+    return ModelChoice("flow", {}, f"{n_features} real-valued features -> {n} components: flow on {where}")
+
+
+def make_model(model: str, n_components: int, X: Any = None, **params: Any) -> Any:
+    """An unfitted estimator: ``model`` is a name in :data:`MODELS`, or ``"auto"``, which
+    chooses from the observations ``X`` (:func:`choose_model`); ``params`` are the
+    estimator's keyword arguments (they override what the choice sets).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> make_model("auto", 5, np.random.default_rng(0).normal(size=(100, 5)), random_state=0)
     IFlow(5, random_state=0)
-    >>> make_model("auto", 5, n_features=20)
+    >>> make_model("ivae", 5)
     IVAE(5)
     """
     if model == "auto":
-        if n_features is None:
-            raise ValueError("model='auto' chooses from the data: pass n_features")
-        model = choose_model(n_features, n_components)
+        if X is None:
+            raise ValueError("model='auto' chooses from the data: pass X")
+        choice = choose_model(X, n_components)
+        model, params = choice.name, {**choice.params, **params}
     if model not in MODELS:
         raise ValueError(f"unknown model {model!r}; choose 'auto' or one of {sorted(MODELS)}")
     cls = MODELS[model]
@@ -100,7 +137,7 @@ def fit_model(X: Any, u: Any, n_components: int, *, model: str = "auto", **param
     ('IFlow', (600, 2))
     """
     X, u = split_aux(X, u)  # u given as a column name of a DataFrame or AnnData
-    return make_model(model, n_components, n_features=_n_features(X), **params).fit(X, u)
+    return make_model(model, n_components, X, **params).fit(X, u)
 
 
 def compare_models(models: dict[str, Any], X: Any, u: Any) -> dict[str, float]:
@@ -117,4 +154,4 @@ def _n_features(X: Any) -> int:
     return int(shape[1])
 
 
-__all__ = ["MODELS", "choose_model", "compare_models", "fit_model", "make_model", "register_model"]
+__all__ = ["MODELS", "ModelChoice", "choose_model", "compare_models", "fit_model", "make_model", "register_model"]

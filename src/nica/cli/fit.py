@@ -69,7 +69,7 @@ def fit(ctx: click.Context, data: Path, n_components: int, out: Path, u_file: Pa
     data-parallel and rank 0 saves it.
     """
     from nica.datasets.io import DataFileError, load_dataset
-    from nica.model_choice import MODELS, choose_model, make_model
+    from nica.model_choice import MODELS, ModelChoice, choose_model, make_model
     from nica.training.distributed import rank_and_size
 
     check_outputs([out], overwrite)
@@ -86,13 +86,13 @@ def fit(ctx: click.Context, data: Path, n_components: int, out: Path, u_file: Pa
         ds.x = open_array(data, key=x_key)
     else:
         ds = read_xu(data, u_file, x_key, u_key, x_cols, u_cols)
-    chosen = choose_model(ds.x.shape[1], n_components) if model_name == "auto" else model_name
+    choice = choose_model(ds.x, n_components) if model_name == "auto" else ModelChoice(model_name)
+    chosen = choice.name
     if chosen != "ivae":
         flags = {**given, "stream": stream or None, "resume": resume or None}
         misplaced = [f"--{k.replace('_', '-')}" for k in IVAE_ONLY if flags.get(k) is not None]
         if misplaced:
-            reason = " (chosen by --model auto: n_components equals the number of features)" \
-                if model_name == "auto" else ""
+            reason = f" (chosen by --model auto: {choice.reason})" if model_name == "auto" else ""
             raise ValueError(f"{', '.join(misplaced)} appl{'ies' if len(misplaced) == 1 else 'y'} to the iVAE, "
                              f"but the model is {chosen!r}{reason}; pass --model ivae to fit an iVAE")
     if "decoder_var" in given and given["decoder_var"] != "learned":
@@ -101,7 +101,7 @@ def fit(ctx: click.Context, data: Path, n_components: int, out: Path, u_file: Pa
         except ValueError:
             raise ValueError(f"--decoder-var must be a number or 'learned', got {given['decoder_var']!r}") from None
     threads = (ctx.obj or {}).get("threads")
-    params = dict(random_state=seed, verbose=not quiet, **given)
+    params = {**choice.params, "random_state": seed, "verbose": not quiet, **given}
     if threads is not None:
         params["n_threads"] = threads
     if chosen == "ivae":
@@ -120,14 +120,14 @@ def fit(ctx: click.Context, data: Path, n_components: int, out: Path, u_file: Pa
     if rank_and_size()[0] != 0:  # data-parallel replicas are identical: rank 0 saves
         return
     model.save(out, overwrite=overwrite)
-    click.echo(fit_summary(model, chosen, model_name) + f"; saved to {out}")
+    click.echo(fit_summary(model, choice, model_name) + f"; saved to {out}")
 
 
-def fit_summary(model: Any, chosen: str, requested: str) -> str:
+def fit_summary(model: Any, choice: Any, requested: str) -> str:
     """One line on a finished fit: the model (and why), time, steps, the kept restart and
     its log-likelihood (flow, exact) or ELBO (iVAE), per sample in the units of X."""
-    why = f" (auto: {model.n_features_in_} features, {model.n_components} components)" \
-        if requested == "auto" else ""
+    chosen = choice.name
+    why = f" (auto: {choice.reason})" if requested == "auto" else ""
     n_restarts = getattr(model, "n_restarts", 1)
     restarts = (f", restart {model.selected_restart_} of {n_restarts} kept by {model.selection}"
                 if n_restarts > 1 else "")

@@ -48,8 +48,9 @@ class IFlow(ParamsMixin):
     benchmark's mixing networks), with ``n_restarts`` restarts trained side by side and
     the one with the highest training likelihood kept. iFlow's rational-quadratic spline
     autoregressive flow is ``flow="spline-autoregressive"`` (with ``batch_size=64``,
-    ``learning_rate=1e-3``, ``max_steps=12_500``, ``n_restarts=1`` as in the iFlow paper;
-    about 15x slower per fit). docs/tuning.md has the measurements behind the defaults.
+    ``learning_rate=1e-3``, ``max_steps=12_500``, ``n_restarts=1``, ``n_bins=8`` as in the
+    iFlow paper; about 15x slower per fit). docs/tuning.md has the measurements behind the
+    defaults.
 
     Parameters
     ----------
@@ -124,7 +125,7 @@ class IFlow(ParamsMixin):
         prior_net: str = "auto",
         flow: str = STACKABLE_FLOW,
         n_flows: int = 3,
-        n_bins: int = 8,
+        n_bins: int = 4,
         tail_bound: float = 5.0,
         hidden_dim: int = 64,
         n_layers: int = 2,
@@ -136,7 +137,7 @@ class IFlow(ParamsMixin):
         lr_schedule: str = "cosine",
         n_iter_no_change: int | None = None,
         tol: float = 1e-3,
-        n_restarts: int = 1,
+        n_restarts: int = 4,
         selection: str = "elbo",
         standardize: bool = True,
         u_type: str = "auto",
