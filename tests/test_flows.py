@@ -104,15 +104,20 @@ def test_invertible_mlp_inverse_and_log_det_per_model(n_models):
             torch.testing.assert_close(log_det[k, i], torch.linalg.slogdet(jac)[1])
 
 
-def test_stacked_flow_select_is_that_model():
+@pytest.mark.parametrize("prior", ["gaussian", "auto"])
+def test_stacked_flow_select_is_that_model(prior):
     torch.manual_seed(2)
-    module = _perturbed(IFlowModule(IFlowConfig(x_dim=2, aux_dim=3, n_models=3)), 8)
+    module = _perturbed(IFlowModule(IFlowConfig(x_dim=2, aux_dim=3, n_models=3, prior=prior)), 8)
     x, u = _points(2), torch.eye(3, dtype=torch.float64)[[0, 1, 2, 1]]
+    expected = ["gaussian"] * 3 if prior == "gaussian" else ["gaussian", "gaussian", "laplace"]
+    assert module.restart_priors() == expected
     for k in range(3):
-        torch.testing.assert_close(module.select(k).log_prob(x, u)[0], module.log_prob(x, u)[k])
+        single = module.select(k)
+        assert single.restart_priors() == [expected[k]]
+        torch.testing.assert_close(single.log_prob(x, u)[0], module.log_prob(x, u)[k])
     with pytest.raises(IndexError):
         module.select(3)
-    with pytest.raises(ValueError, match="restarts need"):
+    with pytest.raises(ValueError, match="pass n_restarts=1"):
         IFlowModule(IFlowConfig(x_dim=2, aux_dim=3, flow="affine-coupling", n_models=2))
 
 
@@ -130,8 +135,12 @@ def test_log_prob_is_the_change_of_variables(prior, flow):
     for i in range(len(x)):
         z = module.encode(x[i : i + 1])[0]
         jac = torch.autograd.functional.jacobian(lambda v: module.encode(v.unsqueeze(0))[0][0, 0], x[i])
-        params = module.prior_params(u[i : i + 1])
-        expected = module.prior.log_prob(z, params).sum() + torch.linalg.slogdet(jac)[1]
+        expected = module.prior_log_prob(z, u[i : i + 1])[0, 0] + torch.linalg.slogdet(jac)[1]
+        density = torch.distributions.Normal if prior == "gaussian" else torch.distributions.Laplace
+        p = module.prior_params(u[i : i + 1])
+        spread = (0.5 * p.log_scale).exp() if prior == "gaussian" else p.log_scale.exp()
+        torch.testing.assert_close(module.prior_log_prob(z, u[i : i + 1]),
+                                   density(p.loc, spread).log_prob(z).sum(-1))
         torch.testing.assert_close(log_px[0, i], expected)
     out = module.loss(x, u, n_data=4)
     torch.testing.assert_close(out.elbo, log_px.detach())
@@ -244,7 +253,8 @@ def test_flow_is_deterministic(fitted_flow, flow_data):
 
 
 @pytest.mark.parametrize("kwargs", [
-    dict(flow="spline-coupling"), dict(flow="affine-coupling"), dict(prior="laplace"),
+    dict(flow="spline-coupling", n_restarts=1), dict(flow="affine-coupling", n_restarts=1), dict(prior="laplace"),
+    dict(prior="auto"), dict(flow="spline-autoregressive", n_restarts=1, prior="auto"),
     dict(prior_net="mlp"), dict(standardize=False), dict(activation="xtanh"),
 ])
 def test_flow_variants_fit(kwargs, flow_data):

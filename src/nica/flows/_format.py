@@ -34,6 +34,7 @@ class IFlowFormat:
                 "selected": model.selected_restart_,
                 "scores": np.asarray(model.restart_scores_).tolist(),
                 "log_likelihood": np.asarray(model.restart_log_likelihood_).tolist(),
+                "priors": list(model.restart_priors_),
                 "agreement": None if model.restart_agreement_ is None
                 else np.asarray(model.restart_agreement_).tolist(),
             },
@@ -57,6 +58,7 @@ class IFlowFormat:
         model.selected_restart_ = int(record["selected"])
         model.restart_scores_ = np.asarray(record["scores"], dtype=float)
         model.restart_log_likelihood_ = np.asarray(record["log_likelihood"], dtype=float)
+        model.restart_priors_ = list(record["priors"])
         agreement = record["agreement"]
         model.restart_agreement_ = None if agreement is None else np.asarray(agreement, dtype=float)
         model.log_likelihood_ = float(model.restart_log_likelihood_[model.selected_restart_])
@@ -98,6 +100,7 @@ class IFlowFormat:
                 "n_restarts": len(model.restart_log_likelihood_),
                 "selected": model.selected_restart_,
                 "log_likelihood": np.asarray(model.restart_log_likelihood_).tolist(),
+                "priors": list(model.restart_priors_),
                 "scores": np.asarray(model.restart_scores_).tolist(),
             },
         }

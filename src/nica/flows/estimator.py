@@ -56,7 +56,9 @@ class IFlow(ParamsMixin):
     ----------
     n_components : latent dimension, at most the number of features of X (fewer: the
         flow sees the top principal components).
-    prior : ``"gaussian"``, ``"laplace"`` or another name in :data:`nica.models.PRIORS`.
+    prior : ``"gaussian"``, ``"laplace"``, another name in :data:`nica.models.PRIORS`, or
+        ``"auto"``: the restarts are shared out between a Gaussian and a Laplace prior and
+        the likelihood picks among them (:func:`nica.flows.module.prior_families`).
     prior_mean, prior_scale : learn a u-dependent prior location / scale.
     prior_net : ``"table"``, ``"mlp"`` or ``"auto"`` (table for categorical u, MLP for
         continuous u).
@@ -96,6 +98,7 @@ class IFlow(ParamsMixin):
         per sample, on standardised X).
     log_likelihood_ : mean training log p(x | u) per sample of the kept restart, units of X.
     restart_log_likelihood_ : ``(n_restarts,)`` the same for every restart.
+    restart_priors_ : the prior family of every restart (``config_.prior`` is the kept one's).
     selected_restart_, restart_scores_, restart_agreement_ : as :class:`nica.IVAE`.
     projection_ : the :class:`nica.flows.projection.InputProjection` from X to the flow's
         input; x_mean_ ``(d,)``, x_scale_ ``(n,)``, components_ ``(d, n)`` (None when
@@ -250,6 +253,7 @@ class IFlow(ParamsMixin):
         self.config_, self.history_ = self.module_.config, history
         self.selected_restart_, self.restart_scores_, self.restart_agreement_ = chosen, scores, agreement
         self.restart_log_likelihood_ = restart_ll
+        self.restart_priors_ = module.restart_priors()
         self.aux_encoder_ = aux
         self._set_projection(projection)
         self.seed_, self.device_ = seed, device

@@ -29,6 +29,18 @@ from nica.models.priors import PRIORS, PriorParams
 
 #: the bijection whose parameters are stacked over restarts
 STACKABLE_FLOW = "invertible-mlp"
+#: ``prior="auto"``: the restarts are shared out among these families, and the likelihood
+#: chooses (the first takes the odd one out)
+AUTO_PRIORS = ("gaussian", "laplace")
+
+
+def prior_families(prior: str, n_models: int) -> list[tuple[str, int]]:
+    """(family, number of restarts) in restart order: one family, or for ``"auto"`` the
+    restarts split between :data:`AUTO_PRIORS` (a single restart is Gaussian)."""
+    if prior != "auto":
+        return [(prior, n_models)]
+    counts = [n_models // len(AUTO_PRIORS) + (i < n_models % len(AUTO_PRIORS)) for i in range(len(AUTO_PRIORS))]
+    return [(name, count) for name, count in zip(AUTO_PRIORS, counts) if count > 0]
 
 
 @dataclass
@@ -38,7 +50,9 @@ class IFlowConfig:
     Attributes
     ----------
     x_dim, aux_dim : observed (= latent) and auxiliary (one-hot or continuous) widths.
-    prior : a registered prior name (see :mod:`nica.models.priors`).
+    prior : a registered prior name (see :mod:`nica.models.priors`), or ``"auto"``: the
+        restarts are shared out between a Gaussian and a Laplace prior
+        (:func:`prior_families`), each restart keeping its family.
     prior_mean, prior_scale : whether the prior's location / scale depend on u (iFlow
         learns both natural parameters of a Gaussian).
     prior_net : ``"table"`` (one row per one-hot label) or ``"mlp"``.
@@ -82,8 +96,8 @@ class IFlowModule(nn.Module):
         super().__init__()
         c = config
         self.config = c
-        if c.prior not in PRIORS:
-            raise ValueError(f"unknown prior {c.prior!r}; choose one of {sorted(PRIORS)}")
+        if c.prior != "auto" and c.prior not in PRIORS:
+            raise ValueError(f"unknown prior {c.prior!r}; choose 'auto' or one of {sorted(PRIORS)}")
         if not isinstance(c.n_models, int) or c.n_models < 1:
             raise ValueError(f"n_models must be a positive integer, got {c.n_models!r}")
         if c.flow == STACKABLE_FLOW:
@@ -94,15 +108,21 @@ class IFlowModule(nn.Module):
         else:
             if c.n_models != 1:
                 raise ValueError(
-                    f"flow={c.flow!r} fits one model at a time; restarts need flow={STACKABLE_FLOW!r}")
+                    f"flow={c.flow!r} fits one model at a time: pass n_restarts=1, or use "
+                    f"flow={STACKABLE_FLOW!r} for restarts")
             self.transform = make_flow_transform(
                 c.x_dim, flow=c.flow, n_flows=c.n_flows, n_bins=c.n_bins, tail_bound=c.tail_bound,
                 hidden_dim=c.hidden_dim, n_layers=c.n_layers, activation=c.activation,
             )
-        self.prior = PRIORS[c.prior](
-            c.x_dim, c.aux_dim, learn_mean=c.prior_mean, learn_scale=c.prior_scale,
-            conditional=True, aux_net=c.prior_net,
-            hidden_dim=c.hidden_dim, n_layers=c.n_layers, activation=c.activation, n_models=c.n_models,
+        self.families = prior_families(c.prior, c.n_models)
+        # one prior module per family, each stacked over that family's restarts
+        self.priors = nn.ModuleList(
+            PRIORS[name](
+                c.x_dim, c.aux_dim, learn_mean=c.prior_mean, learn_scale=c.prior_scale,
+                conditional=True, aux_net=c.prior_net,
+                hidden_dim=c.hidden_dim, n_layers=c.n_layers, activation=c.activation, n_models=count,
+            )
+            for name, count in self.families
         )
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -119,13 +139,23 @@ class IFlowModule(nn.Module):
         return self.transform().inv(z[0] if z.dim() == 3 else z).unsqueeze(0)
 
     def prior_params(self, u: torch.Tensor) -> PriorParams:
-        """Parameters of p(z | u) ``(K, batch, n)`` each, for a batch of auxiliary vectors."""
-        return self.prior(u)
+        """Parameters of p(z | u) ``(K, batch, n)`` each (location, and log-variance for a
+        Gaussian or log-scale for a Laplace restart), for a batch of auxiliary vectors."""
+        params = [prior(u) for prior in self.priors]
+        return PriorParams(torch.cat([p.loc for p in params]), torch.cat([p.log_scale for p in params]))
+
+    def prior_log_prob(self, z: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        """log p(z | u) of latents ``(K, batch, n)`` under each restart's prior ``(K, batch)``."""
+        out, start = [], 0
+        for prior, (_, count) in zip(self.priors, self.families):
+            out.append(prior.log_prob(z[start:start + count], prior(u)).sum(-1))
+            start += count
+        return torch.cat(out)
 
     def log_prob(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         """Exact log p(x | u) per model and sample ``(K, batch)``."""
         z, log_det = self.encode(x)
-        return self.prior.log_prob(z, self.prior_params(u)).sum(-1) + log_det
+        return self.prior_log_prob(z, u) + log_det
 
     def loss(
         self,
@@ -145,7 +175,7 @@ class IFlowModule(nn.Module):
         objective is exact and deterministic.
         """
         z, log_det = self.encode(x)
-        log_pz = self.prior.log_prob(z, self.prior_params(u)).sum(-1)
+        log_pz = self.prior_log_prob(z, u)
         log_px = log_pz + log_det
         return LossOutput(-log_px.mean(-1), log_px.detach(), log_det.detach(), -log_pz.detach())
 
@@ -155,10 +185,32 @@ class IFlowModule(nn.Module):
             raise IndexError(f"model {k} out of range for {self.config.n_models} stacked models")
         if self.config.n_models == 1:
             return self
-        single = IFlowModule(dataclasses.replace(self.config, n_models=1))
+        family, offset = self._family_of(k)
+        single = IFlowModule(dataclasses.replace(self.config, n_models=1, prior=self.families[family][0]))
         single.to(next(self.parameters()))  # same device and dtype before the values are copied in
-        single.load_state_dict({name: value[k:k + 1].clone() for name, value in self.state_dict().items()})
+        state = {}
+        for name, value in self.state_dict().items():
+            if name.startswith("priors."):  # priors.<family>.<rest>, stacked over that family
+                _, index, rest = name.split(".", 2)
+                if int(index) == family:
+                    state[f"priors.0.{rest}"] = value[k - offset:k - offset + 1].clone()
+            else:
+                state[name] = value[k:k + 1].clone()
+        single.load_state_dict(state)
         return single
+
+    def _family_of(self, k: int) -> tuple[int, int]:
+        """The index of restart k's prior family and the index of that family's first restart."""
+        start = 0
+        for index, (_, count) in enumerate(self.families):
+            if k < start + count:
+                return index, start
+            start += count
+        raise IndexError(k)
+
+    def restart_priors(self) -> list[str]:
+        """The prior family of each restart, in order ``(K,)``."""
+        return [name for name, count in self.families for _ in range(count)]
 
 
 __all__ = ["IFlowConfig", "IFlowModule", "STACKABLE_FLOW"]
