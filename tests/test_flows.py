@@ -81,9 +81,9 @@ def test_flow_step_validation():
 def test_monotone_tanh_sum_is_increasing_with_exact_log_derivative():
     torch.manual_seed(0)
     f = _perturbed(MonotoneTanhSum(3, 4, n_models=2), 6, scale=0.5)
-    a = torch.linspace(-30, 30, 601, dtype=torch.float64).reshape(1, -1, 1).expand(2, -1, 3).clone()
+    a = torch.linspace(-30, 30, 601, dtype=torch.float64).reshape(1, 1, -1).expand(2, 3, -1).clone()  # (K, d, B)
     h, log_slope = f(a)
-    assert (h.diff(dim=1) > 0).all()  # strictly increasing, linear tails included
+    assert (h.diff(dim=-1) > 0).all()  # strictly increasing, linear tails included
     a.requires_grad_(True)
     grad = torch.autograd.grad(f(a)[0].sum(), a)[0]  # element-wise: the gradient is f'(a)
     torch.testing.assert_close(log_slope, grad.log())
