@@ -45,8 +45,9 @@ class IFlow(ParamsMixin):
 
     The default bijection is an invertible MLP (:mod:`nica.flows.invertible_mlp`: square
     linear maps and learned increasing element-wise functions, the family of the
-    benchmark's mixing networks), with ``n_restarts`` restarts trained side by side and
-    the one with the highest training likelihood kept. iFlow's rational-quadratic spline
+    benchmark's mixing networks), with ``n_restarts`` restarts trained side by side, half
+    with a Gaussian and half with a Laplace prior, and the one with the highest training
+    likelihood kept. iFlow's rational-quadratic spline
     autoregressive flow is ``flow="spline-autoregressive"`` (with ``batch_size=64``,
     ``learning_rate=1e-3``, ``max_steps=12_500``, ``n_restarts=1``, ``n_bins=8`` as in the
     iFlow paper; about 15x slower per fit). docs/tuning.md has the measurements behind the
@@ -122,7 +123,7 @@ class IFlow(ParamsMixin):
         self,
         n_components: int,
         *,
-        prior: str = "gaussian",
+        prior: str = "auto",
         prior_mean: bool = True,
         prior_scale: bool = True,
         prior_net: str = "auto",
