@@ -339,6 +339,7 @@ def test_demo_quick(runner, tmp_path):
     assert png.is_file()
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "iVAE" in result.output and "VAE" in result.output and "MCC" in result.output
+    assert "nica fit (auto): IFlow" in result.output  # the default model of nica fit, for d = n data
 
 
 # ---------------------------------------------------------------- other data formats
