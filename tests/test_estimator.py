@@ -435,9 +435,29 @@ def test_inference_in_chunks_matches_one_pass(fitted_ivae, tiny_data, monkeypatc
 def test_constant_feature_warns_and_still_fits(tiny_data, fast_params):
     x = np.column_stack([tiny_data.x, np.full(len(tiny_data.x), 2.5)])
     with pytest.warns(UserWarning, match=r"constant column\(s\) \[3\]"):
-        model = IVAE(3, **{**fast_params, "max_steps": 5}, random_state=0).fit(x, tiny_data.u)
+        model = IVAE(3, **{**fast_params, "max_steps": 5}, standardize=True, random_state=0).fit(x, tiny_data.u)
     assert np.isfinite(model.transform(x, tiny_data.u)).all()
     assert model.x_scale_[3] == 1.0
+
+
+def test_scaling_and_encoder_follow_the_shape_by_default(tiny_data, fast_params):
+    """n = d: per-feature z-scores and q(z | x); n < d: one global scale and q(z | x, u)."""
+    x = np.column_stack([tiny_data.x, 3.0 * tiny_data.x[:, :2]]).astype(np.float32)
+    square = IVAE(3, **{**fast_params, "max_steps": 2}, random_state=0).fit(tiny_data.x, tiny_data.u)
+    np.testing.assert_allclose(square.x_scale_, tiny_data.x.std(0), rtol=1e-5)
+    assert not square.config_.encoder_sees_u
+    tall = IVAE(3, **{**fast_params, "max_steps": 2}, random_state=0).fit(x, tiny_data.u)
+    expected = np.sqrt(np.mean(x.std(0, dtype=np.float64) ** 2))
+    np.testing.assert_allclose(tall.x_scale_, np.full(5, expected), rtol=1e-5)
+    np.testing.assert_allclose(tall.x_mean_, x.mean(0), rtol=1e-5, atol=1e-6)
+    assert tall.config_.encoder_sees_u
+    pinned = IVAE(3, **{**fast_params, "max_steps": 2}, standardize=True, encoder_sees_u=False,
+                  random_state=0).fit(x, tiny_data.u)
+    np.testing.assert_allclose(pinned.x_scale_, x.std(0), rtol=1e-5)
+    assert not pinned.config_.encoder_sees_u
+    for bad in (dict(standardize="yes"), dict(encoder_sees_u="maybe")):
+        with pytest.raises(ValueError, match="must be True, False"):
+            IVAE(3, **{**fast_params, "max_steps": 2}, **bad).fit(x, tiny_data.u)
 
 
 @pytest.mark.parametrize("n_features, width", [(3, 50), (7, 70), (20, 100)])

@@ -58,7 +58,9 @@ class IVAE(ParamsMixin):
     shared_encoder : one encoder MLP with mean and log-variance heads (faster) instead of
         the authors' two separate networks.
     encoder_sees_u : feed u to the encoder, q(z | x, u) as in the paper; ``False`` gives
-        q(z | x), which is exact for noise-free data.
+        q(z | x), which is exact for noise-free data; ``"auto"``: q(z | x) when
+        ``n_components`` equals the number of features, q(z | x, u) when it is smaller
+        (rule measured in docs/tuning.md, round h3).
     decoder : ``"gaussian"`` or ``"bernoulli"`` (binary X).
     decoder_var : fixed Gaussian decoder variance or ``"learned"`` (per feature).
     hidden_dim, n_layers, activation : MLP shape shared by encoder, decoder and prior;
@@ -84,7 +86,12 @@ class IVAE(ParamsMixin):
     selection : rule that picks the kept restart without the true sources: ``"agreement"``
         (closest to the other restarts up to permutation), ``"elbo"`` (final training
         ELBO) or ``"first"``; see :mod:`nica.training.selection`.
-    standardize : z-score each feature of X before fitting (Gaussian decoder only).
+    standardize : how X is scaled before fitting (Gaussian decoder only): ``True`` z-scores
+        each feature, ``"global"`` centres each feature and divides all by one scale (the
+        root mean feature variance, which keeps the features' relative scales), ``False``
+        leaves X as it is; ``"auto"``: per feature when ``n_components`` equals the number
+        of features, global when it is smaller (docs/tuning.md, round h3: per-feature
+        z-scores cost 5 -> 20 data about 0.1 MCC).
     u_type : ``"auto"``, ``"categorical"`` or ``"continuous"``.
     device : ``"auto"``, ``"cpu"``, ``"cuda"``, ...
     n_threads : torch CPU threads during ``fit`` (restored afterwards); ``None`` leaves
@@ -128,7 +135,7 @@ class IVAE(ParamsMixin):
         prior_scale: bool = True,
         prior_net: str = "auto",
         shared_encoder: bool = True,
-        encoder_sees_u: bool = False,
+        encoder_sees_u: bool | str = "auto",
         decoder: str = "gaussian",
         decoder_var: float | str = 0.1,
         hidden_dim: int | str = "auto",
@@ -149,7 +156,7 @@ class IVAE(ParamsMixin):
         selection: str = "agreement",
         checkpoint_dir: str | Path | None = None,
         checkpoint_every: int = 1_000,
-        standardize: bool = True,
+        standardize: bool | str = "auto",
         u_type: str = "auto",
         device: str = "auto",
         n_threads: int | None = 1,
@@ -231,7 +238,7 @@ class IVAE(ParamsMixin):
             prior_net=prior_net,
             conditional=self._conditional,
             shared_encoder=self.shared_encoder,
-            encoder_sees_u=self.encoder_sees_u,
+            encoder_sees_u=self._encoder_sees_u(x_dim),
             decoder=self.decoder,
             decoder_var=self.decoder_var,
             hidden_dim=self._hidden_width(x_dim),
@@ -391,17 +398,41 @@ class IVAE(ParamsMixin):
         return self.fit(X, u).transform(X, u)
 
     # ----------------------------------------------------------------- helpers
+    def _encoder_sees_u(self, x_dim: int) -> bool:
+        """``encoder_sees_u`` with ``"auto"`` resolved for X of ``x_dim`` features."""
+        if self.encoder_sees_u == "auto":
+            return int(self.n_components) < x_dim
+        if not isinstance(self.encoder_sees_u, (bool, np.bool_)):
+            raise ValueError(f"encoder_sees_u must be True, False or 'auto', got {self.encoder_sees_u!r}")
+        return bool(self.encoder_sees_u)
+
+    def _scaling(self, x_dim: int) -> str:
+        """``standardize`` resolved: ``"feature"``, ``"global"`` or ``"none"``."""
+        value = self.standardize
+        if isinstance(value, str):
+            if value == "auto":
+                return "feature" if int(self.n_components) == x_dim else "global"
+            if value == "global":
+                return "global"
+            raise ValueError(f"standardize must be True, False, 'global' or 'auto', got {value!r}")
+        return "feature" if value else "none"
+
     def _standardization(self, stats: ColumnStats) -> tuple[np.ndarray, np.ndarray]:
-        """Per-feature mean and scale ``(n_features,)`` each; identity when not standardising."""
-        if self.standardize and self.decoder == "gaussian":
-            mean, std = stats.mean, stats.std
-            if np.any(std == 0):
-                cols = np.nonzero(std == 0)[0].tolist()
-                warnings.warn(f"X has constant column(s) {cols}; they carry no information",
-                              stacklevel=user_stacklevel())
-            return mean.astype(np.float32), np.where(std > 0, std, 1.0).astype(np.float32)
+        """Mean and scale ``(n_features,)`` each that X is standardised with (identity when
+        not standardising; one scale for every feature under ``"global"``)."""
         d = len(stats.mean)
-        return np.zeros(d, np.float32), np.ones(d, np.float32)
+        scaling = self._scaling(d)
+        if scaling == "none" or self.decoder != "gaussian":
+            return np.zeros(d, np.float32), np.ones(d, np.float32)
+        mean, std = stats.mean, stats.std
+        if np.any(std == 0):
+            cols = np.nonzero(std == 0)[0].tolist()
+            warnings.warn(f"X has constant column(s) {cols}; they carry no information",
+                          stacklevel=user_stacklevel())
+        if scaling == "global":
+            scale = float(np.sqrt(np.mean(np.square(std))))
+            return mean.astype(np.float32), np.full(d, scale if scale > 0 else 1.0, np.float32)
+        return mean.astype(np.float32), np.where(std > 0, std, 1.0).astype(np.float32)
 
     def _log_jacobian(self) -> float:
         """log |d x_std / d x| per sample: converts ELBOs back to the units of X."""

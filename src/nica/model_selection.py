@@ -49,7 +49,10 @@ from nica.training.checkpoint import CHECKPOINT_FILE
 #: the estimator settings under which fits are compared by their ELBO (here: of different
 #: n; ``nica reproduce select-hparams``: of different hyperparameters); overridable
 ELBO_SELECTION_SETTINGS: Mapping[str, Any] = {"objective": "elbo", "decoder_var": "learned",
-                                               "selection": "elbo"}
+                                               "selection": "elbo",
+                                               # one scaling and encoder for every candidate n,
+                                               # so that their ELBOs compare
+                                               "standardize": True, "encoder_sees_u": False}
 
 #: share of the ELBO gain (smallest candidate -> best) at which the knee rule stops
 KNEE_FRACTION = 0.95
