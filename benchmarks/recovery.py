@@ -39,7 +39,7 @@ FIELDS = ["setting", "data_seed", "config", "model_seed", "model", "mcc", "mcc_s
 
 
 #: the iVAE defaults of nica 0.1 (the g4 setting of docs/tuning.md at 10,000 steps)
-IVAE_0_1 = dict(objective="reweighted", prior_mean=False, prior_net="auto", shared_encoder=True,
+IVAE_0_1 = dict(objective="reweighted", prior_mean=False, prior_net="table", shared_encoder=True,
                 encoder_sees_u=False, decoder_var=0.1, hidden_dim="auto", batch_size=64, learning_rate=1e-2,
                 max_steps=10_000, lr_schedule="cosine", standardize=True)
 #: nica.IFlow's defaults before the invertible MLP (iFlow's own flow and budget)

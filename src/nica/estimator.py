@@ -34,6 +34,15 @@ from nica.training.trainer import TrainConfig, TrainHistory, TrainingDivergedErr
 
 #: bounds of the automatic hidden width (10 units per observed feature)
 MIN_AUTO_WIDTH, MAX_AUTO_WIDTH = 50, 100
+#: what the ``"auto"`` parameters stand for, by shape: as many latents as features
+#: ("square": the g4 setting of docs/tuning.md), or fewer ("tall": the authors' recipe,
+#: which measured best on 5 -> 20 data with and without noise, round h3)
+SHAPE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "square": dict(standardize=True, encoder_sees_u=False, shared_encoder=True, prior_net="table",
+                   max_steps=10_000, lr_schedule="cosine"),
+    "tall": dict(standardize=False, encoder_sees_u=True, shared_encoder=False, prior_net="mlp",
+                 max_steps=12_500, lr_schedule="plateau"),
+}
 
 
 def _standardize(x: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
@@ -52,15 +61,20 @@ class IVAE(ParamsMixin):
         the factorised conditional prior p(z|u).
     prior_mean : learn a u-dependent prior mean (``False``: zero mean, as the authors).
     prior_scale : learn a u-dependent prior variance / scale.
+    Six parameters default to ``"auto"``, resolved at ``fit`` from the shape of X
+    (:data:`SHAPE_DEFAULTS`): with as many latents as features the library's setting
+    (per-feature z-scores, q(z | x), one encoder network, a table prior, 10,000 steps,
+    cosine decay), with fewer the authors' recipe (raw X, q(z | x, u), two encoder
+    networks, an MLP prior, 12,500 steps, plateau decay), which measured best on
+    undercomplete data (docs/tuning.md, round h3). Any of them set explicitly wins.
+
     prior_net : map from u to the prior parameters: ``"table"`` (one row of parameters per
-        label), ``"mlp"`` (the authors' choice), or ``"auto"`` (table for categorical u,
-        MLP for continuous u).
+        label), ``"mlp"`` (the authors' choice), or ``"auto"`` (by shape; always an MLP for
+        continuous u).
     shared_encoder : one encoder MLP with mean and log-variance heads (faster) instead of
-        the authors' two separate networks.
+        the authors' two separate networks; ``"auto"``: by shape.
     encoder_sees_u : feed u to the encoder, q(z | x, u) as in the paper; ``False`` gives
-        q(z | x), which is exact for noise-free data; ``"auto"``: q(z | x) when
-        ``n_components`` equals the number of features, q(z | x, u) when it is smaller
-        (rule measured in docs/tuning.md, round h3).
+        q(z | x), which is exact for noise-free data; ``"auto"``: by shape.
     decoder : ``"gaussian"`` or ``"bernoulli"`` (binary X).
     decoder_var : fixed Gaussian decoder variance or ``"learned"`` (per feature).
     hidden_dim, n_layers, activation : MLP shape shared by encoder, decoder and prior;
@@ -69,7 +83,8 @@ class IVAE(ParamsMixin):
         ``"annealed"`` (reweighted → ELBO); see :mod:`nica.models.objectives`.
     objective_weights : (reconstruction, MI, TC, dimension-wise KL) weights of the
         reweighted objective; default the authors' (100, 1, 0, 10).
-    batch_size, learning_rate, max_steps, lr_schedule : optimisation (Adam).
+    batch_size, learning_rate, max_steps, lr_schedule : optimisation (Adam); ``max_steps``
+        and ``lr_schedule`` ``"auto"``: by shape.
     n_iter_no_change, tol : early stopping on the mean training ELBO per epoch.
     compile : compile the training loss with ``torch.compile``: a one-off compilation
         (about a minute on 2 CPU cores) for a cheaper step; worth it for long fits only
@@ -89,9 +104,8 @@ class IVAE(ParamsMixin):
     standardize : how X is scaled before fitting (Gaussian decoder only): ``True`` z-scores
         each feature, ``"global"`` centres each feature and divides all by one scale (the
         root mean feature variance, which keeps the features' relative scales), ``False``
-        leaves X as it is; ``"auto"``: per feature when ``n_components`` equals the number
-        of features, global when it is smaller (docs/tuning.md, round h3: per-feature
-        z-scores cost 5 -> 20 data about 0.1 MCC).
+        leaves X as it is; ``"auto"``: by shape (per-feature z-scores cost 5 -> 20 data
+        about 0.1 MCC, round h3).
     u_type : ``"auto"``, ``"categorical"`` or ``"continuous"``.
     device : ``"auto"``, ``"cpu"``, ``"cuda"``, ...
     n_threads : torch CPU threads during ``fit`` (restored afterwards); ``None`` leaves
@@ -134,7 +148,7 @@ class IVAE(ParamsMixin):
         prior_mean: bool = False,
         prior_scale: bool = True,
         prior_net: str = "auto",
-        shared_encoder: bool = True,
+        shared_encoder: bool | str = "auto",
         encoder_sees_u: bool | str = "auto",
         decoder: str = "gaussian",
         decoder_var: float | str = 0.1,
@@ -146,8 +160,8 @@ class IVAE(ParamsMixin):
         anneal_fraction: float = 0.625,
         batch_size: int = 64,
         learning_rate: float = 1e-2,
-        max_steps: int = 10_000,
-        lr_schedule: str = "cosine",
+        max_steps: int | str = "auto",
+        lr_schedule: str = "auto",
         n_iter_no_change: int | None = None,
         tol: float = 1e-3,
         compile: bool = False,
@@ -225,9 +239,9 @@ class IVAE(ParamsMixin):
 
     # ----------------------------------------------------------------- fitting
     def _model_config(self, x_dim: int, aux: AuxEncoder, n_models: int = 1) -> IVAEConfig:
-        prior_net = self.prior_net
-        if prior_net == "auto":  # a lookup table per label; an MLP for continuous u
-            prior_net = "table" if aux.kind == "categorical" else "mlp"
+        prior_net = self._by_shape("prior_net", x_dim)
+        if aux.kind != "categorical":  # a table needs labels: continuous u goes through an MLP
+            prior_net = "mlp" if self.prior_net == "auto" else prior_net
         return IVAEConfig(
             x_dim=x_dim,
             aux_dim=aux.dim,
@@ -237,8 +251,8 @@ class IVAE(ParamsMixin):
             prior_scale=self.prior_scale,
             prior_net=prior_net,
             conditional=self._conditional,
-            shared_encoder=self.shared_encoder,
-            encoder_sees_u=self._encoder_sees_u(x_dim),
+            shared_encoder=bool(self._by_shape("shared_encoder", x_dim)),
+            encoder_sees_u=bool(self._by_shape("encoder_sees_u", x_dim)),
             decoder=self.decoder,
             decoder_var=self.decoder_var,
             hidden_dim=self._hidden_width(x_dim),
@@ -256,7 +270,9 @@ class IVAE(ParamsMixin):
             raise ValueError(f"hidden_dim must be a positive integer or 'auto', got {self.hidden_dim!r}")
         return int(self.hidden_dim)
 
-    def _train_config(self) -> TrainConfig:
+    def _train_config(self, x_dim: int | None = None) -> TrainConfig:
+        """Optimisation settings; ``x_dim`` resolves the ``"auto"`` ones (without it they
+        take the square-shape values, for checks made before the data are seen)."""
         weights = self.objective_weights
         if len(weights) != 4:
             raise ValueError(f"objective_weights needs 4 numbers (rec, MI, TC, KL), got {weights!r}")
@@ -266,8 +282,8 @@ class IVAE(ParamsMixin):
             anneal_fraction=self.anneal_fraction,
             batch_size=self.batch_size,
             learning_rate=self.learning_rate,
-            max_steps=self.max_steps,
-            lr_schedule=self.lr_schedule,
+            max_steps=self._by_shape("max_steps", x_dim),
+            lr_schedule=self._by_shape("lr_schedule", x_dim),
             n_iter_no_change=self.n_iter_no_change,
             tol=self.tol,
             compile=bool(self.compile),
@@ -327,7 +343,7 @@ class IVAE(ParamsMixin):
         """
         X, u = split_aux(X, u)
         x, aux, stats = self._check_fit_inputs(X, u)
-        train_config = self._train_config()
+        train_config = self._train_config(x.shape[1])
         train_config.validate()
         model_config = self._model_config(x.shape[1], aux, self._check_restarts())
         if self._conditional:
@@ -398,20 +414,21 @@ class IVAE(ParamsMixin):
         return self.fit(X, u).transform(X, u)
 
     # ----------------------------------------------------------------- helpers
-    def _encoder_sees_u(self, x_dim: int) -> bool:
-        """``encoder_sees_u`` with ``"auto"`` resolved for X of ``x_dim`` features."""
-        if self.encoder_sees_u == "auto":
-            return int(self.n_components) < x_dim
-        if not isinstance(self.encoder_sees_u, (bool, np.bool_)):
-            raise ValueError(f"encoder_sees_u must be True, False or 'auto', got {self.encoder_sees_u!r}")
-        return bool(self.encoder_sees_u)
+    def _by_shape(self, name: str, x_dim: int | None) -> Any:
+        """Parameter ``name`` with ``"auto"`` resolved by the shape of X (:data:`SHAPE_DEFAULTS`);
+        booleans are checked to be booleans."""
+        value = getattr(self, name)
+        if isinstance(value, str) and value == "auto":
+            tall = x_dim is not None and int(self.n_components) < x_dim
+            return SHAPE_DEFAULTS["tall" if tall else "square"][name]
+        if name in ("shared_encoder", "encoder_sees_u") and not isinstance(value, (bool, np.bool_)):
+            raise ValueError(f"{name} must be True, False or 'auto', got {value!r}")
+        return value
 
     def _scaling(self, x_dim: int) -> str:
         """``standardize`` resolved: ``"feature"``, ``"global"`` or ``"none"``."""
-        value = self.standardize
+        value = self._by_shape("standardize", x_dim)
         if isinstance(value, str):
-            if value == "auto":
-                return "feature" if int(self.n_components) == x_dim else "global"
             if value == "global":
                 return "global"
             raise ValueError(f"standardize must be True, False, 'global' or 'auto', got {value!r}")

@@ -40,19 +40,23 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from nica._random import draw_seed
-from nica._validation import check_observations, check_same_length
+from nica._validation import AuxEncoder, check_observations, check_same_length
 from nica.datasets.io import atomic_write, refuse_existing
 from nica.datasets.tabular import split_aux
-from nica.estimator import IVAE
+from nica.estimator import IVAE, SHAPE_DEFAULTS
 from nica.training.checkpoint import CHECKPOINT_FILE
 
 #: the estimator settings under which fits are compared by their ELBO (here: of different
 #: n; ``nica reproduce select-hparams``: of different hyperparameters); overridable
-ELBO_SELECTION_SETTINGS: Mapping[str, Any] = {"objective": "elbo", "decoder_var": "learned",
-                                               "selection": "elbo",
-                                               # one scaling and encoder for every candidate n,
-                                               # so that their ELBOs compare
-                                               "standardize": True, "encoder_sees_u": False}
+ELBO_SELECTION_SETTINGS: Mapping[str, Any] = {
+    "objective": "elbo", "decoder_var": "learned", "selection": "elbo",
+    # one setting for every candidate n, so that their ELBOs compare: the estimator's
+    # shape-dependent defaults would switch at n = d (the prior network, a table for
+    # labels and an MLP for continuous u, and the step budget are set per selection)
+    **{k: v for k, v in SHAPE_DEFAULTS["square"].items() if k not in ("prior_net", "max_steps")},
+}
+#: the training budget of every candidate unless the caller sets ``max_steps``
+SELECTION_STEPS = SHAPE_DEFAULTS["square"]["max_steps"]
 
 #: share of the ELBO gain (smallest candidate -> best) at which the knee rule stops
 KNEE_FRACTION = 0.95
@@ -229,6 +233,10 @@ def select_n_components(
                         "pass candidates=, random_state= and checkpoint_dir= to select_n_components")
     settings = {**ELBO_SELECTION_SETTINGS, **params}
     X, u = split_aux(X, u)
+    settings.setdefault("max_steps", SELECTION_STEPS)
+    if "prior_net" not in params and u is not None:
+        kind = AuxEncoder(settings.get("u_type", "auto")).fit(u, len(u)).kind
+        settings["prior_net"] = "table" if kind == "categorical" else "mlp"
     # data, u and every parameter are checked once, before any fit
     probe = IVAE(1, **settings)
     x_checked, aux, _ = probe._check_fit_inputs(X, u)
