@@ -39,6 +39,7 @@ LAYERS = [
     ("models", ("nica.models",)),
     ("training", ("nica.training",)),
     ("estimator", ("nica._base", "nica.persistence", "nica._ivae_format", "nica._restarts", "nica._checkpointing",
+                   "nica._label_posterior",
                    "nica.estimator")),
     ("baselines / flows / model selection", ("nica.baselines", "nica.flows", "nica.model_selection",
                                              "nica.plotting", "nica.demo")),

@@ -13,6 +13,7 @@ import torch
 from nica._base import INFERENCE_CHUNK, NotFittedError, ParamsMixin, resolve_device, seeded_init
 from nica._checkpointing import aux_identity, fit_checkpointing
 from nica._ivae_format import IVAE_FORMAT
+from nica._label_posterior import LabelPosteriorMixin, ivae_label_log_likelihood
 from nica._random import draw_seed
 from nica._restarts import check_restarts, choose_restart
 from nica._validation import (
@@ -40,7 +41,7 @@ def _standardize(x: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarr
 
 
 @register_estimator("IVAE", IVAE_FORMAT)
-class IVAE(ParamsMixin):
+class IVAE(LabelPosteriorMixin, ParamsMixin):
     """Identifiable VAE (Khemakhem et al., AISTATS 2020) with an sklearn interface.
 
     Parameters
@@ -101,6 +102,8 @@ class IVAE(ParamsMixin):
         to 5,000 rows (None for a single restart).
     restarts_module_ : every restart as one stacked module (not saved by :meth:`save`);
         see :meth:`transform_restarts`.
+    u_classes_ : the fitted labels of a categorical u, the columns of
+        :meth:`predict_proba_u` (p(u | x) from the ELBO under each label, new x without u).
     n_features_in_, n_steps_, fit_time_, seed_ : as named.
 
     Examples
@@ -420,10 +423,22 @@ class IVAE(ParamsMixin):
         if not hasattr(self, "module_"):
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(X, u) first")
 
-    def _inputs(self, X: Any, u: Any) -> tuple[torch.Tensor | RowSource, torch.Tensor | OneHotRows]:
-        """Standardised X (a tensor, or a chunked reader for out-of-core X) and encoded u."""
+    def _inputs(self, X: Any, u: Any, *, encoder_only: bool = False
+                ) -> tuple[torch.Tensor | RowSource, torch.Tensor | OneHotRows]:
+        """Standardised X (a tensor, or a chunked reader for out-of-core X) and encoded u.
+
+        ``encoder_only``: u feeds the encoder q(z | x[, u]) alone, so for an encoder that
+        does not see u, u may be None (it is then not read at all).
+        """
         self._check_is_fitted()
         X, u = split_aux(X, u)
+        x = self._observations(X)
+        if encoder_only and u is None:
+            return x, self._encoder_without_u(x.shape[0])
+        return x, self._aux_rows(u, x.shape[0])
+
+    def _observations(self, X: Any) -> torch.Tensor | RowSource:
+        """X checked against the fit and standardised: a tensor, or a chunked reader."""
         raw = X
         if is_out_of_core(X):
             if len(X.shape) != 2 or X.shape[0] < 1:
@@ -432,11 +447,20 @@ class IVAE(ParamsMixin):
             raw = check_observations(X, "X", min_samples=1)
         if raw.shape[1] != self.n_features_in_:
             raise ValueError(f"X has {raw.shape[1]} features but the model was fitted with {self.n_features_in_}")
-        x: torch.Tensor | RowSource = (
-            RowSource(raw, self.x_mean_, self.x_scale_, self.device_) if is_out_of_core(raw)
-            else torch.from_numpy(_standardize(raw, self.x_mean_, self.x_scale_))
-        )
-        return x, self._aux_rows(u, x.shape[0])
+        return (RowSource(raw, self.x_mean_, self.x_scale_, self.device_) if is_out_of_core(raw)
+                else torch.from_numpy(_standardize(raw, self.x_mean_, self.x_scale_)))
+
+    def _encoder_without_u(self, n_samples: int) -> torch.Tensor:
+        """The encoder's u input when u is unknown: ``(n_samples, 0)``, or an error naming the
+        option for an encoder q(z | x, u) that needs u."""
+        if self.config_.conditional and self.config_.encoder_sees_u:
+            raise ValueError(
+                "u is required: this model's encoder q(z | x, u) sees u (encoder_sees_u=True, "
+                "CLI --encoder-sees-u or --preset authors). Pass u, or refit with "
+                "encoder_sees_u=False (CLI --encoder-ignores-u) for latents of new data without u; "
+                "predict_u(X) tells which fitted label each row most likely has"
+            )
+        return torch.zeros((n_samples, 0))
 
     def _chunks(self, x: torch.Tensor | RowSource, *others: torch.Tensor | OneHotRows):
         """Blocks of ``INFERENCE_CHUNK`` rows of x (read from disk when out of core) and others."""
@@ -449,8 +473,13 @@ class IVAE(ParamsMixin):
     # ----------------------------------------------------------------- inference
     @torch.no_grad()
     def transform(self, X: Any, u: Any = None) -> np.ndarray:
-        """Posterior means E[z | x, u]: ``(n_samples, n_components)``."""
-        x, u_t = self._inputs(X, u)
+        """Posterior means E[z | x, u]: ``(n_samples, n_components)``.
+
+        u may be left out (also for new data whose u is unknown) when the encoder does not
+        see u (``encoder_sees_u=False``, the default): the latents are then the same as
+        with u. An encoder q(z | x, u) needs u.
+        """
+        x, u_t = self._inputs(X, u, encoder_only=True)
         out = [self.module_.inference(xb, ub)[0][0].cpu() for xb, ub in self._chunks(x, u_t)]
         z = torch.cat(out).numpy()
         if not np.isfinite(z).all():
@@ -469,7 +498,7 @@ class IVAE(ParamsMixin):
         """
         if not hasattr(self, "restarts_module_"):
             raise NotFittedError("only the kept restart is available: fit the model in this session")
-        x, u_t = self._inputs(X, u)
+        x, u_t = self._inputs(X, u, encoder_only=True)
         module = self.restarts_module_
         out = [module.inference(xb, ub)[0].cpu() for xb, ub in self._chunks(x, u_t)]
         return torch.cat(out, dim=1).numpy()
@@ -485,7 +514,7 @@ class IVAE(ParamsMixin):
         """Draws from q(z | x, u): ``(n_samples, n_rows, n_components)``."""
         if not isinstance(n_samples, (int, np.integer)) or isinstance(n_samples, bool) or n_samples < 1:
             raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
-        x, u_t = self._inputs(X, u)
+        x, u_t = self._inputs(X, u, encoder_only=True)
         gen = torch.Generator(device=self.device_).manual_seed(draw_seed(random_state))
         draws = []
         for xb, ub in self._chunks(x, u_t):
@@ -523,6 +552,17 @@ class IVAE(ParamsMixin):
     def score(self, X: Any, u: Any = None) -> float:
         """Mean ELBO per sample; higher is better (usable for model selection)."""
         return float(self.score_samples(X, u).mean())
+
+    def _label_log_likelihood(self, X: Any) -> np.ndarray:
+        """The ELBO of every row under every fitted label, up to a term constant in the label
+        (``predict_u`` / ``predict_proba_u`` of :class:`~nica._label_posterior.LabelPosteriorMixin`)."""
+        self._check_is_fitted()
+        self._check_categorical_u()
+        x = self._observations(split_aux(X, None)[0])
+        gen = torch.Generator(device=self.device_).manual_seed(0)
+        out = [ivae_label_log_likelihood(self.module_, xb, self.aux_encoder_.dim, generator=gen).cpu()
+               for (xb,) in self._chunks(x)]
+        return torch.cat(out).double().numpy()
 
     # ----------------------------------------------------------------- persistence
     def save(self, path: str | Path, *, overwrite: bool = False) -> Path:

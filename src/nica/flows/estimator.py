@@ -17,13 +17,14 @@ from nica._base import (
     resolve_device,
     seeded_init,
 )
+from nica._label_posterior import LabelPosteriorMixin
 from nica._random import draw_seed
 from nica._validation import AuxEncoder, check_observations, check_same_length, warn_identifiability
 from nica.flows.module import IFlowConfig, IFlowModule
 from nica.training.trainer import TrainConfig, train
 
 
-class IFlow(ParamsMixin):
+class IFlow(LabelPosteriorMixin, ParamsMixin):
     """Identifiable normalising flow (Khemakhem et al. 2020, §special case; Li et al. 2020).
 
     x = f(z) with f a normalising flow and z ~ p(z | u), the same u-conditioned
@@ -62,6 +63,8 @@ class IFlow(ParamsMixin):
     history_ : :class:`nica.training.TrainHistory` (``elbo`` is the exact log-likelihood
         per sample, on standardised X).
     log_likelihood_ : mean training log p(x | u) per sample of the last epoch, units of X.
+    u_classes_ : the fitted labels of a categorical u (the columns of :meth:`predict_proba_u`,
+        the exact posterior p(u | x) ∝ p(x | u) p(u) with p(u) the fit-time frequencies).
     aux_encoder_, x_mean_, x_scale_, seed_, device_, n_features_in_, n_steps_,
     fit_time_ : as named.
 
@@ -243,6 +246,20 @@ class IFlow(ParamsMixin):
     def score(self, X: Any, u: Any) -> float:
         """Mean log-likelihood per sample; higher is better."""
         return float(self.score_samples(X, u).mean())
+
+    def _label_log_likelihood(self, X: Any) -> np.ndarray:
+        """log p(x | u = k) for every fitted label k, less log |det J| (the same for every k):
+        ``(n_rows, n_labels)``; ``predict_proba_u`` is then the exact posterior p(u | x)."""
+        x = self._standardized(X)
+        self._check_categorical_u()
+        eye = torch.eye(self.aux_encoder_.dim)
+
+        def per_label(xb: torch.Tensor) -> torch.Tensor:
+            z = self.module_.encode(xb)[0]
+            return torch.stack([self.module_.prior.log_prob(z, self.module_.prior_params(
+                eye[k].expand(len(xb), -1).to(xb.device))).sum(-1) for k in range(len(eye))], dim=-1)
+
+        return self._batched(per_label, x).double().numpy()
 
 
 __all__ = ["IFlow"]
