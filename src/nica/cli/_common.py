@@ -8,6 +8,7 @@ its own, so that ``nica --help`` stays quick.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -30,10 +31,17 @@ def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return func(*args, **kwargs)
         except USER_ERRORS as exc:
-            # one line whatever the message: some libraries' messages span several
-            raise click.ClickException(" ".join(str(exc).split())) from None
+            raise click.ClickException(command_line_message(str(exc))) from None
 
     return wrapper
+
+
+def command_line_message(message: str) -> str:
+    """A library error as the command line says it: one line whatever the message (some
+    libraries' span several), and the option a Python argument stands for where the
+    message names both ("pass overwrite=True (CLI: --overwrite)" -> "pass --overwrite")."""
+    message = re.sub(r"\b[\w.]+=[\w.'\"]+ \(CLI: (--[\w-]+)\)", r"\1", message)
+    return " ".join(message.split())
 
 
 def one_line_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:

@@ -36,9 +36,11 @@ from nica.presets import PRESETS
 @click.option("--selection", type=click.Choice(["agreement", "elbo", "first"]),
               help="how the kept restart is chosen (never from true sources)")
 @click.option("--checkpoint-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="write resumable checkpoints here")
+              help="keep the fit's checkpoints here [default: a working folder .NAME.checkpoints "
+                   "beside --out, removed when the fit succeeds]")
 @click.option("--checkpoint-every", type=int, help="steps between checkpoints [default: 1000]")
-@click.option("--resume", is_flag=True, help="continue the fit checkpointed in --checkpoint-dir")
+@click.option("--resume", is_flag=True,
+              help="continue an interrupted fit: run the same command again with --resume")
 @click.option("--stream", is_flag=True,
               help="read x from disk batch by batch (.npy memory-mapped, HDF5 or zarr): for data larger than memory")
 @click.option("--device", default="auto", show_default=True)
@@ -55,6 +57,7 @@ def fit(data: Path, n_components: int, out: Path, u_file: Path | None, x_key: st
     --u-col, x from the other columns or --x-cols), or an .npy of x with --u FILE.
     Under ``torchrun --nproc_per_node K`` the fit is data-parallel and rank 0 saves it.
     """
+    from nica._checkpointing import checkpoints_beside
     from nica.datasets.io import DataFileError, load_dataset
     from nica.estimator import IVAE
     from nica.training.distributed import rank_and_size
@@ -69,6 +72,7 @@ def fit(data: Path, n_components: int, out: Path, u_file: Path | None, x_key: st
         ds.x = open_array(data, key=x_key)
     else:
         ds = read_xu(data, u_file, x_key, u_key, x_cols, u_cols)
+    checkpoint_dir = options.pop("checkpoint_dir")
     overrides = {k: v for k, v in options.items() if v is not None}
     if "decoder_var" in overrides and overrides["decoder_var"] != "learned":
         try:
@@ -82,10 +86,14 @@ def fit(data: Path, n_components: int, out: Path, u_file: Path | None, x_key: st
         max_steps = max(1, round(epochs * max(1, len(ds.x) // model.batch_size)))
     if max_steps is not None:
         model.set_params(max_steps=max_steps)
-    model.fit(ds.x, ds.u, resume=resume)
-    if rank_and_size()[0] != 0:  # data-parallel replicas are identical: rank 0 saves
-        return
-    model.save(out, overwrite=overwrite)
+    rank = rank_and_size()[0]
+    # checkpoints without being asked: a killed fit continues with --resume
+    with checkpoints_beside(model, out, checkpoint_dir=checkpoint_dir, resume=resume, remove=rank == 0):
+        model.fit(ds.x, ds.u, resume=resume)
+        if rank != 0:  # data-parallel replicas are identical: rank 0 saves
+            return
+        model.set_params(checkpoint_dir=checkpoint_dir)  # saved as given: no record of the working folder
+        model.save(out, overwrite=overwrite)
     restarts = (f", restart {model.selected_restart_} of {model.n_restarts} kept by {model.selection}"
                 if model.n_restarts > 1 else "")
     click.echo(f"fitted in {model.fit_time_:.1f} s ({model.n_steps_} steps{restarts}), "
