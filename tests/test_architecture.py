@@ -160,11 +160,12 @@ for module in sys.argv[1:]:
         importlib.import_module(module)
     except Exception as exc:
         failed[module] = f"{type(exc).__name__}: {exc}"
-# a fresh nica.persistence knows every built-in estimator: load needs no other import
+# a fresh nica.persistence finds every built-in estimator: load needs no other import
 for loaded in [m for m in sys.modules if m == "nica" or m.startswith("nica.")]:
     del sys.modules[loaded]
 persistence = importlib.import_module("nica.persistence")
-print(json.dumps({"failed": failed, "estimators": sorted(persistence.ESTIMATOR_TYPES)}))
+found = {name: persistence.registered_type(name).cls.__name__ for name in persistence.BUILTIN_ESTIMATORS}
+print(json.dumps({"failed": failed, "estimators": sorted(n for n, cls in found.items() if n == cls)}))
 """
 
 

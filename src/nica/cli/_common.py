@@ -40,7 +40,7 @@ def command_line_message(message: str) -> str:
     """A library error as the command line says it: one line whatever the message (some
     libraries' span several), and the option a Python argument stands for where the
     message names both ("pass overwrite=True (CLI: --overwrite)" -> "pass --overwrite")."""
-    message = re.sub(r"\b[\w.]+=[\w.'\"]+ \(CLI: (--[\w-]+)\)", r"\1", message)
+    message = re.sub(r"(?:\b[\w.]+=[\w.'\"]+|\b\w+_\w+) \(CLI: (--[^)]+)\)", r"\1", message)
     return " ".join(message.split())
 
 

@@ -129,6 +129,10 @@ class Table:
             f"{self.source}; its columns are {shown}"
         )
 
+    def non_numeric(self, indices: Sequence[int]) -> list[int]:
+        """Which of the columns ``indices`` hold something other than numbers."""
+        return [i for i in indices if _numeric(self.columns[i]) is None]
+
     def numeric(self, indices: Sequence[int], name: str) -> np.ndarray:
         """The selected columns as one float64 array ``(N, k)``; errors name non-numeric columns."""
         converted = {i: _numeric(self.columns[i]) for i in indices}
