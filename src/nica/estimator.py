@@ -334,7 +334,7 @@ class IVAE(LabelPosteriorMixin, ParamsMixin):
         generator = torch.Generator(device=device).manual_seed(seed + 1)
         try:
             history = train(module, x_t, u_t, train_config, generator=generator, progress=self.verbose,
-                            checkpoint=checkpoint, resume=resume)
+                            checkpoint=checkpoint, resume=resume, elbo_offset=self._log_jacobian_of(x_scale))
         except TrainingDivergedError as exc:  # keep the last good model, then report
             self._set_fitted(module, exc.history, x_t, u_t, aux, x_mean, x_scale, seed, device)
             raise

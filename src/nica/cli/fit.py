@@ -57,6 +57,8 @@ def fit(data: Path, n_components: int, out: Path, u_file: Path | None, x_key: st
     --u-col, x from the other columns or --x-cols), or an .npy of x with --u FILE.
     Under ``torchrun --nproc_per_node K`` the fit is data-parallel and rank 0 saves it.
     """
+    import numpy as np
+
     from nica._checkpointing import checkpoints_beside
     from nica.datasets.io import DataFileError, load_dataset
     from nica.estimator import IVAE
@@ -94,10 +96,17 @@ def fit(data: Path, n_components: int, out: Path, u_file: Path | None, x_key: st
             return
         model.set_params(checkpoint_dir=checkpoint_dir)  # saved as given: no record of the working folder
         model.save(out, overwrite=overwrite)
-    restarts = (f", restart {model.selected_restart_} of {model.n_restarts} kept by {model.selection}"
-                if model.n_restarts > 1 else "")
-    click.echo(f"fitted in {model.fit_time_:.1f} s ({model.n_steps_} steps{restarts}), "
-               f"ELBO {model.elbo_:.3f} per sample; saved to {out}")
+    restarts = ""
+    if model.n_restarts > 1:
+        agreement = model.restart_agreement_[~np.eye(model.n_restarts, dtype=bool)]
+        restarts = (f", restart {model.selected_restart_} of {model.n_restarts} kept by {model.selection}; "
+                    f"the restarts' latents agree with MCC {agreement.mean():.3f}"
+                    + (f" on average (pairs {agreement.min():.3f} to {agreement.max():.3f})"
+                       if model.n_restarts > 2 else ""))
+    shown = ("the progress bar showed the restarts' mean and range" if model.n_restarts > 1
+             else "as the progress bar showed")
+    click.echo(f"fitted in {model.fit_time_:.1f} s ({model.n_steps_} steps{restarts}); training ELBO "
+               f"{model.elbo_:.3f} per sample in the units of X (the last epoch's mean; {shown}); saved to {out}")
 
 
 def parse_candidates(text: str) -> list[int]:

@@ -203,7 +203,7 @@ class IFlow(LabelPosteriorMixin, ParamsMixin):
         x_t, u_t = torch.from_numpy(x_std).to(device), torch.from_numpy(u_enc).to(device)
         generator = torch.Generator(device=device).manual_seed(seed + 1)
         history = train(module, x_t, u_t, train_config, generator=generator, progress=self.verbose,
-                        checkpoint=checkpoint, resume=resume)
+                        checkpoint=checkpoint, resume=resume, elbo_offset=float(np.log(x_scale).sum()))
 
         # fitted state only after training succeeded (a failed refit keeps the old fit)
         self.module_, self.config_, self.history_ = module, config, history

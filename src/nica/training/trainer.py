@@ -19,8 +19,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
-
 from torch.nn.parallel import DistributedDataParallel
 
 from nica.models.analytic import AnalyticLoss, analytic_support
@@ -28,6 +26,7 @@ from nica.models.objectives import AUTHORS_WEIGHTS, OBJECTIVES, ObjectiveWeights
 
 from nica.training.checkpoint import Checkpointing
 from nica.training.optim import FlatAdam, LearningRateSchedule
+from nica.training.progress import FitProgress
 from nica.training.distributed import all_true, mean_over_processes, rank_and_size
 
 logger = logging.getLogger("nica.training")
@@ -177,6 +176,7 @@ def train(
     on_epoch: Callable[[int, TrainHistory], None] | None = None,
     checkpoint: Checkpointing | None = None,
     resume: bool = False,
+    elbo_offset: float = 0.0,
 ) -> TrainHistory:
     """Fit ``module`` to ``x`` ``(N, x_dim)`` and ``u`` ``(N, aux_dim)`` in place.
 
@@ -192,7 +192,8 @@ def train(
     hand-derived-gradient path (``config.analytic_gradients``) it runs with grad mode off.
     ``checkpoint`` writes the full training state every ``checkpoint.every`` steps;
     with ``resume=True`` training continues from the last checkpoint there (if any) and
-    reaches the same result as an uninterrupted run.
+    reaches the same result as an uninterrupted run. ``progress`` shows a bar
+    (:class:`nica.training.progress.FitProgress`) whose ELBOs are less ``elbo_offset``.
 
     Raises
     ------
@@ -241,8 +242,7 @@ def train(
         snapshot = opt.state_dict()
         failures_in_a_row = 0
         module.train()
-        bar = tqdm(total=config.max_steps, initial=history.n_steps, disable=not progress, desc="fit",
-                   unit="step", leave=False)
+        bar = FitProgress(config.max_steps, history.n_steps, progress, elbo_offset)
 
         def write_checkpoint() -> None:
             history.fit_time = previous_time + time.perf_counter() - start
@@ -287,11 +287,12 @@ def train(
                     failures_in_a_row += 1
                     _recover(opt, snapshot, config, history, failures_in_a_row)
                 opt.schedule.after_step()
+                if progress:
+                    bar.step(elbo_sum, n_good)
                 if checkpoint is not None and rank == 0 and history.n_steps % checkpoint.every == 0:
                     write_checkpoint()
-            bar.update(loop["n_batches"])
             stop = _end_epoch(opt, history, loop, elbo_sum, loss_sum, n_good, config)
-            bar.set_postfix(elbo=f"{history.elbo[-1]:.3f}")
+            bar.show(history.model_elbo)
             if on_epoch is not None:
                 on_epoch(loop["epoch"], history)
             loop["epoch"] += 1
