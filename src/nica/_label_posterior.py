@@ -1,4 +1,5 @@
-"""Which label u a new observation belongs to, from a fitted model's own likelihood.
+"""New data without u: which label u a new observation belongs to, from a fitted model's own
+likelihood, and what an iVAE encoder is given when u is unknown.
 
 For a model with a categorical auxiliary variable, Bayes' rule over the fitted labels gives
 
@@ -123,9 +124,31 @@ def ivae_label_log_likelihood(module: Any, x: torch.Tensor, n_labels: int, *, n_
     return torch.stack(scores, dim=-1)
 
 
+def chunked_label_log_likelihood(module: Any, chunks: Any, n_labels: int, device: torch.device) -> np.ndarray:
+    """:func:`ivae_label_log_likelihood` over blocks of rows (``chunks`` yields ``[x_block]``),
+    with one seeded generator: ``(n_rows, n_labels)`` float64."""
+    generator = torch.Generator(device=device).manual_seed(0)
+    out = [ivae_label_log_likelihood(module, xb, n_labels, generator=generator).cpu() for (xb,) in chunks]
+    return torch.cat(out).double().numpy()
+
+
+def encoder_input_without_u(config: Any, n_samples: int) -> torch.Tensor:
+    """What an iVAE encoder (of :class:`nica.models.IVAEConfig` ``config``) is given when u is
+    unknown: ``(n_samples, 0)``, or an error naming the option for an encoder q(z | x, u)."""
+    if config.conditional and config.encoder_sees_u:
+        raise ValueError(
+            "u is required: this model's encoder q(z | x, u) sees u (encoder_sees_u=True, "
+            "CLI --encoder-sees-u or --preset authors). Pass u, or refit with "
+            "encoder_sees_u=False (CLI --encoder-ignores-u) for latents of new data without u; "
+            "predict_u(X) tells which fitted label each row most likely has"
+        )
+    return torch.zeros((n_samples, 0))
+
+
 def _mixed(classes: list) -> bool:
     """Labels of several Python types (kept as objects rather than coerced to strings)."""
     return len({type(c) for c in classes}) > 1
 
 
-__all__ = ["LABEL_PRIORS", "LabelPosteriorMixin", "ivae_label_log_likelihood", "label_log_prior"]
+__all__ = ["LABEL_PRIORS", "LabelPosteriorMixin", "chunked_label_log_likelihood", "encoder_input_without_u",
+           "ivae_label_log_likelihood", "label_log_prior"]

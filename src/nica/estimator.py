@@ -13,15 +13,11 @@ import torch
 from nica._base import INFERENCE_CHUNK, NotFittedError, ParamsMixin, resolve_device, seeded_init
 from nica._checkpointing import aux_identity, fit_checkpointing
 from nica._ivae_format import IVAE_FORMAT
-from nica._label_posterior import LabelPosteriorMixin, ivae_label_log_likelihood
+from nica._label_posterior import LabelPosteriorMixin, chunked_label_log_likelihood, encoder_input_without_u
 from nica._random import draw_seed
 from nica._restarts import check_restarts, choose_restart
-from nica._validation import (
-    AuxEncoder,
-    check_observations,
-    check_same_length,
-    warn_identifiability,
-)
+from nica._validation import AuxEncoder, check_observations, check_same_length, warn_identifiability
+from nica.datasets.features import align_columns, feature_names
 from nica.datasets.streaming import ColumnStats, OneHotRows, RowSource, column_stats, is_out_of_core
 from nica.datasets.tabular import split_aux
 from nica.models.ivae import IVAEConfig, IVAEModule
@@ -100,8 +96,11 @@ class IVAE(LabelPosteriorMixin, ParamsMixin):
     restart_elbo_ : ``(n_restarts,)`` each restart's final training ELBO per sample.
     restart_agreement_ : ``(n_restarts, n_restarts)`` MCC between restarts' latents on up
         to 5,000 rows (None for a single restart).
-    restarts_module_ : every restart as one stacked module (not saved by :meth:`save`);
-        see :meth:`transform_restarts`.
+    restarts_module_ : every restart as one stacked module (saved by :meth:`save` from
+        model format 3 on); see :meth:`transform_restarts`.
+    feature_names_in_ : ``(n_features,)`` X's column names when fitted on a table (a
+        DataFrame, an AnnData, or a CSV/parquet file with a header through the CLI), else
+        None; new data are realigned by these names and refused when they differ.
     u_classes_ : the fitted labels of a categorical u, the columns of
         :meth:`predict_proba_u` (p(u | x) from the ELBO under each label, new x without u).
     n_features_in_, n_steps_, fit_time_, seed_ : as named.
@@ -314,6 +313,7 @@ class IVAE(LabelPosteriorMixin, ParamsMixin):
             the learning rate; the estimator is fitted with the last good state first.
         """
         X, u = split_aux(X, u)
+        names = feature_names(X)
         x, aux, stats = self._check_fit_inputs(X, u)
         train_config = self._train_config()
         train_config.validate()
@@ -337,8 +337,10 @@ class IVAE(LabelPosteriorMixin, ParamsMixin):
                             checkpoint=checkpoint, resume=resume, elbo_offset=self._log_jacobian_of(x_scale))
         except TrainingDivergedError as exc:  # keep the last good model, then report
             self._set_fitted(module, exc.history, x_t, u_t, aux, x_mean, x_scale, seed, device)
+            self.feature_names_in_ = names
             raise
         self._set_fitted(module, history, x_t, u_t, aux, x_mean, x_scale, seed, device)
+        self.feature_names_in_ = names
         return self
 
     def _training_data(
@@ -434,7 +436,7 @@ class IVAE(LabelPosteriorMixin, ParamsMixin):
         X, u = split_aux(X, u)
         x = self._observations(X)
         if encoder_only and u is None:
-            return x, self._encoder_without_u(x.shape[0])
+            return x, encoder_input_without_u(self.config_, x.shape[0])
         return x, self._aux_rows(u, x.shape[0])
 
     def _observations(self, X: Any) -> torch.Tensor | RowSource:
@@ -444,23 +446,12 @@ class IVAE(LabelPosteriorMixin, ParamsMixin):
             if len(X.shape) != 2 or X.shape[0] < 1:
                 raise ValueError(f"X must be 2-D (n_samples, n_features) with at least one row, got {X.shape}")
         else:
-            raw = check_observations(X, "X", min_samples=1)
+            raw = align_columns(check_observations(X, "X", min_samples=1), feature_names(X),
+                                getattr(self, "feature_names_in_", None))
         if raw.shape[1] != self.n_features_in_:
             raise ValueError(f"X has {raw.shape[1]} features but the model was fitted with {self.n_features_in_}")
         return (RowSource(raw, self.x_mean_, self.x_scale_, self.device_) if is_out_of_core(raw)
                 else torch.from_numpy(_standardize(raw, self.x_mean_, self.x_scale_)))
-
-    def _encoder_without_u(self, n_samples: int) -> torch.Tensor:
-        """The encoder's u input when u is unknown: ``(n_samples, 0)``, or an error naming the
-        option for an encoder q(z | x, u) that needs u."""
-        if self.config_.conditional and self.config_.encoder_sees_u:
-            raise ValueError(
-                "u is required: this model's encoder q(z | x, u) sees u (encoder_sees_u=True, "
-                "CLI --encoder-sees-u or --preset authors). Pass u, or refit with "
-                "encoder_sees_u=False (CLI --encoder-ignores-u) for latents of new data without u; "
-                "predict_u(X) tells which fitted label each row most likely has"
-            )
-        return torch.zeros((n_samples, 0))
 
     def _chunks(self, x: torch.Tensor | RowSource, *others: torch.Tensor | OneHotRows):
         """Blocks of ``INFERENCE_CHUNK`` rows of x (read from disk when out of core) and others."""
@@ -493,11 +484,13 @@ class IVAE(LabelPosteriorMixin, ParamsMixin):
     def transform_restarts(self, X: Any, u: Any = None) -> np.ndarray:
         """Posterior means of every restart: ``(n_restarts, n_samples, n_components)``.
 
-        Available after ``fit`` in this session (restarts other than the kept one are not
-        saved); row ``selected_restart_`` equals :meth:`transform`.
+        Available after ``fit`` and after :func:`nica.load` (models saved in format 3 on);
+        row ``selected_restart_`` equals :meth:`transform`.
         """
+        self._check_is_fitted()
         if not hasattr(self, "restarts_module_"):
-            raise NotFittedError("only the kept restart is available: fit the model in this session")
+            raise NotFittedError("this model was saved without its restarts (model format < 3, before nica "
+                                 "kept them): only the kept restart is available; refit to get them all")
         x, u_t = self._inputs(X, u, encoder_only=True)
         module = self.restarts_module_
         out = [module.inference(xb, ub)[0].cpu() for xb, ub in self._chunks(x, u_t)]
@@ -554,15 +547,11 @@ class IVAE(LabelPosteriorMixin, ParamsMixin):
         return float(self.score_samples(X, u).mean())
 
     def _label_log_likelihood(self, X: Any) -> np.ndarray:
-        """The ELBO of every row under every fitted label, up to a term constant in the label
-        (``predict_u`` / ``predict_proba_u`` of :class:`~nica._label_posterior.LabelPosteriorMixin`)."""
+        """The ELBO under every fitted label, up to a term constant in the label (``predict_u``)."""
         self._check_is_fitted()
         self._check_categorical_u()
         x = self._observations(split_aux(X, None)[0])
-        gen = torch.Generator(device=self.device_).manual_seed(0)
-        out = [ivae_label_log_likelihood(self.module_, xb, self.aux_encoder_.dim, generator=gen).cpu()
-               for (xb,) in self._chunks(x)]
-        return torch.cat(out).double().numpy()
+        return chunked_label_log_likelihood(self.module_, self._chunks(x), self.aux_encoder_.dim, self.device_)
 
     # ----------------------------------------------------------------- persistence
     def save(self, path: str | Path, *, overwrite: bool = False) -> Path:

@@ -31,6 +31,7 @@ smallest candidate to the best; ``"argmax"`` is the plain maximum.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,10 @@ ELBO_SELECTION_SETTINGS: Mapping[str, Any] = {"objective": "elbo", "decoder_var"
 
 #: share of the ELBO gain (smallest candidate -> best) at which the knee rule stops
 KNEE_FRACTION = 0.95
+#: optimiser steps per fit with which the choice was validated (select-dim: the true n in
+#: 13 of 15 data sets); shorter fits stop before the curve settles and tend to choose a
+#: larger n (n = 4 for a true 3 at 500 and 2,000 steps), so they are warned about
+VALIDATED_MAX_STEPS = 10_000
 
 RULES = ("knee", "argmax")
 
@@ -225,6 +230,15 @@ def select_n_components(
         raise TypeError("n_components, random_state and checkpoint_dir are set per candidate: "
                         "pass candidates=, random_state= and checkpoint_dir= to select_n_components")
     settings = {**ELBO_SELECTION_SETTINGS, **params}
+    steps = settings.get("max_steps", IVAE._param_defaults()["max_steps"])
+    if isinstance(steps, (int, np.integer)) and 0 < steps < VALIDATED_MAX_STEPS:
+        warnings.warn(
+            f"max_steps={steps} per fit is shorter than the {VALIDATED_MAX_STEPS:,} steps this choice was "
+            "validated with (the true n in 13 of 15 benchmark data sets, docs/results.md select-dim): "
+            "short fits stop before the ELBO curve settles and tend to choose too large an n; raise "
+            f"max_steps (CLI: --max-steps) to {VALIDATED_MAX_STEPS:,} or more to trust the choice",
+            UserWarning, stacklevel=2,
+        )
     X, u = split_aux(X, u)
     # data, u and every parameter are checked once, before any fit
     probe = IVAE(1, **settings)

@@ -33,8 +33,10 @@ from nica._base import resolve_device
 from nica._fs import publish_permissions
 from nica._version import __version__
 
-#: 2: every tensor has a leading model dimension (stacked restarts); 1 is read and converted
-FORMAT_VERSION = 2
+#: 2: every tensor has a leading model dimension (stacked restarts); 1 is read and converted.
+#: 3: also every restart (``restarts.*``), u's label counts and X's column names; 1-2 load
+#: without them (no restarts after load, uniform label prior, no column check)
+FORMAT_VERSION = 3
 CONFIG_FILE, WEIGHTS_FILE = "config.json", "weights.safetensors"
 
 T = TypeVar("T", bound=type)
@@ -180,6 +182,7 @@ def save_model(model: Any, path: str | Path, *, overwrite: bool = False) -> Path
         publish_permissions(tmp, directory=True)
         state = {k: v.detach().cpu().contiguous() for k, v in save_format.tensors(model).items()}
         save_file(state, str(tmp / WEIGHTS_FILE))
+        publish_permissions(tmp / WEIGHTS_FILE)  # safetensors creates it private (0600)
         (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2, default=_json_default))
         if target.exists():
             old = target.with_name(f".{target.name}.old")

@@ -30,6 +30,8 @@ def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
+        except BrokenPipeError:  # the reader left (`nica info m | head`): click exits quietly
+            raise
         except USER_ERRORS as exc:
             raise click.ClickException(command_line_message(str(exc))) from None
 

@@ -92,6 +92,8 @@ def fit(data: Path, n_components: int, out: Path, u_file: Path | None, x_key: st
     # checkpoints without being asked: a killed fit continues with --resume
     with checkpoints_beside(model, out, checkpoint_dir=checkpoint_dir, resume=resume, remove=rank == 0):
         model.fit(ds.x, ds.u, resume=resume)
+        if ds.x_names is not None:  # a table's header: new data are checked against it
+            model.feature_names_in_ = np.asarray(ds.x_names, dtype=object)
         if rank != 0:  # data-parallel replicas are identical: rank 0 saves
             return
         model.set_params(checkpoint_dir=checkpoint_dir)  # saved as given: no record of the working folder

@@ -30,6 +30,7 @@ def predict_u(model_dir: Path, data: Path, out: Path, u_file: Path | None, x_key
     """
     import numpy as np
 
+    from nica.datasets.features import align_columns
     from nica.datasets.io import DataFileError, atomic_write
     from nica.persistence import load
 
@@ -39,7 +40,8 @@ def predict_u(model_dir: Path, data: Path, out: Path, u_file: Path | None, x_key
     check_outputs([out], overwrite)
     model = load(model_dir)
     ds = read_xu(data, u_file, x_key, u_key, x_cols, u_cols, need_u=False)
-    probabilities = model.predict_proba_u(ds.x, label_prior=label_prior)
+    x = align_columns(ds.x, ds.x_names, getattr(model, "feature_names_in_", None), str(data))
+    probabilities = model.predict_proba_u(x, label_prior=label_prior)
     labels = np.asarray(model.u_classes_)
     predicted = labels[probabilities.argmax(axis=1)]
     values = probabilities if proba else predicted

@@ -50,6 +50,8 @@ class Dataset:
     x: np.ndarray | None
     u: np.ndarray | None = None
     s: np.ndarray | None = None
+    #: x's column names, for a table with a header (None otherwise)
+    x_names: list[str] | None = None
 
 
 def _data_file(path: str | Path) -> tuple[Path, str]:
@@ -237,7 +239,7 @@ def load_dataset(
                 f"{', '.join(chosen)} can only choose columns of {'/'.join(TABULAR)} tables; {path} "
                 f"is a {suffix} file: {fix}"
             )
-    out: dict[str, np.ndarray | None] = {"x": None, "u": None, "s": None}
+    out: dict[str, Any] = {"x": None, "u": None, "s": None}
     if suffix in TABULAR:
         out.update(_from_table(path, in_table, parts, u_elsewhere=u_path is not None))
     elif suffix in KEYED:
@@ -259,7 +261,7 @@ def load_dataset(
 
 
 def _from_table(path: Path, specs: dict[str, ColumnSpec | None], parts: Collection[str],
-                u_elsewhere: bool = False) -> dict[str, np.ndarray]:
+                u_elsewhere: bool = False) -> dict[str, Any]:
     """x, u and s from the columns of one table; x takes what u and s leave."""
     table = _read_table(path)
     index = {p: table.select(spec, COLUMN_OPTIONS[p]) for p, spec in specs.items()
@@ -274,7 +276,7 @@ def _from_table(path: Path, specs: dict[str, ColumnSpec | None], parts: Collecti
                 f"column(s) {[table.names[i] for i in shared]} of {path} are chosen for both x and "
                 f"{part}; a column can be only one of them"
             )
-    out: dict[str, np.ndarray] = {}
+    out: dict[str, Any] = {}
     if "x" in parts and specs["x"] is None and "u" not in index and not u_elsewhere:
         labels = table.non_numeric(index["x"])
         if labels:  # most likely u, left among x's columns because no u column was named
@@ -286,6 +288,7 @@ def _from_table(path: Path, specs: dict[str, ColumnSpec | None], parts: Collecti
             )
     if "x" in parts:
         out["x"] = table.numeric(index["x"], "x")
+        out["x_names"] = [table.names[i] for i in index["x"]] if table.named else None
     if "u" in parts and "u" in index:
         out["u"] = table.aux(index["u"], "u")
     if "s" in parts and "s" in index:

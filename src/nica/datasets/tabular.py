@@ -79,6 +79,8 @@ class Table:
     names: list[str]
     columns: list[np.ndarray]
     source: str = "the table"
+    #: the names come from the data (a header, a DataFrame), not from column positions
+    named: bool = True
 
     @classmethod
     def from_frame(cls, frame: Any, source: str = "the DataFrame") -> Table:
@@ -333,7 +335,7 @@ def read_csv_table(path: Path) -> Table:
     names = [h.strip() for h in head[0][1]] if has_header else [str(i) for i in range(cells.shape[1])]
     if len(names) != cells.shape[1]:
         raise ValueError(f"{path} has {len(names)} header fields but {cells.shape[1]} fields per row")
-    return Table(names, list(cells.T), str(path))
+    return Table(names, list(cells.T), str(path), named=has_header)
 
 
 #: rows read to decide whether the first row of a CSV file is a header

@@ -22,6 +22,7 @@ from nica._checkpointing import fit_checkpointing
 from nica._label_posterior import LabelPosteriorMixin
 from nica._random import draw_seed
 from nica._validation import AuxEncoder, check_observations, check_same_length, warn_identifiability
+from nica.datasets.features import feature_names
 from nica.flows.module import IFlowConfig, IFlowModule
 from nica.training.trainer import TrainConfig, train
 
@@ -70,6 +71,8 @@ class IFlow(LabelPosteriorMixin, ParamsMixin):
     log_likelihood_ : mean training log p(x | u) per sample of the last epoch, units of X.
     u_classes_ : the fitted labels of a categorical u (the columns of :meth:`predict_proba_u`,
         the exact posterior p(u | x) ∝ p(x | u) p(u) with p(u) the fit-time frequencies).
+    feature_names_in_ : X's column names when fitted on a DataFrame / AnnData, else None;
+        new data are realigned by them (refused when they differ).
     aux_encoder_, x_mean_, x_scale_, seed_, device_, n_features_in_, n_steps_,
     fit_time_ : as named.
 
@@ -177,6 +180,7 @@ class IFlow(LabelPosteriorMixin, ParamsMixin):
         -------
         self
         """
+        names = feature_names(X)
         x = check_observations(X, "X")
         if u is None:
             raise ValueError("u is required: the flow's prior p(z | u) is conditioned on it")
@@ -209,7 +213,7 @@ class IFlow(LabelPosteriorMixin, ParamsMixin):
         self.module_, self.config_, self.history_ = module, config, history
         self.aux_encoder_, self.x_mean_, self.x_scale_ = aux, x_mean, x_scale
         self.seed_, self.device_ = seed, device
-        self.n_features_in_ = x.shape[1]
+        self.n_features_in_, self.feature_names_in_ = x.shape[1], names
         self.n_steps_, self.fit_time_ = history.n_steps, history.fit_time
         self.log_likelihood_ = history.elbo[-1] - self._log_jacobian()
         return self
@@ -225,7 +229,7 @@ class IFlow(LabelPosteriorMixin, ParamsMixin):
 
     def _standardized(self, X: Any, name: str = "X") -> torch.Tensor:
         check_fitted(self, "module_")
-        x = check_new_observations(X, self.n_features_in_, name)
+        x = check_new_observations(X, self.n_features_in_, name, getattr(self, "feature_names_in_", None))
         return torch.from_numpy((x - self.x_mean_) / self.x_scale_)
 
     @torch.no_grad()
