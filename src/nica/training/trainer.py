@@ -229,18 +229,21 @@ def train(
         loss_sum = torch.zeros((), device=x.device)
         n_good = 0
         saved = checkpoint.load() if checkpoint is not None and resume else None
+        snapshot, failures_in_a_row = None, 0
         if saved is not None:
             opt.load_state_dict(saved["optimisation"])
             generator.set_state(saved["generator"])
             history = TrainHistory(**saved["history"])
             loop = saved["loop"]
             elbo_sum, loss_sum, n_good = saved["elbo_sum"].to(x.device), saved["loss_sum"].to(x.device), saved["n_good"]
+            # the state a non-finite step rolls back to is the uninterrupted fit's, not the resume point
+            snapshot, failures_in_a_row = saved.get("snapshot"), saved.get("failures_in_a_row", 0)
             history.events.append({"step": history.n_steps, "event": "resumed from checkpoint"})
             logger.info("resumed from %s at step %d", checkpoint.path, history.n_steps)
         previous_time = history.fit_time
         start = time.perf_counter()
-        snapshot = opt.state_dict()
-        failures_in_a_row = 0
+        if snapshot is None:
+            snapshot = opt.state_dict()
         module.train()
         bar = FitProgress(config.max_steps, history.n_steps, progress, elbo_offset)
 
@@ -249,7 +252,8 @@ def train(
             checkpoint.save({
                 "optimisation": opt.state_dict(), "generator": generator.get_state(),
                 "history": asdict(history), "loop": dict(loop), "elbo_sum": elbo_sum.cpu(),
-                "loss_sum": loss_sum.cpu(), "n_good": n_good,
+                "loss_sum": loss_sum.cpu(), "n_good": n_good, "snapshot": snapshot,
+                "failures_in_a_row": failures_in_a_row,
             })
 
         # an epoch left unfinished by a checkpoint at its last step is closed on resume
