@@ -84,7 +84,7 @@ def read_ts(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
         except ValueError:
             raise ValueError(f"{path}, line {number}: a value is not a number") from None
         labels.append(label.strip())
-    if not series or len({(len(s), *map(len, s)) for s in series}) != 1:
+    if not series or len({len(s) for s in series}) != 1 or len({len(c) for s in series for c in s}) != 1:
         raise ValueError(f"{path} holds no equal-length multivariate series after @data")
     return np.asarray(series, dtype=np.float32), np.asarray(labels)
 
