@@ -30,7 +30,7 @@ import torch
 from nica import IVAE, make_nonstationary, mean_corr_coef, weak_mean_corr_coef
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from settings import append_row  # noqa: E402
+from settings import record_row  # noqa: E402
 
 FIELDS = ["data_seed", "method", "mcc", "weak_mcc", "mcc_s2", "weak_mcc_s2", "seconds"]
 #: CEBRA settings by name: the user's run and the variants compared on the tuning seeds
@@ -71,9 +71,7 @@ def main() -> None:
             row = {"data_seed": seed, "method": method, "mcc": mean_corr_coef(data.s, z),
                    "weak_mcc": weak_mean_corr_coef(data.s, z), "mcc_s2": mean_corr_coef(squares, z),
                    "weak_mcc_s2": weak_mean_corr_coef(squares, z), "seconds": seconds}
-            row = {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}
-            append_row(args.out, FIELDS, row)
-            print(row, flush=True)
+            record_row(args.out, FIELDS, row)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ import torch
 from nica import IVAE, make_nonstationary
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from settings import append_row  # noqa: E402
+from settings import record_row  # noqa: E402
 
 OUT = Path("benchmarks/results/predict_u.csv")
 FIELDS = ["data_seed", "chance", "ivae", "qda", "logistic", "mlp", "oracle", "ivae_seconds"]
@@ -78,9 +78,7 @@ def main() -> None:
                "ivae": float(np.mean(model.predict_u(x_test) == u_test)),
                **{name: float(c.fit(x_train, u_train).score(x_test, u_test)) for name, c in classifiers.items()},
                "oracle": oracle(data, test), "ivae_seconds": seconds}
-        row = {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}
-        append_row(args.out, FIELDS, row)
-        print(row, flush=True)
+        record_row(args.out, FIELDS, row)
 
 
 if __name__ == "__main__":
