@@ -143,3 +143,14 @@ def test_a_rollback_after_the_resume_is_the_uninterrupted_rollback(tiny_data, tm
     resumed = fit(tiny_data, tmp_path / "killed", resume=True, n_restarts=restarts)
     assert [e["step"] for e in resumed.history_.events] == [35, 40]  # resumed, then rolled back
     assert_same_fit(resumed, full, tiny_data)
+
+
+@pytest.mark.parametrize("every", [7, 10])
+def test_resuming_a_fit_that_stopped_early_is_a_no_op(tiny_data, tmp_path, every):
+    """Early stopping after epoch 3 (step 30): the final checkpoint is written after the
+    loop (every 7) or at step 30 inside the epoch (every 10); resuming either changes nothing."""
+    early = dict(n_iter_no_change=2, tol=10.0, checkpoint_every=every)
+    full = fit(tiny_data, tmp_path, **early)
+    assert full.history_.stopped_early and full.n_steps_ == 30
+    resumed = fit(tiny_data, tmp_path, resume=True, **early)
+    assert_same_fit(resumed, full, tiny_data)

@@ -256,8 +256,9 @@ def train(
                 "failures_in_a_row": failures_in_a_row,
             })
 
-        # an epoch left unfinished by a checkpoint at its last step is closed on resume
-        while history.n_steps < config.max_steps or loop["order"] is not None:
+        # an epoch left unfinished by a checkpoint at its last step is closed on resume; a
+        # fit that stopped early stays stopped
+        while (history.n_steps < config.max_steps and not history.stopped_early) or loop["order"] is not None:
             if loop["order"] is None:  # a new epoch
                 loop["order"] = torch.randperm(n_data, generator=generator, device=x.device)
                 loop["batch"] = 0
