@@ -21,7 +21,9 @@ recording as its discrete label).
 Run:  python examples/basic_motions.py            (5 seeds; minutes on one core)
       python examples/basic_motions.py --quick    (2 seeds, short fits: the test suite's run)
 Writes ``basic-motions.csv`` (one row per fit), ``basic-motions-summary.csv`` and
-``basic-motions.png`` (latents over time coloured by activity) to --out.
+``basic-motions.png`` (latents over time coloured by activity) to --out (``--name`` changes
+the stem; the README's rows: ``--methods ivae,vae`` and ``--methods cebra --name
+basic-motions-cebra``).
 """
 
 from __future__ import annotations
@@ -156,6 +158,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     parser.add_argument("--methods", default="ivae,vae,cebra",
                         help="comma separated: ivae, vae, cebra (cebra only when installed)")
     parser.add_argument("--out", type=Path, default=Path("docs/figures"), help="folder of the CSVs and figure")
+    parser.add_argument("--name", default="basic-motions", help="file name stem of the outputs")
     args = parser.parse_args(argv)
     settings = dict(QUICK if args.quick else FULL)
     seeds = range(args.seeds or settings["seeds"])
@@ -208,13 +211,13 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     summary["raw x"] = {"activity_accuracy_point": raw["activity_accuracy_point"],
                         "activity_accuracy_recording": raw["activity_accuracy_recording"]}
 
-    suffix = "-quick" if args.quick else ""
+    stem = args.name + ("-quick" if args.quick else "")
     args.out.mkdir(parents=True, exist_ok=True)
-    write_csv(args.out / f"basic-motions{suffix}.csv", rows)
-    write_csv(args.out / f"basic-motions{suffix}-summary.csv",
+    write_csv(args.out / f"{stem}.csv", rows)
+    write_csv(args.out / f"{stem}-summary.csv",
               [{"method": m, **{k: round(v, 4) for k, v in s.items()}} for m, s in summary.items()])
     if len(seeds) > 0:
-        plot(latents, test, args.out / f"basic-motions{suffix}.png")
+        plot(latents, test, args.out / f"{stem}.png")
     print(f"\nBasicMotions, n = {args.n_components}, {len(seeds)} seeds; held-out recordings "
           "(u unknown at transform time)")
     print(f"{'method':<8} {'MCC across seeds':>18} {'weak MCC':>16} {'activity acc. (point / rec.)':>30}")
@@ -223,7 +226,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
         weak = f"{s['weak_mcc_mean']:.3f} ± {s['weak_mcc_std']:.3f}" if "weak_mcc_mean" in s else "-"
         print(f"{method:<8} {mcc:>18} {weak:>16} {s['activity_accuracy_point']:>21.3f} / "
               f"{s['activity_accuracy_recording']:.3f}")
-    print(f"wrote {args.out}/basic-motions{suffix}.csv, -summary.csv and .png")
+    print(f"wrote {args.out}/{stem}.csv, {stem}-summary.csv and {stem}.png")
     return summary
 
 
