@@ -38,7 +38,9 @@ LAYERS = [
                             "nica.datasets", "nica.metrics")),
     ("models", ("nica.models",)),
     ("training", ("nica.training",)),
-    ("estimator", ("nica._base", "nica.persistence", "nica._ivae_format", "nica._restarts", "nica._checkpointing",
+    ("estimator", ("nica._base", "nica.persistence", "nica._ivae_format", "nica._ivae_settings", "nica._restarts",
+                   "nica._checkpointing",
+                   "nica._label_posterior",
                    "nica.estimator")),
     ("baselines / flows / model selection", ("nica.baselines", "nica.flows", "nica.model_selection", "nica.model_choice",
                                              "nica.plotting", "nica.demo")),
@@ -159,11 +161,12 @@ for module in sys.argv[1:]:
         importlib.import_module(module)
     except Exception as exc:
         failed[module] = f"{type(exc).__name__}: {exc}"
-# a fresh nica.persistence knows every built-in estimator: load needs no other import
+# a fresh nica.persistence finds every built-in estimator: load needs no other import
 for loaded in [m for m in sys.modules if m == "nica" or m.startswith("nica.")]:
     del sys.modules[loaded]
 persistence = importlib.import_module("nica.persistence")
-print(json.dumps({"failed": failed, "estimators": sorted(persistence.ESTIMATOR_TYPES)}))
+found = {name: persistence.registered_type(name).cls.__name__ for name in persistence.BUILTIN_ESTIMATORS}
+print(json.dumps({"failed": failed, "estimators": sorted(n for n, cls in found.items() if n == cls)}))
 """
 
 

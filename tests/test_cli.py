@@ -359,9 +359,11 @@ def test_fit_transform_evaluate_from_a_csv_table(runner, tmp_path, sim_file):
     result = run(runner, "evaluate", tmp_path / "z.npy", tmp_path / "d.csv", "--s-cols", "s1,s2", "--json")
     assert json.loads(result.output)["mcc"] == pytest.approx(
         nica.mean_corr_coef(s, np.load(tmp_path / "z.npy")), abs=1e-6)
-    # without --u-col the table has no u, and the text columns are not features
+    # without --u-col the table has no u, and the text columns are not features: the error
+    # says how to name u, in the command line's words
     result = run(runner, "fit", tmp_path / "d.csv", "--out", tmp_path / "m2", *FIT, ok=False)
-    assert_user_error(result, "non-numeric", "'cell'")
+    assert_user_error(result, "no u column was named", "'cell'", "--u-col", "--x-cols")
+    assert "u_cols" not in result.output
     result = run(runner, "fit", tmp_path / "d.csv", "--x-cols", "1:3", "--out", tmp_path / "m2", *FIT, ok=False)
     assert_user_error(result, "no auxiliary variable", "--u-col")
 

@@ -394,9 +394,10 @@ def test_ivae_requires_u(tiny_data):
         IVAE(3).fit(tiny_data.x)
 
 
-def test_transform_requires_u_for_ivae(fitted_ivae, tiny_data):
+def test_the_likelihood_requires_u_for_ivae(fitted_ivae, tiny_data):
+    # transform does not (its encoder q(z | x) never reads u): tests/test_predict_u.py
     with pytest.raises(ValueError, match="u is required"):
-        fitted_ivae.transform(tiny_data.x)
+        fitted_ivae.score_samples(tiny_data.x)
 
 
 def test_onehot_u_with_unused_columns(tiny_data, fast_params):
@@ -560,5 +561,6 @@ def test_restarts_survive_save_and_load(restarted, tmp_path, tiny_data):
     np.testing.assert_array_equal(loaded.restart_agreement_, restarted.restart_agreement_)
     np.testing.assert_array_equal(loaded.transform(tiny_data.x, tiny_data.u),
                                   restarted.transform(tiny_data.x, tiny_data.u))
-    with pytest.raises(NotFittedError, match="kept restart"):
-        loaded.transform_restarts(tiny_data.x, tiny_data.u)
+    # every restart is saved with the model (format 3): tests/test_data_paths.py
+    np.testing.assert_array_equal(loaded.transform_restarts(tiny_data.x, tiny_data.u),
+                                  restarted.transform_restarts(tiny_data.x, tiny_data.u))

@@ -116,8 +116,8 @@ def test_fit_transform_evaluate_info_and_determinism(tmp_path, request, data_nam
 def test_fit_bad_input_on_the_flow_path(tmp_path, clean_square):
     path = tmp_path / "d.npz"
     np.savez(path, x=clean_square.x, u=clean_square.u)
-    for option in (["--objective", "elbo"], ["--decoder-var", "0.1"],
-                   ["--checkpoint-dir", str(tmp_path / "ck")], ["--preset", "authors"]):
+    for option in (["--objective", "elbo"], ["--decoder-var", "0.1"], ["--preset", "authors"],
+                   ["--encoder-sees-u"]):
         result = run("fit", path, "--n-components", "2", "--out", tmp_path / "m", *option, *CLI_FAST, ok=False)
         assert result.exit_code == 1 and "applies to the iVAE" in result.output and "--model ivae" in result.output
         assert not (tmp_path / "m").exists()
@@ -142,14 +142,16 @@ def test_fit_bad_input_on_the_flow_path(tmp_path, clean_square):
 def test_threads_reach_the_fit_and_are_restored(monkeypatch, clean_square):
     import torch
 
+    import nica.flows.estimator as flow_estimator
+
     seen = []
-    original = nica.flows.estimator.train
+    original = flow_estimator.train
 
     def spy(*args, **kwargs):
         seen.append(torch.get_num_threads())
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(nica.flows.estimator, "train", spy)
+    monkeypatch.setattr(flow_estimator, "train", spy)
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:

@@ -111,6 +111,9 @@ class AuxEncoder:
 
     Categorical u (integer/str labels, integral floats, or one-hot rows) becomes one-hot
     over the labels seen at fit time; continuous u ``(N,)`` or ``(N, m)`` is standardised.
+    ``counts`` holds the fit-time rows per label (categorical u; empty for a model saved
+    before it was recorded): the label frequencies that :meth:`nica.IVAE.predict_u` takes
+    as the prior p(u).
     """
 
     u_type: str = "auto"
@@ -118,6 +121,7 @@ class AuxEncoder:
     classes: list = field(default_factory=list)
     mean: list[float] = field(default_factory=list)
     scale: list[float] = field(default_factory=list)
+    counts: list[int] = field(default_factory=list)
 
     @property
     def dim(self) -> int:
@@ -151,6 +155,7 @@ class AuxEncoder:
                     "several values (segments, sessions, classes)"
                 )
             self._check_label_count(arr, n_samples)
+            self.counts = np.bincount(self.label_index(u), minlength=len(self.classes)).tolist()
         else:
             cont = _continuous(arr, "pass numbers, or set u_type='categorical' for labels")
             self.mean = cont.mean(0).tolist()
@@ -221,7 +226,7 @@ class AuxEncoder:
 
     def to_dict(self) -> dict:
         return {"u_type": self.u_type, "kind": self.kind, "classes": self.classes,
-                "mean": self.mean, "scale": self.scale}
+                "mean": self.mean, "scale": self.scale, "counts": self.counts}
 
 
 def _as_array(u: Any) -> np.ndarray:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -13,37 +12,21 @@ import torch
 from nica._base import INFERENCE_CHUNK, NotFittedError, ParamsMixin, resolve_device, seeded_init
 from nica._checkpointing import aux_identity, fit_checkpointing
 from nica._ivae_format import IVAE_FORMAT
+from nica._label_posterior import LabelPosteriorMixin, chunked_label_log_likelihood, encoder_input_without_u
 from nica._random import draw_seed
 from nica._threads import fits_on_threads
 from nica._restarts import check_restarts, choose_restart
-from nica._validation import (
-    user_stacklevel,
-    AuxEncoder,
-    check_observations,
-    check_same_length,
-    warn_identifiability,
-)
+from nica._ivae_settings import SHAPE_DEFAULTS, model_config, standardization, train_config
+from nica._validation import AuxEncoder, check_observations, check_same_length, warn_identifiability
+from nica.datasets.features import align_columns, feature_names
 from nica.datasets.streaming import ColumnStats, OneHotRows, RowSource, column_stats, is_out_of_core
 from nica.datasets.tabular import split_aux
 from nica.models.ivae import IVAEConfig, IVAEModule
-from nica.models.objectives import AUTHORS_WEIGHTS, ObjectiveWeights
+from nica.models.objectives import AUTHORS_WEIGHTS
 from nica.persistence import register_estimator, save_model
 from nica.presets import PRESETS
 from nica.training import distributed
 from nica.training.trainer import TrainConfig, TrainHistory, TrainingDivergedError, train
-
-#: bounds of the automatic hidden width (10 units per observed feature)
-MIN_AUTO_WIDTH, MAX_AUTO_WIDTH = 50, 100
-#: what the ``"auto"`` parameters stand for, by shape: as many latents as features
-#: ("square": the g4 setting of docs/tuning.md), or fewer ("tall": the authors' recipe,
-#: which measured best on 5 -> 20 data with and without noise, round h3)
-SHAPE_DEFAULTS: dict[str, dict[str, Any]] = {
-    "square": dict(standardize=True, encoder_sees_u=False, shared_encoder=True, prior_net="table",
-                   max_steps=10_000, lr_schedule="cosine"),
-    "tall": dict(standardize=False, encoder_sees_u=True, shared_encoder=False, prior_net="mlp",
-                 max_steps=12_500, lr_schedule="plateau"),
-}
-
 
 def _standardize(x: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
     """``(x - mean) / scale`` as float32; x ``(N, d)``, mean and scale ``(d,)``."""
@@ -51,7 +34,7 @@ def _standardize(x: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarr
 
 
 @register_estimator("IVAE", IVAE_FORMAT)
-class IVAE(ParamsMixin):
+class IVAE(LabelPosteriorMixin, ParamsMixin):
     """Identifiable VAE (Khemakhem et al., AISTATS 2020) with an sklearn interface.
 
     Parameters
@@ -125,8 +108,13 @@ class IVAE(ParamsMixin):
     restart_elbo_ : ``(n_restarts,)`` each restart's final training ELBO per sample.
     restart_agreement_ : ``(n_restarts, n_restarts)`` MCC between restarts' latents on up
         to 5,000 rows (None for a single restart).
-    restarts_module_ : every restart as one stacked module (not saved by :meth:`save`);
-        see :meth:`transform_restarts`.
+    restarts_module_ : every restart as one stacked module (saved by :meth:`save` from
+        model format 3 on); see :meth:`transform_restarts`.
+    feature_names_in_ : ``(n_features,)`` X's column names when fitted on a table (a
+        DataFrame, an AnnData, or a CSV/parquet file with a header through the CLI), else
+        None; new data are realigned by these names and refused when they differ.
+    u_classes_ : the fitted labels of a categorical u, the columns of
+        :meth:`predict_proba_u` (p(u | x) from the ELBO under each label, new x without u).
     n_features_in_, n_steps_, fit_time_, seed_ : as named.
 
     Examples
@@ -239,56 +227,12 @@ class IVAE(ParamsMixin):
 
     # ----------------------------------------------------------------- fitting
     def _model_config(self, x_dim: int, aux: AuxEncoder, n_models: int = 1) -> IVAEConfig:
-        prior_net = self._by_shape("prior_net", x_dim)
-        if aux.kind != "categorical":  # a table needs labels: continuous u goes through an MLP
-            prior_net = "mlp" if self.prior_net == "auto" else prior_net
-        return IVAEConfig(
-            x_dim=x_dim,
-            aux_dim=aux.dim,
-            n_latent=int(self.n_components),
-            prior=self.prior,
-            prior_mean=self.prior_mean,
-            prior_scale=self.prior_scale,
-            prior_net=prior_net,
-            conditional=self._conditional,
-            shared_encoder=bool(self._by_shape("shared_encoder", x_dim)),
-            encoder_sees_u=bool(self._by_shape("encoder_sees_u", x_dim)),
-            decoder=self.decoder,
-            decoder_var=self.decoder_var,
-            hidden_dim=self._hidden_width(x_dim),
-            n_layers=self.n_layers,
-            activation=self.activation,
-            n_models=n_models,
-        )
-
-    def _hidden_width(self, x_dim: int) -> int:
-        """``"auto"``: 10 units per observed feature, between 50 and 100 (docs/tuning.md)."""
-        if self.hidden_dim == "auto":
-            return int(min(MAX_AUTO_WIDTH, max(MIN_AUTO_WIDTH, 10 * x_dim)))
-        if not isinstance(self.hidden_dim, (int, np.integer)) or isinstance(self.hidden_dim, bool) \
-                or self.hidden_dim < 1:
-            raise ValueError(f"hidden_dim must be a positive integer or 'auto', got {self.hidden_dim!r}")
-        return int(self.hidden_dim)
+        return model_config(self, x_dim, aux, n_models)
 
     def _train_config(self, x_dim: int | None = None) -> TrainConfig:
         """Optimisation settings; ``x_dim`` resolves the ``"auto"`` ones (without it they
         take the square-shape values, for checks made before the data are seen)."""
-        weights = self.objective_weights
-        if len(weights) != 4:
-            raise ValueError(f"objective_weights needs 4 numbers (rec, MI, TC, KL), got {weights!r}")
-        return TrainConfig(
-            objective=self.objective,
-            weights=ObjectiveWeights(*map(float, weights)),
-            anneal_fraction=self.anneal_fraction,
-            batch_size=self.batch_size,
-            learning_rate=self.learning_rate,
-            max_steps=self._by_shape("max_steps", x_dim),
-            lr_schedule=self._by_shape("lr_schedule", x_dim),
-            n_iter_no_change=self.n_iter_no_change,
-            tol=self.tol,
-            compile=bool(self.compile),
-            analytic_gradients=bool(self.analytic_gradients),
-        )
+        return train_config(self, x_dim)
 
     def _check_fit_inputs(self, X: Any, u: Any) -> tuple[Any, AuxEncoder, ColumnStats]:
         """Validated X (in memory, or the out-of-core array itself), u's encoder, and X's
@@ -342,6 +286,7 @@ class IVAE(ParamsMixin):
             the learning rate; the estimator is fitted with the last good state first.
         """
         X, u = split_aux(X, u)
+        names = feature_names(X)
         x, aux, stats = self._check_fit_inputs(X, u)
         train_config = self._train_config(x.shape[1])
         train_config.validate()
@@ -362,11 +307,13 @@ class IVAE(ParamsMixin):
         generator = torch.Generator(device=device).manual_seed(seed + 1)
         try:
             history = train(module, x_t, u_t, train_config, generator=generator, progress=self.verbose,
-                            checkpoint=checkpoint, resume=resume)
+                            checkpoint=checkpoint, resume=resume, elbo_offset=self._log_jacobian_of(x_scale))
         except TrainingDivergedError as exc:  # keep the last good model, then report
             self._set_fitted(module, exc.history, x_t, u_t, aux, x_mean, x_scale, seed, device)
+            self.feature_names_in_ = names
             raise
         self._set_fitted(module, history, x_t, u_t, aux, x_mean, x_scale, seed, device)
+        self.feature_names_in_ = names
         return self
 
     def _training_data(
@@ -414,42 +361,8 @@ class IVAE(ParamsMixin):
         return self.fit(X, u).transform(X, u)
 
     # ----------------------------------------------------------------- helpers
-    def _by_shape(self, name: str, x_dim: int | None) -> Any:
-        """Parameter ``name`` with ``"auto"`` resolved by the shape of X (:data:`SHAPE_DEFAULTS`);
-        booleans are checked to be booleans."""
-        value = getattr(self, name)
-        if isinstance(value, str) and value == "auto":
-            tall = x_dim is not None and int(self.n_components) < x_dim
-            return SHAPE_DEFAULTS["tall" if tall else "square"][name]
-        if name in ("shared_encoder", "encoder_sees_u") and not isinstance(value, (bool, np.bool_)):
-            raise ValueError(f"{name} must be True, False or 'auto', got {value!r}")
-        return value
-
-    def _scaling(self, x_dim: int) -> str:
-        """``standardize`` resolved: ``"feature"``, ``"global"`` or ``"none"``."""
-        value = self._by_shape("standardize", x_dim)
-        if isinstance(value, str):
-            if value == "global":
-                return "global"
-            raise ValueError(f"standardize must be True, False, 'global' or 'auto', got {value!r}")
-        return "feature" if value else "none"
-
     def _standardization(self, stats: ColumnStats) -> tuple[np.ndarray, np.ndarray]:
-        """Mean and scale ``(n_features,)`` each that X is standardised with (identity when
-        not standardising; one scale for every feature under ``"global"``)."""
-        d = len(stats.mean)
-        scaling = self._scaling(d)
-        if scaling == "none" or self.decoder != "gaussian":
-            return np.zeros(d, np.float32), np.ones(d, np.float32)
-        mean, std = stats.mean, stats.std
-        if np.any(std == 0):
-            cols = np.nonzero(std == 0)[0].tolist()
-            warnings.warn(f"X has constant column(s) {cols}; they carry no information",
-                          stacklevel=user_stacklevel())
-        if scaling == "global":
-            scale = float(np.sqrt(np.mean(np.square(std))))
-            return mean.astype(np.float32), np.full(d, scale if scale > 0 else 1.0, np.float32)
-        return mean.astype(np.float32), np.where(std > 0, std, 1.0).astype(np.float32)
+        return standardization(self, stats)
 
     def _log_jacobian(self) -> float:
         """log |d x_std / d x| per sample: converts ELBOs back to the units of X."""
@@ -477,23 +390,33 @@ class IVAE(ParamsMixin):
         if not hasattr(self, "module_"):
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(X, u) first")
 
-    def _inputs(self, X: Any, u: Any) -> tuple[torch.Tensor | RowSource, torch.Tensor | OneHotRows]:
-        """Standardised X (a tensor, or a chunked reader for out-of-core X) and encoded u."""
+    def _inputs(self, X: Any, u: Any, *, encoder_only: bool = False
+                ) -> tuple[torch.Tensor | RowSource, torch.Tensor | OneHotRows]:
+        """Standardised X (a tensor, or a chunked reader for out-of-core X) and encoded u.
+
+        ``encoder_only``: u feeds the encoder q(z | x[, u]) alone, so for an encoder that
+        does not see u, u may be None (it is then not read at all).
+        """
         self._check_is_fitted()
         X, u = split_aux(X, u)
+        x = self._observations(X)
+        if encoder_only and u is None:
+            return x, encoder_input_without_u(self.config_, x.shape[0])
+        return x, self._aux_rows(u, x.shape[0])
+
+    def _observations(self, X: Any) -> torch.Tensor | RowSource:
+        """X checked against the fit and standardised: a tensor, or a chunked reader."""
         raw = X
         if is_out_of_core(X):
             if len(X.shape) != 2 or X.shape[0] < 1:
                 raise ValueError(f"X must be 2-D (n_samples, n_features) with at least one row, got {X.shape}")
         else:
-            raw = check_observations(X, "X", min_samples=1)
+            raw = align_columns(check_observations(X, "X", min_samples=1), feature_names(X),
+                                getattr(self, "feature_names_in_", None))
         if raw.shape[1] != self.n_features_in_:
             raise ValueError(f"X has {raw.shape[1]} features but the model was fitted with {self.n_features_in_}")
-        x: torch.Tensor | RowSource = (
-            RowSource(raw, self.x_mean_, self.x_scale_, self.device_) if is_out_of_core(raw)
-            else torch.from_numpy(_standardize(raw, self.x_mean_, self.x_scale_))
-        )
-        return x, self._aux_rows(u, x.shape[0])
+        return (RowSource(raw, self.x_mean_, self.x_scale_, self.device_) if is_out_of_core(raw)
+                else torch.from_numpy(_standardize(raw, self.x_mean_, self.x_scale_)))
 
     def _chunks(self, x: torch.Tensor | RowSource, *others: torch.Tensor | OneHotRows):
         """Blocks of ``INFERENCE_CHUNK`` rows of x (read from disk when out of core) and others."""
@@ -506,8 +429,13 @@ class IVAE(ParamsMixin):
     # ----------------------------------------------------------------- inference
     @torch.no_grad()
     def transform(self, X: Any, u: Any = None) -> np.ndarray:
-        """Posterior means E[z | x, u]: ``(n_samples, n_components)``."""
-        x, u_t = self._inputs(X, u)
+        """Posterior means E[z | x, u]: ``(n_samples, n_components)``.
+
+        u may be left out (also for new data whose u is unknown) when the encoder does not
+        see u (``encoder_sees_u=False``, the default): the latents are then the same as
+        with u. An encoder q(z | x, u) needs u.
+        """
+        x, u_t = self._inputs(X, u, encoder_only=True)
         out = [self.module_.inference(xb, ub)[0][0].cpu() for xb, ub in self._chunks(x, u_t)]
         z = torch.cat(out).numpy()
         if not np.isfinite(z).all():
@@ -521,12 +449,14 @@ class IVAE(ParamsMixin):
     def transform_restarts(self, X: Any, u: Any = None) -> np.ndarray:
         """Posterior means of every restart: ``(n_restarts, n_samples, n_components)``.
 
-        Available after ``fit`` in this session (restarts other than the kept one are not
-        saved); row ``selected_restart_`` equals :meth:`transform`.
+        Available after ``fit`` and after :func:`nica.load` (models saved in format 3 on);
+        row ``selected_restart_`` equals :meth:`transform`.
         """
+        self._check_is_fitted()
         if not hasattr(self, "restarts_module_"):
-            raise NotFittedError("only the kept restart is available: fit the model in this session")
-        x, u_t = self._inputs(X, u)
+            raise NotFittedError("this model was saved without its restarts (model format < 3, before nica "
+                                 "kept them): only the kept restart is available; refit to get them all")
+        x, u_t = self._inputs(X, u, encoder_only=True)
         module = self.restarts_module_
         out = [module.inference(xb, ub)[0].cpu() for xb, ub in self._chunks(x, u_t)]
         return torch.cat(out, dim=1).numpy()
@@ -542,7 +472,7 @@ class IVAE(ParamsMixin):
         """Draws from q(z | x, u): ``(n_samples, n_rows, n_components)``."""
         if not isinstance(n_samples, (int, np.integer)) or isinstance(n_samples, bool) or n_samples < 1:
             raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
-        x, u_t = self._inputs(X, u)
+        x, u_t = self._inputs(X, u, encoder_only=True)
         gen = torch.Generator(device=self.device_).manual_seed(draw_seed(random_state))
         draws = []
         for xb, ub in self._chunks(x, u_t):
@@ -580,6 +510,13 @@ class IVAE(ParamsMixin):
     def score(self, X: Any, u: Any = None) -> float:
         """Mean ELBO per sample; higher is better (usable for model selection)."""
         return float(self.score_samples(X, u).mean())
+
+    def _label_log_likelihood(self, X: Any) -> np.ndarray:
+        """The ELBO under every fitted label, up to a term constant in the label (``predict_u``)."""
+        self._check_is_fitted()
+        self._check_categorical_u()
+        x = self._observations(split_aux(X, None)[0])
+        return chunked_label_log_likelihood(self.module_, self._chunks(x), self.aux_encoder_.dim, self.device_)
 
     # ----------------------------------------------------------------- persistence
     def save(self, path: str | Path, *, overwrite: bool = False) -> Path:

@@ -1,5 +1,5 @@
 """The ``nica`` command line: simulate, fit, select-n, transform, evaluate, info, demo,
-sweep, reproduce.
+sweep, reproduce, predict-u.
 
 No command replaces an existing output unless given ``--overwrite``; outputs are checked
 before any work and written atomically, so a failed command leaves no partial file.
@@ -22,6 +22,7 @@ from nica.cli.demo import demo
 from nica.cli.fit import fit, parse_candidates, select_n
 from nica.cli.info import info
 from nica.cli.latents import evaluate, transform
+from nica.cli.predict import predict_u
 from nica.cli.reproduce import reproduce_command
 from nica.cli.simulate import simulate
 from nica.cli.sweep import sweep_command
@@ -48,7 +49,8 @@ def main(ctx: click.Context, threads: int | None) -> None:
     warnings.showwarning = one_line_warning
 
 
-for _command in (simulate, fit, select_n, transform, evaluate, info, demo, sweep_command, reproduce_command):
+for _command in (simulate, fit, select_n, transform, evaluate, info, demo, sweep_command, reproduce_command,
+                 predict_u):
     main.add_command(_command)
 del _command
 

@@ -11,9 +11,8 @@ from nica.cli._common import check_outputs, data_options, overwrite_option, read
 from nica.presets import PRESETS
 
 
-#: options that only the iVAE takes (``nica fit --model ivae``, or auto on d > n data)
-IVAE_ONLY = ("preset", "objective", "encoder_sees_u", "decoder", "decoder_var", "checkpoint_dir",
-             "checkpoint_every", "resume", "stream")
+#: options that only the iVAE takes (``nica fit --model ivae``, or auto on binary or streamed X)
+IVAE_ONLY = ("preset", "objective", "encoder_sees_u", "decoder", "decoder_var", "stream")
 
 
 @click.command()
@@ -46,9 +45,11 @@ IVAE_ONLY = ("preset", "objective", "encoder_sees_u", "decoder", "decoder_var", 
               help="how the kept restart is chosen (never from true sources; for the flow 'elbo' is "
                    "its exact log-likelihood)")
 @click.option("--checkpoint-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="write resumable checkpoints here")
+              help="keep the fit's checkpoints here [default: a working folder .NAME.checkpoints "
+                   "beside --out, removed when the fit succeeds]")
 @click.option("--checkpoint-every", type=int, help="steps between checkpoints [default: 1000]")
-@click.option("--resume", is_flag=True, default=None, help="continue the fit checkpointed in --checkpoint-dir")
+@click.option("--resume", is_flag=True, default=None,
+              help="continue an interrupted fit: run the same command again with --resume")
 @click.option("--stream", is_flag=True, default=None,
               help="read x from disk batch by batch (.npy memory-mapped, HDF5 or zarr): for data larger than memory")
 @click.option("--device", default="auto", show_default=True)
@@ -68,11 +69,15 @@ def fit(ctx: click.Context, data: Path, n_components: int, out: Path, u_file: Pa
     (nica.model_choice). Under ``torchrun --nproc_per_node K`` an iVAE fit is
     data-parallel and rank 0 saves it.
     """
+    import numpy as np
+
+    from nica._checkpointing import checkpoints_beside
     from nica.datasets.io import DataFileError, load_dataset
     from nica.model_choice import MODELS, ModelChoice, choose_model, make_model
     from nica.training.distributed import rank_and_size
 
     check_outputs([out], overwrite)
+    checkpoint_dir = options.pop("checkpoint_dir")
     given = {k: v for k, v in options.items() if v is not None}
     stream, resume = bool(given.pop("stream", False)), bool(given.pop("resume", False))
     if model_name != "auto" and model_name not in MODELS:
@@ -89,7 +94,7 @@ def fit(ctx: click.Context, data: Path, n_components: int, out: Path, u_file: Pa
     choice = choose_model(ds.x, n_components) if model_name == "auto" else ModelChoice(model_name)
     chosen = choice.name
     if chosen != "ivae":
-        flags = {**given, "stream": stream or None, "resume": resume or None}
+        flags = {**given, "stream": stream or None}
         misplaced = [f"--{k.replace('_', '-')}" for k in IVAE_ONLY if flags.get(k) is not None]
         if misplaced:
             reason = f" (chosen by --model auto: {choice.reason})" if model_name == "auto" else ""
@@ -116,25 +121,45 @@ def fit(ctx: click.Context, data: Path, n_components: int, out: Path, u_file: Pa
         max_steps = max(1, round(epochs * max(1, len(ds.x) // model.batch_size)))
     if max_steps is not None:
         model.set_params(max_steps=max_steps)
-    model.fit(ds.x, ds.u, **({"resume": resume} if chosen == "ivae" else {}))
-    if rank_and_size()[0] != 0:  # data-parallel replicas are identical: rank 0 saves
-        return
-    model.save(out, overwrite=overwrite)
+    rank = rank_and_size()[0]
+    # checkpoints without being asked: a killed fit continues with --resume
+    with checkpoints_beside(model, out, checkpoint_dir=checkpoint_dir, resume=resume, remove=rank == 0):
+        model.fit(ds.x, ds.u, resume=resume)
+        if ds.x_names is not None:  # a table's header: new data are checked against it
+            model.feature_names_in_ = np.asarray(ds.x_names, dtype=object)
+        if rank != 0:  # data-parallel replicas are identical: rank 0 saves
+            return
+        model.set_params(checkpoint_dir=checkpoint_dir)  # saved as given: no record of the working folder
+        model.save(out, overwrite=overwrite)
     click.echo(fit_summary(model, choice, model_name) + f"; saved to {out}")
 
 
 def fit_summary(model: Any, choice: Any, requested: str) -> str:
     """One line on a finished fit: the model (and why), time, steps, the kept restart and
-    its log-likelihood (flow, exact) or ELBO (iVAE), per sample in the units of X."""
-    chosen = choice.name
+    how far the restarts agree, and its log-likelihood (flow: exact, on all the training
+    data) or training ELBO (iVAE: the last epoch's mean, what the progress bar showed), per
+    sample in the units of X."""
+    import numpy as np
+
     why = f" (auto: {choice.reason})" if requested == "auto" else ""
-    n_restarts = getattr(model, "n_restarts", 1)
-    restarts = (f", restart {model.selected_restart_} of {n_restarts} kept by {model.selection}"
-                if n_restarts > 1 else "")
-    score = (f"log-likelihood {model.log_likelihood_:.3f}" if hasattr(model, "log_likelihood_")
-             else f"ELBO {model.elbo_:.3f}")
-    return (f"model {chosen}{why}: fitted in {model.fit_time_:.1f} s ({model.n_steps_} steps{restarts}), "
-            f"{score} per sample (units of x)")
+    k = getattr(model, "n_restarts", 1)
+    restarts = ""
+    if k > 1:
+        agreement = model.restart_agreement_[~np.eye(k, dtype=bool)]
+        restarts = (f", restart {model.selected_restart_} of {k} kept by {model.selection}; "
+                    f"the restarts' latents agree with MCC {agreement.mean():.3f}"
+                    + (f" on average (pairs {agreement.min():.3f} to {agreement.max():.3f})" if k > 2 else ""))
+    if hasattr(model, "log_likelihood_"):
+        shown = float(np.mean(model.history_.model_elbo) - model.projection_.log_jacobian())
+        score = (f"log-likelihood {model.log_likelihood_:.3f} per sample in the units of X (exact, the kept "
+                 f"restart on all training rows; the progress bar's {shown:.3f} was the last epoch's mean "
+                 f"over mini-batches{' and restarts' if k > 1 else ''})")
+    else:
+        shown = "the progress bar showed the restarts' mean and range" if k > 1 else "as the progress bar showed"
+        score = (f"training ELBO {model.elbo_:.3f} per sample in the units of X (the last epoch's mean; "
+                 f"{shown})")
+    return (f"model {choice.name}{why}: fitted in {model.fit_time_:.1f} s ({model.n_steps_} steps{restarts}); "
+            f"{score}")
 
 
 def parse_candidates(text: str) -> list[int]:

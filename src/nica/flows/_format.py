@@ -28,6 +28,8 @@ class IFlowFormat:
             "module": model.config_.to_dict(),
             "aux": model.aux_encoder_.to_dict(),
             "projection": model.projection_.to_dict(),
+            "feature_names": None if getattr(model, "feature_names_in_", None) is None
+            else [str(n) for n in model.feature_names_in_],
             "seed": model.seed_,
             "history": vars(model.history_),
             "restarts": {
@@ -52,6 +54,10 @@ class IFlowFormat:
         if len(projection.scale) != model.config_.x_dim:
             raise ValueError(f"the projection has {len(projection.scale)} outputs, the flow {model.config_.x_dim} inputs")
         model._set_projection(projection)
+        names = config.get("feature_names")
+        if names is not None and len(names) != projection.n_features:
+            raise ValueError(f"feature_names must hold {projection.n_features} names")
+        model.feature_names_in_ = None if names is None else np.asarray(names, dtype=object)
         model.seed_ = config["seed"]
         model.history_ = TrainHistory(**config["history"])
         record = config["restarts"]

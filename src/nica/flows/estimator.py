@@ -18,10 +18,12 @@ from nica._base import (
     resolve_device,
     seeded_init,
 )
-from nica._random import draw_seed
+from nica._checkpointing import fit_checkpointing
+from nica._label_posterior import LabelPosteriorMixin
 from nica._threads import fits_on_threads
 from nica._validation import AuxEncoder, check_observations, check_same_length, warn_identifiability
 from nica._restarts import SELECTION_SAMPLES, check_restarts
+from nica.datasets.features import feature_names
 from nica.flows._format import IFLOW_FORMAT
 from nica.flows.module import STACKABLE_FLOW, IFlowConfig, IFlowModule
 from nica.flows.projection import InputProjection
@@ -32,7 +34,7 @@ from nica.training.trainer import TrainConfig, train
 
 
 @register_estimator("IFlow", IFLOW_FORMAT)
-class IFlow(ParamsMixin):
+class IFlow(LabelPosteriorMixin, ParamsMixin):
     """Identifiable normalising flow (Khemakhem et al. 2020, §special case; Li et al. 2020).
 
     x = f(z) with f a bijection and z ~ p(z | u), the same u-conditioned factorised prior
@@ -84,6 +86,9 @@ class IFlow(ParamsMixin):
     standardize : z-score each feature of X first (n = d), or scale each principal
         component to unit variance (n < d).
     u_type : ``"auto"``, ``"categorical"`` or ``"continuous"``.
+    checkpoint_dir, checkpoint_every : write the training state to
+        ``checkpoint_dir/checkpoint.pt`` every ``checkpoint_every`` steps, so that
+        ``fit(X, u, resume=True)`` continues an interrupted fit to the same result.
     device : ``"auto"``, ``"cpu"``, ``"cuda"``, ...
     n_threads : torch CPU threads during ``fit`` (restored afterwards); ``None`` leaves
         torch's setting alone. One thread is as fast for these small networks and stays
@@ -100,6 +105,10 @@ class IFlow(ParamsMixin):
     log_likelihood_ : mean training log p(x | u) per sample of the kept restart, units of X.
     restart_log_likelihood_ : ``(n_restarts,)`` the same for every restart.
     restart_priors_ : the prior family of every restart (``config_.prior`` is the kept one's).
+    u_classes_ : the fitted labels of a categorical u (the columns of :meth:`predict_proba_u`,
+        the exact posterior p(u | x) ∝ p(x | u) p(u) with p(u) the fit-time frequencies).
+    feature_names_in_ : X's column names when fitted on a DataFrame / AnnData, else None;
+        new data are realigned by them (refused when they differ).
     selected_restart_, restart_scores_, restart_agreement_ : as :class:`nica.IVAE`.
     projection_ : the :class:`nica.flows.projection.InputProjection` from X to the flow's
         input; x_mean_ ``(d,)``, x_scale_ ``(n,)``, components_ ``(d, n)`` (None when
@@ -145,6 +154,8 @@ class IFlow(ParamsMixin):
         selection: str = "elbo",
         standardize: bool = True,
         u_type: str = "auto",
+        checkpoint_dir: str | Path | None = None,
+        checkpoint_every: int = 1_000,
         device: str = "auto",
         n_threads: int | None = 1,
         random_state: int | np.random.Generator | None = None,
@@ -173,6 +184,8 @@ class IFlow(ParamsMixin):
         self.selection = selection
         self.standardize = standardize
         self.u_type = u_type
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
         self.device = device
         self.n_threads = n_threads
         self.random_state = random_state
@@ -206,7 +219,7 @@ class IFlow(ParamsMixin):
         )
 
     @fits_on_threads
-    def fit(self, X: Any, u: Any) -> IFlow:
+    def fit(self, X: Any, u: Any, *, resume: bool = False) -> IFlow:
         """Fit by maximum likelihood.
 
         Parameters
@@ -214,11 +227,14 @@ class IFlow(ParamsMixin):
         X : ``(n_samples, n_features)`` observations, ``n_features == n_components``.
         u : ``(n_samples,)`` labels, ``(n_samples, n_labels)`` one-hot, or
             ``(n_samples, m)`` continuous auxiliary variables.
+        resume : continue from the checkpoint in ``checkpoint_dir`` (if there is one), to
+            the same model as an uninterrupted fit.
 
         Returns
         -------
         self
         """
+        names = feature_names(X)
         x = check_observations(X, "X")
         if u is None:
             raise ValueError("u is required: the flow's prior p(z | u) is conditioned on it")
@@ -233,14 +249,15 @@ class IFlow(ParamsMixin):
         warn_identifiability(aux.n_values, config.x_dim, prior=config.prior,
                              prior_mean=config.prior_mean, prior_scale=config.prior_scale)
         device = resolve_device(self.device)
-        seed = draw_seed(self.random_state)
-        module = seeded_init(lambda: IFlowModule(config), seed).to(device)
-
         projection = InputProjection.fit(x, config.x_dim, bool(self.standardize))
-        x_t = torch.from_numpy(projection.apply(x)).to(device)
-        u_t = torch.from_numpy(aux.transform(u)).to(device)
+        y, u_enc = projection.apply(x), aux.transform(u)
+        checkpoint, seed = fit_checkpointing(self, (y, u_enc), resume)
+        module = seeded_init(lambda: IFlowModule(config), seed).to(device)
+        x_t, u_t = torch.from_numpy(y).to(device), torch.from_numpy(u_enc).to(device)
         generator = torch.Generator(device=device).manual_seed(seed + 1)
-        history = train(module, x_t, u_t, train_config, generator=generator, progress=self.verbose)
+        history = train(module, x_t, u_t, train_config, generator=generator, progress=self.verbose,
+                        checkpoint=checkpoint, resume=resume, elbo_offset=projection.log_jacobian(),
+                        score_name="log-lik.")
 
         # fitted state only after training succeeded (a failed refit keeps the old fit)
         module.eval()
@@ -255,7 +272,7 @@ class IFlow(ParamsMixin):
         self.selected_restart_, self.restart_scores_, self.restart_agreement_ = chosen, scores, agreement
         self.restart_log_likelihood_ = restart_ll
         self.restart_priors_ = module.restart_priors()
-        self.aux_encoder_ = aux
+        self.aux_encoder_, self.feature_names_in_ = aux, names
         self._set_projection(projection)
         self.seed_, self.device_ = seed, device
         self.n_steps_, self.fit_time_ = history.n_steps, history.fit_time
@@ -293,7 +310,7 @@ class IFlow(ParamsMixin):
     # ----------------------------------------------------------------- inference
     def _checked(self, X: Any, name: str = "X") -> np.ndarray:
         check_fitted(self, "module_")
-        return check_new_observations(X, self.n_features_in_, name)
+        return check_new_observations(X, self.n_features_in_, name, getattr(self, "feature_names_in_", None))
 
     @torch.no_grad()
     def _batched(self, fn: Any, *tensors: torch.Tensor) -> torch.Tensor:
@@ -330,6 +347,21 @@ class IFlow(ParamsMixin):
     def score(self, X: Any, u: Any) -> float:
         """Mean log-likelihood per sample; higher is better."""
         return float(self.score_samples(X, u).mean())
+
+    def _label_log_likelihood(self, X: Any) -> np.ndarray:
+        """log p(x | u = k) for every fitted label k, less the terms that are the same for
+        every k (the Jacobians and, for n < d, the density off the principal subspace):
+        ``(n_rows, n_labels)``; ``predict_proba_u`` is then the exact posterior p(u | x)."""
+        y = torch.from_numpy(self.projection_.apply(self._checked(X)))
+        self._check_categorical_u()
+        eye = torch.eye(self.aux_encoder_.dim)
+
+        def per_label(yb: torch.Tensor) -> torch.Tensor:
+            z = self.module_.encode(yb)[0]  # (1, batch, n)
+            return torch.stack([self.module_.prior_log_prob(z, eye[k].expand(len(yb), -1).to(yb.device))[0]
+                                for k in range(len(eye))], dim=-1)
+
+        return self._batched(per_label, y).double().numpy()
 
     def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
         """Write the fitted model (the kept restart) to directory ``path`` (JSON config +
