@@ -39,7 +39,7 @@ def fit_one(setting: str, seed: int, model_seed: int, params: dict) -> dict:
     model.fit(data.x, data.u)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     return dict(setting=setting, data_seed=seed, model_seed=model_seed, flow=model.flow,
-                max_steps=model.max_steps, n_restarts=model.n_restarts,
+                max_steps=model.n_steps_, n_restarts=model.n_restarts,
                 mcc=round(mean_corr_coef(data.s, model.transform(data.x)), 4),
                 log_likelihood=round(model.log_likelihood_, 4), seconds=round(wall, 2), cpu_seconds=round(cpu, 2))
 

@@ -33,6 +33,11 @@ from nica.training.selection import restart_scores
 from nica.training.trainer import TrainConfig, train
 
 
+#: ``max_steps="auto"``: this many steps per latent, within [min, max] (docs/tuning.md: on
+#: 10 -> 10 data 5,000 steps gave median MCC 0.90 and 10,000 gave 0.99; 5 -> 5 needs 5,000)
+AUTO_STEPS_PER_LATENT, AUTO_STEPS_MIN, AUTO_STEPS_MAX = 1_000, 5_000, 10_000
+
+
 @register_estimator("IFlow", IFLOW_FORMAT)
 class IFlow(LabelPosteriorMixin, ParamsMixin):
     """Identifiable normalising flow (Khemakhem et al. 2020, §special case; Li et al. 2020).
@@ -78,7 +83,8 @@ class IFlow(LabelPosteriorMixin, ParamsMixin):
         standard normal noise (what makes restarts differ).
     batch_size, learning_rate, max_steps, lr_schedule, n_iter_no_change, tol : Adam
         optimisation by :func:`nica.training.train` (early stopping on the training
-        log-likelihood).
+        log-likelihood). ``max_steps="auto"``: 1,000 steps per latent dimension, between
+        5,000 and 10,000 (:data:`AUTO_STEPS_PER_LATENT`).
     n_restarts : K flows trained side by side as one batched model (invertible MLP only).
     selection : which restart is kept: ``"elbo"`` (the highest exact log-likelihood on
         the training data: for a flow the bound is tight), ``"agreement"`` or ``"first"``
@@ -146,7 +152,7 @@ class IFlow(LabelPosteriorMixin, ParamsMixin):
         init_noise: float = 0.1,
         batch_size: int = 256,
         learning_rate: float = 3e-2,
-        max_steps: int = 5_000,
+        max_steps: int | str = "auto",
         lr_schedule: str = "cosine",
         n_iter_no_change: int | None = None,
         tol: float = 1e-3,
@@ -242,7 +248,7 @@ class IFlow(LabelPosteriorMixin, ParamsMixin):
         config = self._config(x.shape[1], aux)
         train_config = TrainConfig(
             objective="elbo", batch_size=self.batch_size, learning_rate=self.learning_rate,
-            max_steps=self.max_steps, lr_schedule=self.lr_schedule,
+            max_steps=self._max_steps(config.x_dim), lr_schedule=self.lr_schedule,
             n_iter_no_change=self.n_iter_no_change, tol=self.tol,
         )
         train_config.validate()
@@ -286,6 +292,12 @@ class IFlow(LabelPosteriorMixin, ParamsMixin):
         self.x_mean_ = projection.mean.astype(np.float32)
         self.x_scale_ = projection.scale.astype(np.float32)
         self.components_, self.noise_variance_ = projection.components, projection.noise_variance
+
+    def _max_steps(self, n: int) -> Any:
+        """``max_steps`` with ``"auto"`` resolved for n latents (see the class docstring)."""
+        if isinstance(self.max_steps, str) and self.max_steps == "auto":
+            return int(min(AUTO_STEPS_MAX, max(AUTO_STEPS_MIN, AUTO_STEPS_PER_LATENT * n)))
+        return self.max_steps
 
     @staticmethod
     @torch.no_grad()
