@@ -3,7 +3,8 @@
 The public surface: the :class:`IVAE` estimator, the baselines :class:`VAE`,
 :class:`BetaVAE`, :class:`BetaTCVAE`, :class:`TCL` (more in :mod:`nica.baselines`), the
 identifiable flow :class:`IFlow` (:mod:`nica.flows`), the paper's benchmark generator
-:func:`make_nonstationary`, the metrics :func:`mean_corr_coef` /
+:func:`make_nonstationary`, latents that depend on each other given u
+(:func:`make_latent_scm`, :class:`LatentCausalVAE`), the metrics :func:`mean_corr_coef` /
 :func:`weak_mean_corr_coef`, the choice of the latent dimension by the ELBO
 :func:`select_n_components`, and :func:`load`.
 """
@@ -11,9 +12,10 @@ identifiable flow :class:`IFlow` (:mod:`nica.flows`), the paper's benchmark gene
 from nica._validation import IdentifiabilityWarning
 from nica._version import __version__
 from nica.baselines import TCL, BetaTCVAE, BetaVAE
-from nica.datasets import NonstationaryData, make_nonstationary
+from nica.datasets import LatentSCMData, NonstationaryData, make_latent_scm, make_nonstationary
 from nica.estimator import IVAE, VAE, NotFittedError
 from nica.flows import IFlow
+from nica.latent_causal import LatentCausalVAE
 from nica.metrics import mean_corr_coef, weak_mean_corr_coef
 from nica.model_selection import select_n_components
 from nica.persistence import load
@@ -25,6 +27,8 @@ __all__ = [
     "IFlow",
     "IVAE",
     "IdentifiabilityWarning",
+    "LatentCausalVAE",
+    "LatentSCMData",
     "NonstationaryData",
     "NotFittedError",
     "PRESETS",
@@ -32,6 +36,7 @@ __all__ = [
     "VAE",
     "__version__",
     "load",
+    "make_latent_scm",
     "make_nonstationary",
     "mean_corr_coef",
     "select_n_components",
