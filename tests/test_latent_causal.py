@@ -266,12 +266,12 @@ def test_causal_weights_need_a_fit_and_known_labels(fitted):
         fitted[1].causal_weights([99])
 
 
-def test_latent_causal_vae_recovers_dense_latents_of_a_small_problem():
-    # 3 latents on a dense graph, 2-layer mixing; seeds unused by benchmarks
-    data = make_latent_scm(3, n_segments=20, n_per_segment=250, n_layers=2, graph="dense", random_state=31)
-    model = nica.LatentCausalVAE(3, max_steps=2000, random_state=0).fit(data.x, data.u)
-    assert nica.mean_corr_coef(data.z, model.transform(data.x, data.u)) > 0.8
-
+def test_latent_causal_vae_recovers_dense_latents_up_to_a_linear_map():
+    # 3 latents on a dense graph, 2-layer mixing; seeds unused by benchmarks. What the model
+    # identifies is z up to an affine map (see LatentCausalVAE), so the threshold is on weak MCC
+    data = make_latent_scm(3, n_segments=20, n_per_segment=200, n_layers=2, graph="dense", random_state=31)
+    model = nica.LatentCausalVAE(3, max_steps=1500, random_state=0).fit(data.x, data.u)
+    assert nica.weak_mean_corr_coef(data.z, model.transform(data.x, data.u)) > 0.85
 
 def test_any_linear_map_of_scm_latents_is_again_such_an_scm():
     # why the model identifies z only up to a linear map for free per-segment weights (see
@@ -290,3 +290,17 @@ def test_any_linear_map_of_scm_latents_is_again_such_an_scm():
     az = (A @ z[0, 0])[None, None]
     log_det = torch.linalg.slogdet(A)[1]
     torch.testing.assert_close(prior.log_prob(az, other).sum(-1), prior.log_prob(z, p).sum(-1) - log_det)
+
+
+# ---------------------------------------------------------------- the experiment
+def test_dependent_latents_experiment_scores_mcc_and_weak_mcc(tmp_path):
+    from nica.experiments import run_experiment
+
+    result = run_experiment("dependent-latents", size="smoke", out=tmp_path)
+    assert {r["method"] for r in result.rows} == {"iVAE", "iVAE (learned mean)", "LatentCausalVAE"}
+    assert {r["value"] for r in result.rows} == {"independent", "dense"}
+    for row in result.rows:
+        assert row["error"] == "" and row["score_name"] == "weak MCC"
+        assert 0 <= row["mcc"] <= 1 and 0 <= row["score"] <= 1
+    assert "LatentCausalVAE: weak MCC" in result.table.splitlines()[0]
+    assert result.png_path.exists()
