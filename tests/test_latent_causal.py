@@ -208,6 +208,40 @@ def test_the_ivae_module_trains_with_the_latent_causal_prior(weights):
     assert head is not None and head[:, 6:].abs().sum() > 0  # the weights' rows get gradients
 
 
+
+def test_weight_penalty_is_the_l1_norm_of_standardised_weights_and_scale_free():
+    prior, p = random_params()
+    assert prior.penalty(p) is None  # strength 0: no penalty
+    prior.penalty_strength = 2.0
+    sd = torch.exp(0.5 * p.log_scale)
+    expected = 2.0 * sum((p.weights[..., i, j] * sd[..., j] / sd[..., i]).abs()
+                         for i in range(4) for j in range(i))
+    torch.testing.assert_close(prior.penalty(p), expected)
+    # rescaling latent i by c_i: lambda_ij -> lambda_ij c_i / c_j, sd_i -> c_i sd_i
+    c = torch.tensor([0.5, 3.0, 1.7, 0.2], dtype=torch.float64)
+    scaled = CausalPriorParams(p.loc * c, p.log_scale + 2 * c.log(), p.weights * c[:, None] / c[None, :])
+    torch.testing.assert_close(prior.penalty(scaled), prior.penalty(p))
+
+
+def test_the_prior_penalty_is_added_to_the_loss_and_not_to_the_elbo():
+    def loss(penalty):
+        torch.manual_seed(0)
+        config = IVAEConfig(x_dim=3, aux_dim=4, n_latent=3, prior="latent_causal", prior_mean=True,
+                            prior_net="table", hidden_dim=8, prior_penalty=penalty)
+        module = IVAEModule(config)
+        x, u = torch.randn(16, 3), torch.eye(4)[torch.arange(16) % 4]
+        out = module.loss(x, u, n_data=16, generator=torch.Generator().manual_seed(0))
+        return module, u, out
+
+    module, u, with_penalty = loss(0.5)
+    _, _, without = loss(0.0)
+    extra = module.prior.penalty(module.prior_params(u)).mean(-1)
+    assert (extra > 0).all()
+    torch.testing.assert_close(with_penalty.loss, without.loss + extra)
+    torch.testing.assert_close(with_penalty.elbo, without.elbo)
+    with pytest.raises(ValueError, match="prior 'gaussian' has no penalty"):
+        IVAEModule(IVAEConfig(x_dim=3, aux_dim=4, n_latent=3, prior_penalty=1.0))
+
 # ---------------------------------------------------------------- the estimator
 @pytest.fixture(scope="module")
 def fitted():
@@ -222,6 +256,7 @@ def test_estimator_fixes_the_prior_and_keeps_the_other_ivae_parameters(fitted):
     assert "prior" not in params and params["prior_mean"] is True and params["max_steps"] == 30
     assert model.config_.prior == "latent_causal"
     assert isinstance(model.module_.prior, LatentCausalPrior)
+    assert params["weight_penalty"] == 0.0 and tuple(params["objective_weights"]) == (100.0, 1.0, 10.0, 10.0)
     with pytest.raises(TypeError, match="its prior is the latent causal prior"):
         nica.LatentCausalVAE(3, prior="gaussian")
     assert repr(nica.LatentCausalVAE(3, max_steps=5)) == "LatentCausalVAE(3, max_steps=5)"
@@ -244,6 +279,22 @@ def test_estimator_saves_and_loads(fitted, tmp_path):
     assert type(loaded) is nica.LatentCausalVAE and loaded.get_params() == model.get_params()
     np.testing.assert_array_equal(loaded.transform(data.x, data.u), model.transform(data.x, data.u))
     np.testing.assert_array_equal(loaded.causal_weights([0, 5]), model.causal_weights([0, 5]))
+
+
+def test_a_penalised_fit_keeps_its_penalty_through_save_and_load(tmp_path):
+    data = make_latent_scm(3, n_segments=8, n_per_segment=15, random_state=10)
+    model = nica.LatentCausalVAE(3, weight_penalty=2.5, max_steps=5, random_state=0).fit(data.x, data.u)
+    assert model.module_.prior.penalty_strength == 2.5
+    model.save(tmp_path / "model")
+    loaded = nica.load(tmp_path / "model")
+    assert loaded.weight_penalty == 2.5 and loaded.module_.prior.penalty_strength == 2.5
+
+
+@pytest.mark.parametrize("penalty", [-1.0, float("nan"), "strong", True])
+def test_a_bad_weight_penalty_is_refused_before_training(penalty):
+    data = make_latent_scm(3, n_segments=8, n_per_segment=15, random_state=10)
+    with pytest.raises(ValueError, match="weight_penalty must be a finite number >= 0"):
+        nica.LatentCausalVAE(3, weight_penalty=penalty, max_steps=5).fit(data.x, data.u)
 
 
 @pytest.mark.parametrize("change, fragment", [
@@ -297,7 +348,7 @@ def test_dependent_latents_experiment_scores_mcc_and_weak_mcc(tmp_path):
     from nica.experiments import run_experiment
 
     result = run_experiment("dependent-latents", size="smoke", out=tmp_path)
-    assert {r["method"] for r in result.rows} == {"iVAE", "iVAE (learned mean)", "LatentCausalVAE"}
+    assert {r["method"] for r in result.rows} == {"iVAE", "LatentCausalVAE", "LatentCausalVAE (weight penalty 3)"}
     assert {r["value"] for r in result.rows} == {"independent", "dense"}
     for row in result.rows:
         assert row["error"] == "" and row["score_name"] == "weak MCC"

@@ -3,6 +3,7 @@ weights (the weight-variant latent causal model of Liu et al. 2022)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -10,7 +11,9 @@ import torch
 
 from nica._base import INFERENCE_CHUNK
 from nica._ivae_format import IVAE_FORMAT
+from nica._validation import AuxEncoder
 from nica.estimator import IVAE
+from nica.models.ivae import IVAEConfig
 from nica.models.latent_causal import LatentCausalPrior
 from nica.persistence import register_estimator
 
@@ -70,6 +73,11 @@ class LatentCausalVAE(IVAE):
         latents (MCC 0.37 where these weights gave 0.65 on a tuning data set; a fit
         started from an iVAE solution fell from 0.63-0.71 to 0.39-0.43 under them;
         docs/results.md, section dependent-latents).
+    weight_penalty : strength of an L1 penalty on the standardised weights
+        lambda_ij(u) sd_j(u) / sd_i(u) (noise standard deviations; invariant to a rescaling
+        of the latents), per sample, added to the loss: the assumption of a sparse graph,
+        whose support is shared by all u, which breaks the linear ambiguity above. Default
+        0 (none): it helped on sparse graphs and hurt on dense ones (docs/results.md).
     **params : any other :class:`nica.IVAE` hyperparameter (networks, objective,
         optimisation, ``n_restarts``, ``random_state``, ...) except ``prior``, which is
         ``"latent_causal"``.
@@ -96,6 +104,7 @@ class LatentCausalVAE(IVAE):
         *,
         prior_mean: bool = True,
         objective_weights: tuple[float, float, float, float] = LATENT_CAUSAL_WEIGHTS,
+        weight_penalty: float = 0.0,
         **params: Any,
     ) -> None:
         fixed = sorted(set(params) & set(FIXED_PARAMS))
@@ -104,10 +113,18 @@ class LatentCausalVAE(IVAE):
                             "its prior is the latent causal prior ('latent_causal')")
         super().__init__(n_components, prior="latent_causal", prior_mean=prior_mean,
                          objective_weights=objective_weights, **params)
+        self.weight_penalty = weight_penalty
 
     @classmethod
     def _param_names(cls) -> list[str]:
-        return [name for name in IVAE._param_names() if name not in FIXED_PARAMS]
+        return [name for name in IVAE._param_names() if name not in FIXED_PARAMS] + ["weight_penalty"]
+
+    def _model_config(self, x_dim: int, aux: AuxEncoder, n_models: int = 1) -> IVAEConfig:
+        penalty = self.weight_penalty
+        if not isinstance(penalty, (int, float, np.integer, np.floating)) or isinstance(penalty, bool) \
+                or not np.isfinite(penalty) or penalty < 0:
+            raise ValueError(f"weight_penalty must be a finite number >= 0, got {penalty!r}")
+        return replace(super()._model_config(x_dim, aux, n_models), prior_penalty=float(penalty))
 
     @torch.no_grad()
     def _prior_params(self, u: Any) -> list[Any]:

@@ -143,6 +143,17 @@ class LatentCausalPrior(ConditionalPrior):
         cross = ((residual_mean - p.loc) ** 2 + residual_var) * torch.exp(-p.log_scale)
         return 0.5 * (cross - 1.0 - logvar + p.log_scale).sum(-1)
 
+    def penalty(self, p: PriorParams) -> torch.Tensor | None:
+        """``penalty_strength`` times the L1 norm of the standardised weights
+        lambda_ij(u) sd_j(u) / sd_i(u) (sd: the noise standard deviations) per sample
+        ``(K, batch)``: a sparse graph, in units that a rescaling of the latents leaves as
+        they are; None when the strength is 0."""
+        if not self.penalty_strength or not self.learn_weights:
+            return None
+        sd = torch.exp(0.5 * p.log_scale)
+        standardised = self._check(p).weights * sd.unsqueeze(-2) / sd.unsqueeze(-1)
+        return self.penalty_strength * standardised.abs().sum((-1, -2))
+
     def n_statistics(self) -> int:
         """u-dependent sufficient statistics of each noise component (k in the theory)."""
         return int(self.learn_mean) + int(self.learn_scale)
