@@ -77,7 +77,8 @@ class LatentCausalVAE(IVAE):
         lambda_ij(u) sd_j(u) / sd_i(u) (noise standard deviations; invariant to a rescaling
         of the latents), per sample, added to the loss: the assumption of a sparse graph,
         whose support is shared by all u, which breaks the linear ambiguity above. Default
-        0 (none): it helped on sparse graphs and hurt on dense ones (docs/results.md).
+        0 (none): on tuning data it helped on sparse graphs and hurt on dense ones; on
+        the reported seeds it was below the unpenalised prior on both (docs/results.md).
     **params : any other :class:`nica.IVAE` hyperparameter (networks, objective,
         optimisation, ``n_restarts``, ``random_state``, ...) except ``prior``, which is
         ``"latent_causal"``.
