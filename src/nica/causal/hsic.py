@@ -187,7 +187,9 @@ def _hyppo_test(a: _Gram, b: _Gram, method: str, n_permutations: int,
     np_state = np.random.get_state()
     np.random.seed(int(rng.integers(0, 2**31 - 1)))  # hyppo permutes with numpy's global generator
     try:
-        stat, pvalue = Hsic(compute_kernel=None).test(a.k, b.k, reps=n_permutations, workers=1, auto=auto)
+        # permutations of the biased statistic (this module's); the chi-square path wants hyppo's unbiased one
+        stat, pvalue = Hsic(compute_kernel=None, bias=not auto).test(a.k, b.k, reps=n_permutations, workers=1,
+                                                                     auto=auto)
     finally:
         np.random.set_state(np_state)
     pvalue = float(min(max(pvalue, 0.0), 1.0))
@@ -260,8 +262,9 @@ def rows_to_test(
     small = np.flatnonzero(counts < MIN_GROUP_ROWS)
     if small.size:
         g = small[np.argmin(counts[small])]
+        label = values[g].item() if hasattr(values[g], "item") else values[g]
         raise ValueError(
-            f"segment {values[g]!r} has {counts[g]} rows; the HSIC test given the segment needs at least "
+            f"segment {label!r} has {counts[g]} rows; the HSIC test given the segment needs at least "
             f"{MIN_GROUP_ROWS} rows in every segment ({small.size} of {len(values)} segments have fewer): "
             "merge short segments or drop them")
     # the budget is the pooled test's cost: sum of n_g^2 <= max_samples^2

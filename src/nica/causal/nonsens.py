@@ -178,7 +178,7 @@ class NonSENS(ParamsMixin):
             if aux.kind != "categorical":
                 raise ValueError("test_given_u=True tests within segments and needs segment labels u; "
                                  "for a continuous u set test_given_u=False (pooled tests)")
-            groups = aux.label_index(u)
+            groups = np.asarray(aux.classes)[aux.label_index(u)]  # the user's labels, for messages
         rng = as_generator(self.random_state)
         seed = draw_seed(rng)
         test_rng = np.random.default_rng(seed + 1)
