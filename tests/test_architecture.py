@@ -41,7 +41,7 @@ LAYERS = [
     ("estimator", ("nica._base", "nica.persistence", "nica._ivae_format", "nica._restarts", "nica._checkpointing",
                    "nica.estimator")),
     ("baselines / flows / model selection", ("nica.baselines", "nica.flows", "nica.model_selection",
-                                             "nica.plotting", "nica.demo")),
+                                             "nica.plotting", "nica.demo", "nica.causal")),
     ("experiments / sweep", ("nica.experiments", "nica.sweep")),
     ("cli", ("nica.cli",)),
     ("the public surface", ("nica",)),

@@ -321,8 +321,7 @@ def hsic_test(
     >>> hsic_test(a, a ** 2, random_state=0).pvalue < 1e-6
     True
     """
-    return hsic_matrix(x, y, groups=groups, method=method, backend=backend, n_permutations=n_permutations,
-                       max_samples=max_samples, random_state=random_state).result(0, 0)
+    return _hsic(x, y, ("x", "y"), groups, method, backend, n_permutations, max_samples, random_state).result(0, 0)
 
 
 @dataclass(frozen=True)
@@ -363,9 +362,14 @@ def hsic_matrix(
     -------
     HSICMatrix with ``(d_x, d_z)`` arrays; ``pvalue[i, j]`` tests ``x_i`` against ``z_j``.
     """
+    return _hsic(x, z, ("x", "z"), groups, method, backend, n_permutations, max_samples, random_state)
+
+
+def _hsic(x: Any, z: Any, names: tuple[str, str], groups: Any, method: str, backend: str, n_permutations: int,
+          max_samples: int | None, random_state: int | np.random.Generator | None) -> HSICMatrix:
     check_test_options(method, backend, n_permutations, max_samples, groups is not None)
-    xa, za = _as_columns(x, "x"), _as_columns(z, "z")
-    check_same_length(xa, za, "x", "z")
+    xa, za = _as_columns(x, names[0]), _as_columns(z, names[1])
+    check_same_length(xa, za, *names)
     rng = as_generator(random_state)
     rows = rows_to_test(len(xa), groups, max_samples, rng)
     keep = backend == "hyppo"
