@@ -81,6 +81,16 @@ def test_hsic_agrees_with_hyppo():
         assert abs(gamma - theirs.pvalue) < 0.08, (strength, gamma, theirs)
 
 
+def test_gamma_log_survival_is_finite_and_continuous_in_the_far_tail():
+    from nica.causal.hsic import gamma_logsf
+
+    assert gamma_logsf(50.0, 3.0, 2.0) == pytest.approx(stats.gamma.logsf(50.0, 3.0, scale=2.0))
+    # where scipy's value is still finite the expansion matches it; beyond, it goes on falling
+    assert gamma_logsf(800.0, 3.0, 2.0) == pytest.approx(-388.71, abs=0.01)
+    far = [gamma_logsf(x, 3.0, 2.0) for x in (3e3, 1e4, 1e5)]
+    assert np.all(np.isfinite(far)) and far[0] > far[1] > far[2]
+
+
 def test_hsic_matrix_tests_every_pair_on_the_same_rows():
     rng = np.random.default_rng(5)
     x = rng.normal(size=(300, 3))

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 
 from nica._random import as_generator
 from nica._validation import check_observations, check_same_length
@@ -155,8 +155,19 @@ def _gamma_test(xs: list[_Gram], ys: list[_Gram]) -> tuple[float, float, float]:
         statistic, mean, var = statistic + s, mean + m, var + v
     if not (var > 0 and mean > 0):  # a constant variable: no evidence of dependence
         return statistic, 1.0, 0.0
-    log_p = float(stats.gamma.logsf(statistic, mean * mean / var, scale=var / mean))
+    log_p = gamma_logsf(statistic, mean * mean / var, var / mean)
     return statistic, float(np.exp(log_p)), log_p
+
+
+def gamma_logsf(x: float, shape: float, scale: float) -> float:
+    """log P(X > x) for X ~ Gamma(shape, scale), finite far in the tail where scipy's
+    ``logsf`` underflows to -inf (there the leading terms of the asymptotic expansion
+    ``Γ(a, t) ~ t^(a-1) e^(-t) (1 + (a-1)/t)``, accurate to ``O(t^-2)``)."""
+    log_p = float(stats.gamma.logsf(x, shape, scale=scale))
+    if np.isfinite(log_p):
+        return log_p
+    t = x / scale
+    return float((shape - 1.0) * np.log(t) - t - special.gammaln(shape) + np.log1p((shape - 1.0) / t))
 
 
 def _permutation_test(xs: list[_Gram], ys: list[_Gram], n_permutations: int,
