@@ -5,7 +5,8 @@ The public surface: the :class:`IVAE` estimator, the baselines :class:`VAE`,
 identifiable flow :class:`IFlow` (:mod:`nica.flows`), the paper's benchmark generator
 :func:`make_nonstationary`, the metrics :func:`mean_corr_coef` /
 :func:`weak_mean_corr_coef`, the choice of the latent dimension by the ELBO
-:func:`select_n_components`, and :func:`load`.
+:func:`select_n_components`, and :func:`load`. Causal discovery by unmixing nonstationary
+disturbances (NonSENS, the paper's application) is :mod:`nica.causal`.
 """
 
 from nica._validation import IdentifiabilityWarning

@@ -167,7 +167,7 @@ class Causal(Experiment):
         ax.set_ylabel("proportion of correct directions")
         ax.set_ylim(-0.03, 1.03)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=6, ncol=2, loc="lower right")
+        ax.legend(fontsize=6, ncol=2, loc="best")
 
 
 def _proportion(rows: list[dict[str, Any]], name: str) -> str:
