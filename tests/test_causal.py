@@ -259,7 +259,7 @@ def test_nonsens_orders_a_seeded_chain_from_its_disturbances():
 def test_nonsens_direction_of_seeded_pairs_with_the_ivae():
     for seed in (11, 12, 13):
         data = make_causal(2, n_segments=20, n_per_segment=150, n_layers=1, random_state=seed)
-        model = NonSENS("ivae", unmixing_params={"max_steps": 1500}, device="cpu", random_state=seed)
+        model = NonSENS("ivae", unmixing_params={"max_steps": 3000}, device="cpu", random_state=seed)
         model.fit(data.x, data.u)
         assert tuple(model.order_) == data.direction, (seed, model.summary())
 
