@@ -35,8 +35,9 @@ from nica.cli._common import data_options, read_xu, user_errors
 @click.option("--json", "as_json", is_flag=True,
               help="print one JSON object: order (column indices, causes first), pvalues, ...")
 @click.option("--quiet", is_flag=True, help="no progress bar")
+@click.pass_context
 @user_errors
-def causal(data: Path, u_file: Path | None, x_key: str, u_key: str, x_cols: str | None, u_cols: str | None,
+def causal(ctx: click.Context, data: Path, u_file: Path | None, x_key: str, u_key: str, x_cols: str | None, u_cols: str | None,
            unmixing: str, prior_mean: bool | None, max_steps: int | None, alpha: float, correction: str,
            test: str, pooled: bool, test_samples: int, names: str | None, seed: int, device: str,
            as_json: bool, quiet: bool) -> None:
@@ -57,6 +58,9 @@ def causal(data: Path, u_file: Path | None, x_key: str, u_key: str, x_cols: str 
         params["prior_mean"] = prior_mean
     if max_steps is not None:
         params["max_steps"] = max_steps
+    threads = (ctx.obj or {}).get("threads")
+    if threads is not None:  # nica --threads N: the unmixing fit's torch threads (one by default)
+        params["n_threads"] = threads
     labels = None if names is None else [n.strip() for n in names.split(",")]
     if labels is not None and len(labels) != ds.x.shape[1]:
         raise ValueError(f"--names gives {len(labels)} names but x has {ds.x.shape[1]} variables")
