@@ -1,7 +1,7 @@
-"""``python -m nica ...``: the ``nica`` command line without the installed script (e.g.
-from a source tree on ``PYTHONPATH``)."""
+"""``python -m nica``: the command line, as the ``nica`` script (:mod:`nica.cli`)."""
+
+import sys
 
 from nica.cli import main
 
-if __name__ == "__main__":
-    main(prog_name="nica")
+sys.exit(main())

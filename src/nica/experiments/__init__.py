@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from nica.experiments import (
     causal,
+    dependent_latents,
     discrete,
     dynamics,
     easy,
@@ -39,6 +40,8 @@ from nica.experiments._runner import replot, run_experiment
 # the paper's experiments, in the paper's order
 for _module in (dynamics, latent_dim, segments, easy, discrete, select_dim, select_hparams, iflow, causal):
     register_experiment(_module.EXPERIMENT)
+# tasks of later papers where iVAE is the baseline
+register_experiment(dependent_latents.EXPERIMENT)
 del _module
 
 __all__ = ["EXPERIMENTS", "FIELDS", "SEED_BASE", "SIZES", "Experiment", "ExperimentResult", "Task",

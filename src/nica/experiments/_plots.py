@@ -84,3 +84,44 @@ def strip_by_method(
     ax.grid(alpha=0.3, axis="y")
     if paper:
         ax.legend(fontsize=7)
+
+
+def groups_by_method(
+    ax: Any,
+    rows: list[dict[str, Any]],
+    *,
+    xlabel: str,
+    y: str = "mcc",
+    ylabel: str = "MCC",
+    paper: Mapping[str, Mapping[Any, float]] | None = None,
+    paper_label: str = "paper",
+) -> None:
+    """A group per setting value (categories on the x axis, in first-seen order), a column
+    of dots per method in each (one per seed) with the mean as a bar; the paper's values
+    (method -> {value: y}) as hollow black diamonds over their method's column."""
+    values = ordered(str(r["value"]) for r in rows)
+    methods = ordered(r["method"] for r in rows)
+    width = 0.8 / max(len(methods), 1)
+    rng = np.random.default_rng(0)  # jitter only
+    labelled = False
+    for i, method in enumerate(methods):
+        offset = (i - (len(methods) - 1) / 2) * width
+        for j, value in enumerate(values):
+            ys = finite(r[y] for r in rows if r["method"] == method and str(r["value"]) == value)
+            x = j + offset
+            ax.scatter(x + rng.uniform(-0.2, 0.2, ys.size) * width, ys, s=10, alpha=0.6, color=f"C{i}",
+                       linewidths=0, label=method if j == 0 else None)
+            if ys.size:
+                ax.hlines(ys.mean(), x - 0.4 * width, x + 0.4 * width, color=f"C{i}", linewidth=2)
+            published = (paper or {}).get(method, {}).get(value)
+            if published is not None:
+                ax.scatter([x], [published], marker="D", s=28, facecolors="none", edgecolors="k",
+                           label=None if labelled else paper_label)
+                labelled = True
+    ax.set_xticks(range(len(values)), values)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if y == "mcc":
+        ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=6, loc="lower left")
