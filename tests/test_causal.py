@@ -12,6 +12,7 @@ from scipy import stats
 from nica.causal import NonSENS, adjust_pvalues, causal_order, hsic_matrix, hsic_test, make_causal
 from nica.causal.hsic import MIN_GROUP_ROWS, rows_to_test
 from nica.cli import main
+from nica.metrics import mean_corr_coef
 
 
 def segmented(rng, n_segments, n_per_segment, d=2, mean=False):
@@ -264,6 +265,17 @@ def test_nonsens_direction_of_seeded_pairs_with_the_ivae():
         assert tuple(model.order_) == data.direction, (seed, model.summary())
 
 
+def test_nonsens_direction_of_seeded_pairs_with_the_flow_its_default():
+    for seed, modulation in ((11, "variance"), (12, "mean")):
+        data = make_causal(2, n_segments=20, n_per_segment=150, n_layers=2, modulation=modulation,
+                           random_state=seed)
+        model = NonSENS(unmixing_params={"max_steps": 1000}, device="cpu", random_state=seed)
+        model.fit(data.x, data.u)
+        assert type(model.unmixing_).__name__ == "IFlow"
+        assert tuple(model.order_) == data.direction, (seed, model.summary())
+        assert mean_corr_coef(data.s, model.transform(data.x, data.u)) > 0.9, seed
+
+
 def test_nonsens_summary_and_json_record():
     x, s, u = chain(1)
     model = NonSENS(Oracle(s, [0, 1, 2]), random_state=0).fit(x, u)
@@ -291,7 +303,8 @@ def test_nonsens_rejects_bad_input_before_fitting(make, fragment):
 
 
 @pytest.mark.parametrize("params, fragment", [
-    (dict(unmixing="pca"), "unknown unmixing"), (dict(alpha=1.5), "alpha"),
+    (dict(unmixing="pca"), "unknown unmixing"), (dict(unmixing="iflow"), "choose one of .*'flow'"),
+    (dict(alpha=1.5), "alpha"),
     (dict(correction="fdr"), "unknown correction"), (dict(test="exact"), "unknown HSIC method"),
     (dict(max_test_samples=5), "max_samples"),
     (dict(unmixing="tcl", unmixing_params={"n_layers": 2}, hsic_backend="hyppo"), "pooled"),
@@ -316,11 +329,14 @@ def test_cli_causal_prints_the_order_and_json(tmp_path):
     result = runner.invoke(main, ["causal", str(path), *fast, "--names", "rain,wet", "--method", "tcl", "--quiet"])
     assert result.exit_code == 0, result.output
     assert "causal order (causes first):" in result.output and "rain" in result.output
+    result = runner.invoke(main, ["causal", str(path), *fast, "--method", "ivae", "--prior-mean", "--json"])
+    assert result.exit_code == 0, result.output
+    assert sorted(json.loads(result.output)["order"]) == [0, 1]
 
 
 @pytest.mark.parametrize("args, fragment", [
     (["--names", "a,b,c"], "--names gives 3 names"),
-    (["--method", "tcl", "--prior-mean"], "--prior-mean applies to --method ivae"),
+    (["--method", "tcl", "--prior-mean"], "--prior-mean applies to --method ivae or flow"),
 ])
 def test_cli_causal_bad_input_is_one_line(tmp_path, args, fragment):
     data = make_causal(2, n_segments=4, n_per_segment=30, random_state=0)

@@ -1,7 +1,7 @@
 """Causal discovery by unmixing nonstationary disturbances: NonSENS (Monti, Zhang &
 Hyvärinen, UAI 2019), the application of the iVAE paper (Sec. 5.2, App. I.2).
 
-- :class:`NonSENS`: the method (unmix with :class:`nica.IVAE` or :class:`nica.TCL`, test
+- :class:`NonSENS`: the method (unmix with :class:`nica.IVAE`, :class:`nica.IFlow` or :class:`nica.TCL`, test
   every observed variable against every recovered disturbance with HSIC, read the causal
   order and, for two variables, the direction);
 - :func:`make_causal`: its simulation (Laplace disturbances, lower-triangular MLP mixing);

@@ -14,10 +14,11 @@ from nica.cli._common import data_options, read_xu, user_errors
 @click.command("causal")
 @click.argument("data", type=click.Path(path_type=Path))
 @data_options
-@click.option("--method", "unmixing", type=click.Choice(["ivae", "tcl"]), default="ivae", show_default=True,
-              help="nonlinear ICA that unmixes the disturbances")
+@click.option("--method", "unmixing", type=click.Choice(["flow", "ivae", "tcl"]), default="flow",
+              show_default=True, help="nonlinear ICA that unmixes the disturbances (flow: nica.IFlow)")
 @click.option("--prior-mean/--no-prior-mean", default=None,
-              help="iVAE: learn a u-dependent prior mean (for disturbances whose mean changes with u)")
+              help="flow, iVAE: learn a u-dependent prior mean (for disturbances whose mean changes with u; "
+                   "on by default for the flow, off for the iVAE)")
 @click.option("--max-steps", type=click.IntRange(min=1), help="training length of the unmixing, in optimiser steps")
 @click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05,
               show_default=True, help="family-wise significance level of the independence tests")
@@ -43,9 +44,9 @@ def causal(ctx: click.Context, data: Path, u_file: Path | None, x_key: str, u_ke
            as_json: bool, quiet: bool) -> None:
     """Causal order of the variables of DATA (x and u as for ``nica fit``), by NonSENS.
 
-    The disturbances are unmixed by nonlinear ICA (an iVAE by default), then every
-    variable is tested (HSIC) against every recovered disturbance: a cause is independent
-    of its effects' disturbances. Prints the order (causes first), whether the tests
+    The disturbances are unmixed by nonlinear ICA (the identifiable flow, nica.IFlow, by
+    default), then every variable is tested (HSIC) against every recovered disturbance: a
+    cause is independent of its effects' disturbances. Prints the order (causes first), whether the tests
     support it at --alpha, and the p-values; --json prints them as one object.
     """
     from nica.causal import NonSENS
@@ -53,8 +54,8 @@ def causal(ctx: click.Context, data: Path, u_file: Path | None, x_key: str, u_ke
     ds = read_xu(data, u_file, x_key, u_key, x_cols, u_cols)
     params: dict[str, Any] = {}
     if prior_mean is not None:
-        if unmixing != "ivae":
-            raise ValueError("--prior-mean applies to --method ivae only")
+        if unmixing not in ("ivae", "flow"):
+            raise ValueError("--prior-mean applies to --method ivae or flow only")
         params["prior_mean"] = prior_mean
     if max_steps is not None:
         params["max_steps"] = max_steps
