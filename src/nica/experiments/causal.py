@@ -1,4 +1,4 @@
-"""Sec. 5.2 / App. I.2: causal discovery by NonSENS, iVAE against TCL as the unmixing.
+"""Sec. 5.2 / App. I.2: causal discovery by NonSENS, iVAE against TCL (and the flow) as the unmixing.
 
 Data: :func:`nica.causal.make_causal` (Laplace disturbances, per-segment scales, and in
 the ``mean`` variant per-segment means; lower-triangular leaky-ReLU MLP mixing with
@@ -7,8 +7,10 @@ numbers of segments ``segments``, on "normal" (variance-modulated) and mean-modu
 data; then d = 3-5 variables (``multivariate``) at ``multivariate_segments`` segments.
 
 Method: :class:`nica.causal.NonSENS` with ``"ivae"`` (:class:`nica.IVAE` with its
-defaults; ``prior_mean=True`` on mean-modulated data, which a zero-mean prior cannot fit)
-or ``"tcl"`` (:class:`nica.TCL` with its defaults); the full configuration keeps their
+defaults; ``prior_mean=True`` on mean-modulated data, which a zero-mean prior cannot fit),
+``"tcl"`` (:class:`nica.TCL` with its defaults), or, beyond the paper, ``"flow"``
+(:class:`nica.IFlow` with its defaults: learned prior mean and scale, exact likelihood;
+method ``IFlow``); the full configuration keeps their
 default step budgets, the smaller ones cut them. HSIC tests given the segment on the
 default test budget, Bonferroni over the d^2 tests at alpha = 0.05.
 
@@ -35,8 +37,8 @@ from nica.causal import NonSENS, make_causal
 from nica.experiments._core import Experiment, Task, ordered
 from nica.metrics import mean_corr_coef
 
-METHODS = ("iVAE", "TCL")
-UNMIXING = {"iVAE": "ivae", "TCL": "tcl"}
+METHODS = ("iVAE", "TCL", "IFlow")
+UNMIXING = {"iVAE": "ivae", "TCL": "tcl", "IFlow": "flow"}
 #: data labels in the value column: "normal/48", "mean/48" (pairs), "d3/48" (3 variables)
 VALUE = re.compile(r"^(normal|mean|d(\d+))/(\d+)$")
 
@@ -59,6 +61,7 @@ class CausalConfig:
     multivariate_seeds: int = 0
     ivae: dict[str, Any] = field(default_factory=dict)
     tcl: dict[str, Any] = field(default_factory=dict)
+    flow: dict[str, Any] = field(default_factory=dict)
     nonsens: dict[str, Any] = field(default_factory=dict)
 
 
@@ -82,21 +85,21 @@ def outcome(row: dict[str, Any], name: str) -> float:
 class Causal(Experiment):
     name = "causal"
     figure = "Sec. 5.2, App. I.2"
-    title = "NonSENS causal discovery: iVAE vs TCL as the unmixing"
+    title = "NonSENS causal discovery: iVAE vs TCL (and the flow, IFlow) as the unmixing"
     setting = "data"
     paper = ("paper (App. I.2, pairs, proportion of correct directions): normal data, 48 segments: "
              "iVAE 0.80, TCL 0.71; mean-modulated data: iVAE 0.92, TCL 0")
     paper_values = {("iVAE", "normal"): 0.80, ("TCL", "normal"): 0.71, ("iVAE", "mean"): 0.92,
                     ("TCL", "mean"): 0.0}
     configs = {
-        # sized to about 100 fits of ~16 s (one core each): 6-7 minutes on 5 cores
+        # sized to about 100 fits of ~16 s (one core each) per two methods: iVAE and TCL 6-7 minutes on 5 cores
         "full": CausalConfig(seeds=10, segments=(12, 48), n_per_segment=500, steps=None,
                              multivariate=(3, 4, 5), multivariate_segments=48, multivariate_seeds=4),
         "quick": CausalConfig(seeds=2, segments=(12, 48), n_per_segment=250, steps=1_500,
                               multivariate=(3,), multivariate_segments=24, multivariate_seeds=1),
         "smoke": CausalConfig(seeds=1, segments=(6,), n_per_segment=30, steps=10, layers=(2,),
                               multivariate=(3,), multivariate_segments=6, multivariate_seeds=1,
-                              ivae=dict(hidden_dim=16, n_layers=2), tcl=dict(batch_size=64),
+                              ivae=dict(hidden_dim=16, n_layers=2), tcl=dict(batch_size=64), flow=dict(n_restarts=2),
                               nonsens=dict(max_test_samples=60)),
     }
 
@@ -113,7 +116,7 @@ class Causal(Experiment):
         data = make_causal(d, segments, config.n_per_segment, n_layers=layers, modulation=modulation,
                            random_state=task.data_seed)
         params = {} if config.steps is None else {"max_steps": config.steps}
-        params.update(config.ivae if task.method == "iVAE" else config.tcl)
+        params.update({"iVAE": config.ivae, "TCL": config.tcl, "IFlow": config.flow}[task.method])
         if task.method == "iVAE" and modulation == "mean":
             params["prior_mean"] = True
         model = NonSENS(UNMIXING[task.method], unmixing_params=params, device="cpu",
@@ -156,7 +159,8 @@ class Causal(Experiment):
                 xs = sorted({parse_value(r["value"])[2] for r in mine})
                 ys = [np.mean([outcome(r, "correct") for r in mine if parse_value(r["value"])[2] == m]) for m in xs]
                 label = f"{method}, {'normal' if kind == 'normal' else 'mean-modulated'}"
-                ax.plot(xs, ys, styles[kind], marker="o", color=f"C{i}", markersize=4, label=label)
+                marker, size = ("D", 6) if method == "IFlow" else ("o", 4)  # visible where it meets TCL's
+                ax.plot(xs, ys, styles[kind], marker=marker, color=f"C{i}", markersize=size, label=label)
                 paper = self.paper_values.get((method, kind))
                 if paper is not None:
                     ax.plot([48], [paper], "o" if kind == "normal" else "s", markerfacecolor="none",
