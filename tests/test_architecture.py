@@ -44,7 +44,7 @@ LAYERS = [
                    "nica.estimator")),
     ("baselines / flows / model selection", ("nica.baselines", "nica.flows", "nica.latent_causal",
                                              "nica.model_selection", "nica.model_choice", "nica.plotting",
-                                             "nica.demo")),
+                                             "nica.demo", "nica.causal")),
     ("experiments / sweep", ("nica.experiments", "nica.sweep")),
     ("cli", ("nica.cli",)),
     ("the public surface", ("nica",)),

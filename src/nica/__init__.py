@@ -8,6 +8,8 @@ identifiable flow :class:`IFlow` (:mod:`nica.flows`), the paper's benchmark gene
 :func:`weak_mean_corr_coef` / :func:`pairwise_mcc`, the model chosen from the data
 :func:`fit_model` (what ``nica fit`` runs; :func:`choose_model`, :data:`MODELS`), the
 choice of the latent dimension by the ELBO :func:`select_n_components`, and :func:`load`.
+Causal discovery by unmixing nonstationary disturbances (NonSENS, the paper's application)
+is :mod:`nica.causal`.
 
 Each name is imported when first used (PEP 562), so that ``import nica`` and the command
 line's ``nica --help`` do not import torch; :func:`load` imports the module of whichever

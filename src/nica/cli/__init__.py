@@ -1,5 +1,5 @@
 """The ``nica`` command line: simulate, fit, select-n, transform, evaluate, info, demo,
-sweep, reproduce, predict-u.
+sweep, reproduce, predict-u, causal.
 
 No command replaces an existing output unless given ``--overwrite``; outputs are checked
 before any work and written atomically, so a failed command leaves no partial file.
@@ -18,6 +18,7 @@ import warnings
 import click
 
 from nica.cli._common import USER_ERRORS, data_options, one_line_warning, user_errors
+from nica.cli.causal import causal
 from nica.cli.demo import demo
 from nica.cli.fit import fit, parse_candidates, select_n
 from nica.cli.info import info
@@ -50,7 +51,7 @@ def main(ctx: click.Context, threads: int | None) -> None:
 
 
 for _command in (simulate, fit, select_n, transform, evaluate, info, demo, sweep_command, reproduce_command,
-                 predict_u):
+                 predict_u, causal):
     main.add_command(_command)
 del _command
 

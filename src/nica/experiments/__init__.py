@@ -13,6 +13,7 @@ the commands and our measured numbers beside the paper's.
 from __future__ import annotations
 
 from nica.experiments import (
+    causal,
     dependent_latents,
     discrete,
     dynamics,
@@ -37,7 +38,7 @@ from nica.experiments._registry import EXPERIMENTS, get_experiment, register_exp
 from nica.experiments._runner import replot, run_experiment
 
 # the paper's experiments, in the paper's order
-for _module in (dynamics, latent_dim, segments, easy, discrete, select_dim, select_hparams, iflow):
+for _module in (dynamics, latent_dim, segments, easy, discrete, select_dim, select_hparams, iflow, causal):
     register_experiment(_module.EXPERIMENT)
 # tasks of later papers where iVAE is the baseline
 register_experiment(dependent_latents.EXPERIMENT)
