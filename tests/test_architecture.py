@@ -40,7 +40,7 @@ LAYERS = [
     ("training", ("nica.training",)),
     ("estimator", ("nica._base", "nica.persistence", "nica._ivae_format", "nica._restarts", "nica._checkpointing",
                    "nica.estimator")),
-    ("baselines / flows / model selection", ("nica.baselines", "nica.flows", "nica.model_selection",
+    ("baselines / flows / model selection", ("nica.baselines", "nica.flows", "nica.temporal", "nica.model_selection",
                                              "nica.plotting", "nica.demo")),
     ("experiments / sweep", ("nica.experiments", "nica.sweep")),
     ("cli", ("nica.cli",)),
@@ -175,7 +175,7 @@ def test_every_module_imports_alone():
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["failed"] == {}
-    assert result["estimators"] == ["BetaTCVAE", "BetaVAE", "IVAE", "VAE"]
+    assert result["estimators"] == ["BetaTCVAE", "BetaVAE", "IVAE", "TemporalIVAE", "VAE"]
 
 
 # ---------------------------------------------------------------- recipe: a new prior
