@@ -1,4 +1,5 @@
-"""``nica fit`` (one iVAE, saved) and ``nica select-n`` (the latent dimension by the ELBO)."""
+"""``nica fit`` (one iVAE, or a temporal model of a series, saved) and ``nica select-n``
+(the latent dimension by the ELBO)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ from nica.presets import PRESETS
 @click.option("--n-components", type=int, required=True, help="latent dimension")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="model directory")
 @data_options
+@click.option("--model", "model_kind", type=click.Choice(["ivae", "temporal"]), default="ivae", show_default=True,
+              help="temporal: nica.TemporalIVAE on a series, x (T, d) and u the domain of each step (optional)")
+@click.option("--lags", type=int, help="--model temporal: past steps the transition reads [default: 1]")
 @click.option("--preset", type=click.Choice(sorted(PRESETS)), default="default", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--epochs", type=float, help="training length in passes over the data (overrides --max-steps)")
@@ -46,15 +50,23 @@ from nica.presets import PRESETS
 @click.option("--quiet", is_flag=True, help="no progress bar")
 @user_errors
 def fit(data: Path, n_components: int, out: Path, u_file: Path | None, x_key: str, u_key: str,
-        x_cols: str | None, u_cols: str | None, preset: str, seed: int, epochs: float | None,
-        max_steps: int | None, resume: bool, stream: bool, quiet: bool, overwrite: bool,
+        x_cols: str | None, u_cols: str | None, model_kind: str, lags: int | None, preset: str, seed: int,
+        epochs: float | None, max_steps: int | None, resume: bool, stream: bool, quiet: bool, overwrite: bool,
         **options: Any) -> None:
-    """Fit an iVAE to DATA and save it to --out.
+    """Fit an iVAE (or, with --model temporal, a temporal model) to DATA and save it to --out.
 
     DATA is an .npz or HDF5 file with arrays x and u, a .csv or .parquet table (u from
     --u-col, x from the other columns or --x-cols), or an .npy of x with --u FILE.
     Under ``torchrun --nproc_per_node K`` the fit is data-parallel and rank 0 saves it.
+    With --model temporal, x is one series (T, d) (or several, (N, T, d)) and u, when
+    present, the domain of each step.
     """
+    if model_kind == "temporal":
+        _fit_temporal(data, n_components, out, (u_file, x_key, u_key, x_cols, u_cols), lags, preset, seed,
+                      epochs, max_steps, resume, stream, quiet, overwrite, options)
+        return
+    if lags is not None:
+        raise click.UsageError("--lags applies to --model temporal only")
     from nica.datasets.io import DataFileError, load_dataset
     from nica.estimator import IVAE
     from nica.training.distributed import rank_and_size
@@ -90,6 +102,41 @@ def fit(data: Path, n_components: int, out: Path, u_file: Path | None, x_key: st
                 if model.n_restarts > 1 else "")
     click.echo(f"fitted in {model.fit_time_:.1f} s ({model.n_steps_} steps{restarts}), "
                f"ELBO {model.elbo_:.3f} per sample; saved to {out}")
+
+
+#: the options of ``nica fit`` that --model temporal takes (the others are the iVAE's)
+TEMPORAL_OPTIONS = ("batch_size", "learning_rate", "u_type", "device")
+
+
+def _fit_temporal(data: Path, n_components: int, out: Path, where: tuple, lags: int | None, preset: str,
+                  seed: int, epochs: float | None, max_steps: int | None, resume: bool, stream: bool, quiet: bool,
+                  overwrite: bool, options: dict[str, Any]) -> None:
+    """``nica fit --model temporal``: a :class:`nica.TemporalIVAE` on a series."""
+    from nica.temporal import TemporalIVAE
+
+    given = [k for k, v in options.items() if v is not None and k not in TEMPORAL_OPTIONS]
+    given += [name for name, flag in (("preset", preset != "default"), ("resume", resume), ("stream", stream))
+              if flag]
+    if given:
+        names = ", ".join("--" + k.replace("_", "-") for k in given)
+        raise click.UsageError(f"{names}: iVAE option(s), not taken by --model temporal")
+    check_outputs([out], overwrite)
+    ds = read_xu(data, *where, need_u=False)
+    overrides = {k: v for k, v in options.items() if v is not None and k in TEMPORAL_OPTIONS}
+    model = TemporalIVAE(n_components, lags=1 if lags is None else lags, random_state=seed,
+                         verbose=not quiet, **overrides)
+    if epochs is not None:
+        if epochs <= 0:
+            raise ValueError(f"--epochs must be > 0, got {epochs}")
+        n_windows = max(1, ds.x.shape[-2] - model.lags) * (ds.x.shape[0] if ds.x.ndim == 3 else 1)
+        max_steps = max(1, round(epochs * max(1, n_windows // model.batch_size)))
+    if max_steps is not None:
+        model.set_params(max_steps=max_steps)
+    model.fit(ds.x, ds.u)
+    model.save(out, overwrite=overwrite)
+    kind = "log-likelihood" if model.inference == "flow" else "ELBO"
+    click.echo(f"fitted in {model.fit_time_:.1f} s ({model.n_steps_} steps), {kind} {model.score_:.3f} per "
+               f"step; saved to {out}")
 
 
 def parse_candidates(text: str) -> list[int]:

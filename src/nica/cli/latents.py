@@ -33,7 +33,10 @@ def transform(model_dir: Path, data: Path, out: Path, u_file: Path | None, x_key
         raise DataFileError(f"unsupported output type {out.suffix!r} for {out}; use .npy or .csv")
     check_outputs([out], overwrite)
     model = load(model_dir)
-    ds = read_xu(data, u_file, x_key, u_key, x_cols, u_cols, need_u=model.config_.conditional)
+    # models without a `conditional` setting (the temporal model) read x alone
+    ds = read_xu(data, u_file, x_key, u_key, x_cols, u_cols, need_u=getattr(model.config_, "conditional", False))
+    if sample and not hasattr(model, "sample_posterior"):
+        raise ValueError(f"--sample needs a model with a posterior to sample; a {type(model).__name__} has none")
     if sample:
         z = model.sample_posterior(ds.x, ds.u, n_samples=1, random_state=seed)[0]
     else:
