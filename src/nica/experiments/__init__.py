@@ -18,9 +18,11 @@ from nica.experiments import (
     easy,
     iflow,
     latent_dim,
+    regimes,
     segments,
     select_dim,
     select_hparams,
+    temporal,
 )
 from nica.experiments._core import (
     FIELDS,
@@ -37,6 +39,9 @@ from nica.experiments._runner import replot, run_experiment
 
 # the paper's experiments, in the paper's order
 for _module in (dynamics, latent_dim, segments, easy, discrete, select_dim, select_hparams, iflow):
+    register_experiment(_module.EXPERIMENT)
+# the tasks later papers benchmark iVAE on
+for _module in (temporal, regimes):
     register_experiment(_module.EXPERIMENT)
 del _module
 

@@ -84,3 +84,39 @@ def strip_by_method(
     ax.grid(alpha=0.3, axis="y")
     if paper:
         ax.legend(fontsize=7)
+
+
+def strips_by_setting(
+    ax: Any,
+    rows: list[dict[str, Any]],
+    *,
+    y: str = "mcc",
+    ylabel: str = "MCC",
+    paper: Mapping[str, float] | None = None,
+    paper_label: str = "paper",
+) -> None:
+    """One group per setting value along x, one colour per method inside it: each seed a
+    dot, the mean a bar; a published value (method -> y) as a dashed black line over
+    that method in the first group."""
+    values = ordered(str(r["value"]) for r in rows)
+    methods = ordered(r["method"] for r in rows)
+    width = 0.8 / max(len(methods), 1)
+    rng = np.random.default_rng(0)  # jitter only
+    labelled = False
+    for g, value in enumerate(values):
+        for i, method in enumerate(methods):
+            ys = finite(r[y] for r in rows if r["method"] == method and str(r["value"]) == value)
+            x = g - 0.4 + (i + 0.5) * width
+            ax.scatter(x + rng.uniform(-0.2, 0.2, ys.size) * width, ys, s=12, color=f"C{i}", alpha=0.7,
+                       label=method if g == 0 else None)
+            if ys.size:
+                ax.hlines(ys.mean(), x - 0.4 * width, x + 0.4 * width, color=f"C{i}", linewidth=2)
+            if paper and method in paper and g == 0:
+                ax.hlines(paper[method], x - 0.5 * width, x + 0.5 * width, color="k", linestyles="--",
+                          linewidth=1, label=None if labelled else paper_label)
+                labelled = True
+    ax.set_xticks(range(len(values)), values, fontsize=8)
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=6, loc="lower left")
