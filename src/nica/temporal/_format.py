@@ -13,23 +13,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from nica._validation import AuxEncoder
+from nica._ivae_format import fitted_entries, restore_fitted_entries
 from nica.temporal.module import TemporalIVAEConfig, TemporalIVAEModule
-from nica.training.trainer import TrainHistory
 
 
 class TemporalFormat:
     """:class:`nica.persistence.SaveFormat` of :class:`nica.TemporalIVAE`."""
 
     def config(self, model: Any) -> dict[str, Any]:
-        return {
-            "module": model.config_.to_dict(),
-            "aux": model.aux_encoder_.to_dict(),
-            "x_mean": model.x_mean_.tolist(),
-            "x_scale": model.x_scale_.tolist(),
-            "seed": model.seed_,
-            "history": vars(model.history_),
-        }
+        return fitted_entries(model)
 
     def tensors(self, model: Any) -> dict[str, torch.Tensor]:
         return model.module_.state_dict()
@@ -39,15 +31,7 @@ class TemporalFormat:
         model.config_ = TemporalIVAEConfig(**config["module"])
         with torch.random.fork_rng(devices=[]):  # the random init is overwritten by the weights
             model.module_ = TemporalIVAEModule(model.config_)
-        model.aux_encoder_ = AuxEncoder(**config["aux"])
-        model.x_mean_ = np.asarray(config["x_mean"], np.float32)
-        model.x_scale_ = np.asarray(config["x_scale"], np.float32)
-        if not model.x_mean_.shape == model.x_scale_.shape == (model.config_.x_dim,):
-            raise ValueError(f"x_mean and x_scale must hold {model.config_.x_dim} values each")
-        if not (np.all(np.isfinite(model.x_mean_)) and np.all(model.x_scale_ > 0)):
-            raise ValueError("x_mean must be finite and x_scale > 0")
-        model.seed_ = config["seed"]
-        model.history_ = TrainHistory(**config["history"])
+        restore_fitted_entries(model, config, model.config_.x_dim)
         model.n_features_in_ = model.config_.x_dim
         model.n_steps_, model.fit_time_ = model.history_.n_steps, model.history_.fit_time
         model.score_ = (model.history_.elbo[-1] - float(np.log(model.x_scale_).sum())
