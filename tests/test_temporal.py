@@ -214,6 +214,8 @@ def test_the_vae_inference_fits_and_several_series_or_no_u_are_accepted(series):
     assert vae.inverse_transform(np.zeros((4, 3))).shape == (4, 3)
     plain = TemporalIVAE(3, lags=1, random_state=0, **FAST).fit(series.x)  # one domain
     assert np.isfinite(plain.score(series.x))
+    one_label = TemporalIVAE(3, lags=1, random_state=0, **FAST).fit(series.x, np.full(600, 2.0))
+    assert one_label.aux_encoder_.classes == [2.0] and np.isfinite(one_label.score(series.x, np.full(600, 2.0)))
     with pytest.raises(ValueError, match="u is required"):
         TemporalIVAE(3, lags=1, random_state=0, **FAST).fit(series.x, series.u).score(series.x)
 

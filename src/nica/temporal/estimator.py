@@ -182,9 +182,9 @@ class TemporalIVAE(ParamsMixin):
         if series.u is None:
             return AuxEncoder("categorical", kind="categorical", classes=[0])
         _, u = series.concatenated()
-        labels = np.unique(u) if u.ndim == 1 and u.dtype.kind in "iubU" else None
-        if labels is not None and len(labels) == 1:
-            return AuxEncoder("categorical", kind="categorical", classes=[labels[0].item()])
+        values = np.unique(u) if u.ndim == 1 and u.dtype.kind in "iubfU" else None
+        if values is not None and len(values) == 1 and self.u_type != "continuous":
+            return AuxEncoder("categorical", kind="categorical", classes=[values[0].item()])
         return AuxEncoder(self.u_type).fit(u, len(u))
 
     @staticmethod
