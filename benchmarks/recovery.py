@@ -1,10 +1,21 @@
-"""Recovery benchmark: posterior-mean MCC and wall time per fit, over data seeds.
+"""Recovery benchmark: MCC of the latents and wall time per fit, over data seeds.
 
-    python benchmarks/recovery.py --settings 5-5 --configs default authors --jobs 2
+    python benchmarks/recovery.py --settings 5-5 --configs auto default authors --jobs 2
 
 Each (setting, data seed, config, model seed) is one fit on ``--threads`` torch threads
 (default 1); ``--jobs`` fits run side by side.  One CSV row per fit is appended to ``--out`` as fits finish;
 a summary table (median / mean MCC, median seconds) is printed at the end.
+
+Configs (optionally ``NAME:{"json": "overrides"}``):
+
+- ``auto``: what ``nica fit`` runs, :func:`nica.fit_model` with ``model="auto"``;
+- ``default`` / ``authors`` / ``paper-elbo``: :class:`nica.IVAE` with its defaults or a preset;
+- ``ivae-0.1``: the iVAE defaults of nica 0.1 before the model was chosen from the data
+  (``previous default`` in the README);
+- ``flow``: :class:`nica.IFlow` with its defaults;
+- ``iflow-2020``: :class:`nica.IFlow` as it was before the invertible MLP: iFlow's spline
+  autoregressive flow, batch 64, Adam 1e-3, 12,500 steps, one Gaussian restart;
+- ``vae``: :class:`nica.VAE`.
 """
 
 from __future__ import annotations
@@ -22,8 +33,38 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from settings import DATA_SEEDS, SETTINGS  # noqa: E402
 
-FIELDS = ["setting", "data_seed", "config", "model_seed", "mcc", "mcc_spearman", "weak_mcc",
+#: ``elbo`` is the iVAE's ELBO or the flow's exact log-likelihood, per sample in the units of X
+FIELDS = ["setting", "data_seed", "config", "model_seed", "model", "mcc", "mcc_spearman", "weak_mcc",
           "elbo", "steps", "seconds", "overrides"]
+
+
+#: the iVAE defaults of nica 0.1 (the g4 setting of docs/tuning.md at 10,000 steps)
+IVAE_0_1 = dict(objective="reweighted", prior_mean=False, prior_net="table", shared_encoder=True,
+                encoder_sees_u=False, decoder_var=0.1, hidden_dim="auto", batch_size=64, learning_rate=1e-2,
+                max_steps=10_000, lr_schedule="cosine", standardize=True)
+#: nica.IFlow's defaults before the invertible MLP (iFlow's own flow and budget)
+IFLOW_2020 = dict(flow="spline-autoregressive", n_flows=5, n_bins=8, prior="gaussian", batch_size=64,
+                  learning_rate=1e-3, max_steps=12_500, n_restarts=1)
+
+
+def make_estimator(config: str, n: int, x, model_seed: int, overrides: dict):
+    """The estimator a config names (module docstring), unfitted."""
+    from nica import IFlow, IVAE, VAE
+    from nica.model_choice import make_model
+
+    name = config.split(":")[0]
+    common = dict(random_state=model_seed, device="cpu")
+    if name == "auto":
+        return make_model("auto", n, x, **common, **overrides)
+    if name == "flow":
+        return IFlow(n, **common, **overrides)
+    if name == "iflow-2020":
+        return IFlow(n, **common, **{**IFLOW_2020, **overrides})
+    if name == "ivae-0.1":
+        return IVAE(n, **common, **{**IVAE_0_1, **overrides})
+    cls = VAE if name.startswith("vae") else IVAE
+    preset = name if name in ("authors", "paper-elbo") else "default"
+    return cls.from_preset(preset, n, **common, **overrides)
 
 
 def run_one(setting: str, data_seed: int, config: str, model_seed: int, overrides: dict,
@@ -31,23 +72,24 @@ def run_one(setting: str, data_seed: int, config: str, model_seed: int, override
     import torch
 
     torch.set_num_threads(threads)
-    from nica import IVAE, VAE, make_nonstationary, mean_corr_coef, weak_mean_corr_coef
+    from nica import make_nonstationary, mean_corr_coef, weak_mean_corr_coef
 
     data = make_nonstationary(**SETTINGS[setting], random_state=data_seed)
-    n = data.s.shape[1]
-    cls = VAE if config.startswith("vae") else IVAE
-    preset = config.split(":")[0] if config.split(":")[0] in ("authors", "paper-elbo") else "default"
-    model = cls.from_preset(preset, n, random_state=model_seed, **overrides)
+    model = make_estimator(config, data.s.shape[1], data.x, model_seed, overrides)
+    if hasattr(model, "n_threads"):
+        model.set_params(n_threads=threads)
     start = time.perf_counter()
     model.fit(data.x, data.u)
     seconds = time.perf_counter() - start
     z = model.transform(data.x, data.u)
+    score = model.log_likelihood_ if hasattr(model, "log_likelihood_") else model.elbo_
     return dict(
         setting=setting, data_seed=data_seed, config=config, model_seed=model_seed,
+        model=type(model).__name__,
         mcc=round(mean_corr_coef(data.s, z), 4),
         mcc_spearman=round(mean_corr_coef(data.s, z, "spearman"), 4),
         weak_mcc=round(weak_mean_corr_coef(data.s, z), 4),
-        elbo=round(model.elbo_, 4), steps=model.n_steps_, seconds=round(seconds, 2),
+        elbo=round(score, 4), steps=model.n_steps_, seconds=round(seconds, 2),
         overrides=json.dumps(overrides, sort_keys=True),
     )
 
@@ -92,7 +134,7 @@ def main() -> None:
     parser.add_argument("--model-seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="fits side by side")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per fit")
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/recovery.csv"))
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/recovery-auto.csv"))
     parser.add_argument("--report", action="store_true",
                         help="print a markdown summary of the rows already in --out and exit")
     args = parser.parse_args()

@@ -26,4 +26,11 @@ def append_row(path: Path, fields: list[str], row: dict[str, Any]) -> None:
         writer.writerow(row)
 
 
-__all__ = ["SETTINGS", "DATA_SEEDS", "append_row"]
+def record_row(path: Path, fields: list[str], row: dict[str, Any], digits: int = 4) -> None:
+    """:func:`append_row` with floats rounded to ``digits``, and the row printed."""
+    row = {k: round(v, digits) if isinstance(v, float) else v for k, v in row.items()}
+    append_row(path, fields, row)
+    print(row, flush=True)
+
+
+__all__ = ["SETTINGS", "DATA_SEEDS", "append_row", "record_row"]

@@ -13,7 +13,9 @@ import nica
 from nica.cli import main
 
 SIM = ["--n-sources", "2", "--n-segments", "6", "--per-segment", "50", "--seed", "1"]
-FIT = ["--n-components", "2", "--max-steps", "30", "--hidden-dim", "16", "--layers", "2",
+# the iVAE path of ``nica fit`` (its default, --model auto, fits a flow to these d = n data;
+# tests/test_model_choice.py covers that path)
+FIT = ["--model", "ivae", "--n-components", "2", "--max-steps", "30", "--hidden-dim", "16", "--layers", "2",
        "--batch-size", "100", "--device", "cpu", "--quiet"]
 
 
@@ -337,6 +339,7 @@ def test_demo_quick(runner, tmp_path):
     assert png.is_file()
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "iVAE" in result.output and "VAE" in result.output and "MCC" in result.output
+    assert "nica fit (auto): IFlow" in result.output  # the default model of nica fit, for d = n data
 
 
 # ---------------------------------------------------------------- other data formats
@@ -356,9 +359,11 @@ def test_fit_transform_evaluate_from_a_csv_table(runner, tmp_path, sim_file):
     result = run(runner, "evaluate", tmp_path / "z.npy", tmp_path / "d.csv", "--s-cols", "s1,s2", "--json")
     assert json.loads(result.output)["mcc"] == pytest.approx(
         nica.mean_corr_coef(s, np.load(tmp_path / "z.npy")), abs=1e-6)
-    # without --u-col the table has no u, and the text columns are not features
+    # without --u-col the table has no u, and the text columns are not features: the error
+    # says how to name u, in the command line's words
     result = run(runner, "fit", tmp_path / "d.csv", "--out", tmp_path / "m2", *FIT, ok=False)
-    assert_user_error(result, "non-numeric", "'cell'")
+    assert_user_error(result, "no u column was named", "'cell'", "--u-col", "--x-cols")
+    assert "u_cols" not in result.output
     result = run(runner, "fit", tmp_path / "d.csv", "--x-cols", "1:3", "--out", tmp_path / "m2", *FIT, ok=False)
     assert_user_error(result, "no auxiliary variable", "--u-col")
 
@@ -463,7 +468,7 @@ def test_transform_checks_output_suffix_before_loading(runner, tmp_path, sim_fil
 def test_fit_with_restarts_checkpoint_and_resume(tmp_path, tiny_data):
     data = tmp_path / "d.npz"
     np.savez(data, x=tiny_data.x, u=tiny_data.u)
-    args = ["fit", str(data), "--n-components", "3", "--max-steps", "40", "--hidden-dim", "16",
+    args = ["fit", str(data), "--model", "ivae", "--n-components", "3", "--max-steps", "40", "--hidden-dim", "16",
             "--restarts", "2", "--selection", "elbo", "--checkpoint-dir", str(tmp_path / "ck"),
             "--checkpoint-every", "10", "--quiet", "--device", "cpu"]
     first = CliRunner().invoke(main, args + ["--out", str(tmp_path / "m1")])
@@ -483,11 +488,12 @@ def test_fit_streaming_from_npy(tmp_path, tiny_data):
     np.save(tmp_path / "x.npy", tiny_data.x.astype(np.float32))
     np.save(tmp_path / "u.npy", tiny_data.u)
     result = CliRunner().invoke(main, ["fit", str(tmp_path / "x.npy"), "--u", str(tmp_path / "u.npy"),
-                                       "--stream", "--n-components", "3", "--max-steps", "20",
+                                       "--model", "ivae", "--stream", "--n-components", "3", "--max-steps", "20",
                                        "--out", str(tmp_path / "m"), "--quiet", "--device", "cpu"])
     assert result.exit_code == 0, result.output
     assert nica.load(tmp_path / "m").transform(tiny_data.x, tiny_data.u).shape == (len(tiny_data.x), 3)
-    missing_u = CliRunner().invoke(main, ["fit", str(tmp_path / "x.npy"), "--stream", "--n-components", "3",
+    missing_u = CliRunner().invoke(main, ["fit", str(tmp_path / "x.npy"), "--model", "ivae", "--stream",
+                                          "--n-components", "3",
                                           "--out", str(tmp_path / "m2")])
     assert missing_u.exit_code != 0 and "Error:" in missing_u.output and "Traceback" not in missing_u.output
 

@@ -394,9 +394,10 @@ def test_ivae_requires_u(tiny_data):
         IVAE(3).fit(tiny_data.x)
 
 
-def test_transform_requires_u_for_ivae(fitted_ivae, tiny_data):
+def test_the_likelihood_requires_u_for_ivae(fitted_ivae, tiny_data):
+    # transform does not (its encoder q(z | x) never reads u): tests/test_predict_u.py
     with pytest.raises(ValueError, match="u is required"):
-        fitted_ivae.transform(tiny_data.x)
+        fitted_ivae.score_samples(tiny_data.x)
 
 
 def test_onehot_u_with_unused_columns(tiny_data, fast_params):
@@ -435,9 +436,47 @@ def test_inference_in_chunks_matches_one_pass(fitted_ivae, tiny_data, monkeypatc
 def test_constant_feature_warns_and_still_fits(tiny_data, fast_params):
     x = np.column_stack([tiny_data.x, np.full(len(tiny_data.x), 2.5)])
     with pytest.warns(UserWarning, match=r"constant column\(s\) \[3\]"):
-        model = IVAE(3, **{**fast_params, "max_steps": 5}, random_state=0).fit(x, tiny_data.u)
+        model = IVAE(3, **{**fast_params, "max_steps": 5}, standardize=True, random_state=0).fit(x, tiny_data.u)
     assert np.isfinite(model.transform(x, tiny_data.u)).all()
     assert model.x_scale_[3] == 1.0
+
+
+def test_defaults_follow_the_shape(tiny_data, fast_params):
+    """n = d: per-feature z-scores, q(z | x), one encoder net, a table prior, cosine;
+    n < d: the authors' recipe (raw X, q(z | x, u), two encoder nets, MLP prior, plateau)."""
+    x = np.column_stack([tiny_data.x, 3.0 * tiny_data.x[:, :2]]).astype(np.float32)
+    params = {**fast_params, "max_steps": 2}
+    params.pop("hidden_dim"), params.pop("n_layers")
+    square = IVAE(3, **params, random_state=0).fit(tiny_data.x, tiny_data.u)
+    np.testing.assert_allclose(square.x_scale_, tiny_data.x.std(0), rtol=1e-5)
+    c = square.config_
+    assert (c.encoder_sees_u, c.shared_encoder, c.prior_net) == (False, True, "table")
+    assert square._train_config(3).lr_schedule == "cosine" and IVAE(3)._train_config(3).max_steps == 10_000
+    tall = IVAE(3, **params, random_state=0).fit(x, tiny_data.u)
+    np.testing.assert_array_equal(tall.x_scale_, np.ones(5)) and np.testing.assert_array_equal(tall.x_mean_, 0)
+    c = tall.config_
+    assert (c.encoder_sees_u, c.shared_encoder, c.prior_net) == (True, False, "mlp")
+    assert IVAE(3)._train_config(5).max_steps == 12_500 and IVAE(3)._train_config(5).lr_schedule == "plateau"
+    pinned = IVAE(3, **params, standardize=True, encoder_sees_u=False, random_state=0).fit(x, tiny_data.u)
+    np.testing.assert_allclose(pinned.x_scale_, x.std(0), rtol=1e-5)
+    assert not pinned.config_.encoder_sees_u
+    glob = IVAE(3, **params, standardize="global", random_state=0).fit(x, tiny_data.u)
+    np.testing.assert_allclose(glob.x_scale_, np.full(5, np.sqrt(np.mean(x.std(0, dtype=np.float64) ** 2))),
+                               rtol=1e-5)
+    for bad in (dict(standardize="yes"), dict(encoder_sees_u="maybe"), dict(shared_encoder=None)):
+        with pytest.raises(ValueError, match="must be True, False"):
+            IVAE(3, **params, **bad).fit(x, tiny_data.u)
+
+
+def test_tall_default_is_the_authors_setting():
+    """With fewer latents than features (and >= 10 features, where the automatic width
+    reaches the authors' 100) the default fit is the authors' preset, setting for setting."""
+    data = nica.make_nonstationary(2, 10, n_segments=6, n_per_segment=20, random_state=0)
+    aux = nica._validation.AuxEncoder("auto").fit(data.u, len(data.u))
+    default, authors = IVAE(2), IVAE.from_preset("authors", 2)
+    assert default._model_config(10, aux) == authors._model_config(10, aux)
+    assert default._train_config(10) == authors._train_config(10)
+    assert default._standardization(nica.datasets.streaming.column_stats(data.x, "X"))[1].tolist() == [1.0] * 10
 
 
 @pytest.mark.parametrize("n_features, width", [(3, 50), (7, 70), (20, 100)])
@@ -522,5 +561,6 @@ def test_restarts_survive_save_and_load(restarted, tmp_path, tiny_data):
     np.testing.assert_array_equal(loaded.restart_agreement_, restarted.restart_agreement_)
     np.testing.assert_array_equal(loaded.transform(tiny_data.x, tiny_data.u),
                                   restarted.transform(tiny_data.x, tiny_data.u))
-    with pytest.raises(NotFittedError, match="kept restart"):
-        loaded.transform_restarts(tiny_data.x, tiny_data.u)
+    # every restart is saved with the model (format 3): tests/test_data_paths.py
+    np.testing.assert_array_equal(loaded.transform_restarts(tiny_data.x, tiny_data.u),
+                                  restarted.transform_restarts(tiny_data.x, tiny_data.u))

@@ -83,6 +83,8 @@ def test_fits_every_candidate_with_the_selection_settings(tiny):
         assert model.n_components == n and model.random_state == 4
         for name, value_set in ELBO_SELECTION_SETTINGS.items():
             assert getattr(model, name) == value_set
+        assert model.max_steps == 20  # the caller's budget
+        assert model.prior_net == "table"  # labels: one row of prior parameters each, for every n
         assert value == pytest.approx(model.score(x_val, u_val))  # scored on the validation rows
     assert result.n_components == select_knee(result.candidates, result.elbo)
     assert result.model is result.models[result.n_components]

@@ -6,41 +6,73 @@ identifiable flow :class:`IFlow` (:mod:`nica.flows`), nonlinear ICA of time seri
 :class:`TemporalIVAE` (:mod:`nica.temporal`), the paper's benchmark generator
 :func:`make_nonstationary` and the time-series ones :func:`make_temporal` /
 :func:`make_regimes`, the metrics :func:`mean_corr_coef` / :func:`weak_mean_corr_coef` /
-:func:`regime_accuracy`, the choice of the latent dimension by the ELBO
-:func:`select_n_components`, and :func:`load`.
+:func:`pairwise_mcc` / :func:`regime_accuracy`, the model chosen from the data
+:func:`fit_model` (what ``nica fit`` runs; :func:`choose_model`, :data:`MODELS`), the
+choice of the latent dimension by the ELBO :func:`select_n_components`, and :func:`load`.
+
+Each name is imported when first used (PEP 562), so that ``import nica`` and the command
+line's ``nica --help`` do not import torch; :func:`load` imports the module of whichever
+built-in estimator a saved model names (:data:`nica.persistence.BUILTIN_ESTIMATORS`).
 """
 
-from nica._validation import IdentifiabilityWarning
-from nica._version import __version__
-from nica.baselines import TCL, BetaTCVAE, BetaVAE
-from nica.datasets import NonstationaryData, make_nonstationary, make_regimes, make_temporal
-from nica.estimator import IVAE, VAE, NotFittedError
-from nica.flows import IFlow
-from nica.metrics import mean_corr_coef, regime_accuracy, weak_mean_corr_coef
-from nica.model_selection import select_n_components
-from nica.persistence import load
-from nica.presets import PRESETS
-from nica.temporal import TemporalIVAE
+from __future__ import annotations
 
-__all__ = [
-    "BetaTCVAE",
-    "BetaVAE",
-    "IFlow",
-    "IVAE",
-    "IdentifiabilityWarning",
-    "NonstationaryData",
-    "NotFittedError",
-    "PRESETS",
-    "TCL",
-    "TemporalIVAE",
-    "VAE",
-    "__version__",
-    "load",
-    "make_nonstationary",
-    "make_regimes",
-    "make_temporal",
-    "mean_corr_coef",
-    "regime_accuracy",
-    "select_n_components",
-    "weak_mean_corr_coef",
-]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from nica._version import __version__
+
+#: public name -> the module it is imported from on first use
+_EXPORTS = {
+    "BetaTCVAE": "nica.baselines",
+    "BetaVAE": "nica.baselines",
+    "IFlow": "nica.flows",
+    "IVAE": "nica.estimator",
+    "IdentifiabilityWarning": "nica._validation",
+    "MODELS": "nica.model_choice",
+    "NonstationaryData": "nica.datasets",
+    "NotFittedError": "nica.estimator",
+    "PRESETS": "nica.presets",
+    "TCL": "nica.baselines",
+    "TemporalIVAE": "nica.temporal",
+    "VAE": "nica.estimator",
+    "choose_model": "nica.model_choice",
+    "fit_model": "nica.model_choice",
+    "load": "nica.persistence",
+    "make_nonstationary": "nica.datasets",
+    "make_regimes": "nica.datasets",
+    "make_temporal": "nica.datasets",
+    "mean_corr_coef": "nica.metrics",
+    "pairwise_mcc": "nica.metrics",
+    "regime_accuracy": "nica.metrics",
+    "select_n_components": "nica.model_selection",
+    "weak_mean_corr_coef": "nica.metrics",
+}
+
+if TYPE_CHECKING:  # what static tools and IDEs see
+    from nica._validation import IdentifiabilityWarning
+    from nica.baselines import TCL, BetaTCVAE, BetaVAE
+    from nica.datasets import NonstationaryData, make_nonstationary, make_regimes, make_temporal
+    from nica.estimator import IVAE, VAE, NotFittedError
+    from nica.flows import IFlow
+    from nica.metrics import mean_corr_coef, pairwise_mcc, regime_accuracy, weak_mean_corr_coef
+    from nica.model_choice import MODELS, choose_model, fit_model
+    from nica.model_selection import select_n_components
+    from nica.persistence import load
+    from nica.presets import PRESETS
+    from nica.temporal import TemporalIVAE
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'nica' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
+
+__all__ = ["__version__", *sorted(_EXPORTS)]

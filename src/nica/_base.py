@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import inspect
 import numbers
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
 from nica._validation import check_observations
+from nica.datasets.features import align_columns, feature_names
 
 #: rows per forward pass at inference time, to keep memory bounded on large inputs
 INFERENCE_CHUNK = 65_536
@@ -113,9 +114,11 @@ def check_fitted(estimator: Any, attribute: str) -> None:
         raise NotFittedError(f"this {type(estimator).__name__} is not fitted yet; call fit first")
 
 
-def check_new_observations(X: Any, n_features: int, name: str = "X") -> np.ndarray:
-    """X at inference time: finite float32 ``(n_rows, n_features)`` with the fitted width."""
-    x = check_observations(X, name, min_samples=1)
+def check_new_observations(X: Any, n_features: int, name: str = "X",
+                           fitted_names: Sequence[str] | None = None) -> np.ndarray:
+    """X at inference time: finite float32 ``(n_rows, n_features)`` with the fitted width,
+    its columns realigned by name to ``fitted_names`` (refused when the names differ)."""
+    x = align_columns(check_observations(X, name, min_samples=1), feature_names(X), fitted_names, name)
     if x.shape[1] != n_features:
         raise ValueError(f"{name} has {x.shape[1]} features but the model was fitted with {n_features}")
     return x

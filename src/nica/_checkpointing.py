@@ -1,12 +1,20 @@
-"""The checkpoints of an :class:`nica.IVAE` fit: where they go, what identifies the fit, and
-the seed a resumed fit continues with.
+"""The checkpoints of a fit (:class:`nica.IVAE`, :class:`nica.IFlow`): where they go, what
+identifies the fit, and the seed a resumed fit continues with.
 
 A checkpoint is tied to its fit by a fingerprint of the settings that change the result
 and of the training data, so ``fit(..., resume=True)`` refuses a checkpoint of another fit.
+
+:func:`checkpoints_beside` gives a fit whose model is saved to a path a working folder of
+checkpoints beside it, removed once the fit succeeded: ``nica fit`` checkpoints that way
+without being asked, and ``--resume`` continues a killed fit.
 """
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,7 +22,7 @@ import torch
 
 from nica._random import draw_seed
 from nica.datasets.streaming import OneHotRows
-from nica.training.checkpoint import CheckpointError, Checkpointing, fingerprint
+from nica.training.checkpoint import CHECKPOINT_FILE, CheckpointError, Checkpointing, fingerprint
 
 #: settings that do not change a fit's result: left out of the fingerprint
 NOT_IN_FINGERPRINT = ("verbose", "device", "checkpoint_dir", "checkpoint_every", "random_state")
@@ -60,3 +68,54 @@ def fit_checkpointing(estimator: Any, data_id: tuple[np.ndarray, ...], resume: b
             )
     checkpoint.metadata = {"seed": seed}
     return checkpoint, seed
+
+
+def working_folder(out: str | Path) -> Path:
+    """The checkpoint folder of a fit whose model is saved to ``out``: ``.<name>.checkpoints``
+    beside it (hidden, on the same file system)."""
+    out = Path(out)
+    return out.parent / f".{out.name}.checkpoints"
+
+
+@contextlib.contextmanager
+def checkpoints_beside(estimator: Any, out: str | Path, *, checkpoint_dir: str | Path | None = None,
+                       resume: bool = False, remove: bool = True) -> Iterator[Path]:
+    """Checkpoint the fit run inside the block, to resume it if the process is killed.
+
+    ``estimator`` is any estimator with a ``checkpoint_dir`` parameter whose ``fit`` takes
+    ``resume``. Its checkpoints go to ``checkpoint_dir`` when given (kept afterwards), or
+    else to :func:`working_folder` ``(out)``, removed (when ``remove``: one process of a
+    data-parallel fit) once the block ends without an error; a failed or killed fit keeps
+    it, so that the same fit with ``resume=True`` continues. The estimator's own
+    ``checkpoint_dir`` is restored after the block. Without ``resume``, a working folder
+    left by an interrupted fit is refused before any work.
+
+    Examples
+    --------
+    >>> from nica import IVAE, make_nonstationary
+    >>> data = make_nonstationary(2, n_segments=5, n_per_segment=40, random_state=0)
+    >>> model = IVAE(2, max_steps=20, random_state=0)
+    >>> with checkpoints_beside(model, "/tmp/nica-doctest-model") as folder:
+    ...     _ = model.fit(data.x, data.u, resume=True)
+    ...     folder.name
+    '.nica-doctest-model.checkpoints'
+    >>> folder.exists()
+    False
+    """
+    if "checkpoint_dir" not in estimator.get_params():
+        raise TypeError(f"{type(estimator).__name__} cannot checkpoint its fit (it has no checkpoint_dir)")
+    folder = Path(checkpoint_dir) if checkpoint_dir is not None else working_folder(out)
+    if checkpoint_dir is None and not resume and (folder / CHECKPOINT_FILE).exists():
+        raise FileExistsError(
+            f"an earlier fit to {out} was interrupted and left its checkpoints in {folder}; pass "
+            "resume=True (CLI: --resume) with the same settings to continue it, or delete that "
+            "folder to start over"
+        )
+    previous = estimator.checkpoint_dir
+    estimator.set_params(checkpoint_dir=folder)
+    try:
+        yield folder
+    finally:
+        estimator.set_params(checkpoint_dir=previous)
+    if checkpoint_dir is None and remove:  # reached only when the block succeeded
+        shutil.rmtree(folder, ignore_errors=True)

@@ -2,13 +2,15 @@
 baselines): what :mod:`nica.persistence` writes beside the settings, and how a model is
 rebuilt from it.
 
-``config.json`` holds the module's :class:`~nica.models.IVAEConfig`, the encoding of u,
-the standardisation of X, the seed, the training history and the restarts' record;
-``weights.safetensors`` the kept restart's module.
+``config.json`` holds the module's :class:`~nica.models.IVAEConfig`, the encoding of u
+(with its label counts), X's column names, the standardisation of X, the seed, the
+training history and the restarts' record; ``weights.safetensors`` the kept restart's
+module and, for several restarts, all of them stacked (``restarts.*``, model format 3 on).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -45,12 +47,18 @@ def restore_fitted_entries(model: Any, config: dict[str, Any], x_dim: int) -> No
     model.history_ = TrainHistory(**config["history"])
 
 
+#: prefix of the stacked restarts' tensors in ``weights.safetensors`` (format 3 on)
+RESTARTS = "restarts."
+
+
 class IVAEFormat:
     """:class:`nica.persistence.SaveFormat` of estimators built on :class:`IVAEModule`."""
 
     def config(self, model: Any) -> dict[str, Any]:
         return {
             **fitted_entries(model),
+            "feature_names": None if getattr(model, "feature_names_in_", None) is None
+            else [str(n) for n in model.feature_names_in_],
             "restarts": {
                 "selected": model.selected_restart_,
                 "scores": np.asarray(model.restart_scores_).tolist(),
@@ -61,7 +69,11 @@ class IVAEFormat:
         }
 
     def tensors(self, model: Any) -> dict[str, torch.Tensor]:
-        return model.module_.state_dict()
+        state = dict(model.module_.state_dict())
+        restarts = getattr(model, "restarts_module_", None)
+        if restarts is not None and restarts.config.n_models > 1:  # every restart, for transform_restarts
+            state.update({f"{RESTARTS}{k}": v for k, v in restarts.state_dict().items()})
+        return state
 
     def rebuild(self, cls: type, params: dict[str, Any], config: dict[str, Any]) -> Any:
         if "objective_weights" in params:  # the beta baselines derive theirs from beta
@@ -70,6 +82,10 @@ class IVAEFormat:
         model.config_ = IVAEConfig(**config["module"])
         model.module_ = IVAEModule(model.config_)
         restore_fitted_entries(model, config, model.config_.x_dim)
+        names = config.get("feature_names")  # absent from models saved before it was recorded
+        if names is not None and len(names) != model.config_.x_dim:
+            raise ValueError(f"feature_names must hold {model.config_.x_dim} names")
+        model.feature_names_in_ = None if names is None else np.asarray(names, dtype=object)
         _restore_restarts(model, config.get("restarts"))
         return model
 
@@ -79,12 +95,22 @@ class IVAEFormat:
             expected = model.module_.state_dict()
             state = {k: v.reshape(expected[k].shape) if k in expected and v.numel() == expected[k].numel()
                      else v for k, v in state.items()}
+        stacked = {k[len(RESTARTS):]: v for k, v in state.items() if k.startswith(RESTARTS)}
+        state = {k: v for k, v in state.items() if not k.startswith(RESTARTS)}
         try:
             model.module_.load_state_dict(state)  # copies cast float64 (or float16) tensors to float32
+            if stacked:
+                n_models = len(model.restart_elbo_)
+                with torch.random.fork_rng(devices=[]):  # its random init is overwritten
+                    restarts = IVAEModule(replace(model.config_, n_models=n_models))
+                restarts.load_state_dict(stacked)
+                model.restarts_module_ = restarts.to(device).eval()
         except RuntimeError as exc:
             raise ValueError(str(exc)) from None
         model.device_ = device
         model.module_.to(model.device_).eval()
+        if not stacked and len(model.restart_elbo_) == 1:  # a single restart is the kept model
+            model.restarts_module_ = model.module_
         model.n_features_in_ = model.config_.x_dim
         model.n_steps_ = model.history_.n_steps
         model.fit_time_ = model.history_.fit_time

@@ -6,6 +6,8 @@ the problem and what to do about it.
 
 from __future__ import annotations
 
+import os
+import sys
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +19,16 @@ from nica.datasets.tabular import to_array, to_aux
 U_TYPES = ("auto", "categorical", "continuous")
 #: up to this many labels u is taken as categorical however few rows each label has
 MAX_LABELS_ALWAYS_OK = 10
+
+
+def user_stacklevel() -> int:
+    """The ``stacklevel`` of a warning raised here that points at the first caller outside
+    nica (the user's line), however many nica frames lie between."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package + os.sep):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 class IdentifiabilityWarning(UserWarning):
@@ -99,6 +111,9 @@ class AuxEncoder:
 
     Categorical u (integer/str labels, integral floats, or one-hot rows) becomes one-hot
     over the labels seen at fit time; continuous u ``(N,)`` or ``(N, m)`` is standardised.
+    ``counts`` holds the fit-time rows per label (categorical u; empty for a model saved
+    before it was recorded): the label frequencies that :meth:`nica.IVAE.predict_u` takes
+    as the prior p(u).
     """
 
     u_type: str = "auto"
@@ -106,6 +121,7 @@ class AuxEncoder:
     classes: list = field(default_factory=list)
     mean: list[float] = field(default_factory=list)
     scale: list[float] = field(default_factory=list)
+    counts: list[int] = field(default_factory=list)
 
     @property
     def dim(self) -> int:
@@ -139,6 +155,7 @@ class AuxEncoder:
                     "several values (segments, sessions, classes)"
                 )
             self._check_label_count(arr, n_samples)
+            self.counts = np.bincount(self.label_index(u), minlength=len(self.classes)).tolist()
         else:
             cont = _continuous(arr, "pass numbers, or set u_type='categorical' for labels")
             self.mean = cont.mean(0).tolist()
@@ -160,7 +177,7 @@ class AuxEncoder:
         problem = (f"u has {n_labels} distinct labels for {n_samples} rows (fewer than 2 rows per "
                    "label), and each label gets its own prior parameters")
         if self.u_type == "categorical" or arr.ndim == 2:
-            warnings.warn(f"{problem}; they will be poorly estimated", UserWarning, stacklevel=4)
+            warnings.warn(f"{problem}; they will be poorly estimated", UserWarning, stacklevel=user_stacklevel())
             return
         fix = ("if u is a continuous variable (a time, a measurement) set u_type='continuous'"
                if arr.dtype.kind in "iufb" else
@@ -209,7 +226,7 @@ class AuxEncoder:
 
     def to_dict(self) -> dict:
         return {"u_type": self.u_type, "kind": self.kind, "classes": self.classes,
-                "mean": self.mean, "scale": self.scale}
+                "mean": self.mean, "scale": self.scale, "counts": self.counts}
 
 
 def _as_array(u: Any) -> np.ndarray:
@@ -320,4 +337,4 @@ def warn_identifiability(
         )
     else:
         return
-    warnings.warn(message, IdentifiabilityWarning, stacklevel=3)
+    warnings.warn(message, IdentifiabilityWarning, stacklevel=user_stacklevel())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -13,26 +12,21 @@ import torch
 from nica._base import INFERENCE_CHUNK, NotFittedError, ParamsMixin, resolve_device, seeded_init
 from nica._checkpointing import aux_identity, fit_checkpointing
 from nica._ivae_format import IVAE_FORMAT
+from nica._label_posterior import LabelPosteriorMixin, chunked_label_log_likelihood, encoder_input_without_u
 from nica._random import draw_seed
+from nica._threads import fits_on_threads
 from nica._restarts import check_restarts, choose_restart
-from nica._validation import (
-    AuxEncoder,
-    check_observations,
-    check_same_length,
-    warn_identifiability,
-)
+from nica._ivae_settings import SHAPE_DEFAULTS, model_config, standardization, train_config
+from nica._validation import AuxEncoder, check_observations, check_same_length, warn_identifiability
+from nica.datasets.features import align_columns, feature_names
 from nica.datasets.streaming import ColumnStats, OneHotRows, RowSource, column_stats, is_out_of_core
 from nica.datasets.tabular import split_aux
 from nica.models.ivae import IVAEConfig, IVAEModule
-from nica.models.objectives import AUTHORS_WEIGHTS, ObjectiveWeights
+from nica.models.objectives import AUTHORS_WEIGHTS
 from nica.persistence import register_estimator, save_model
 from nica.presets import PRESETS
 from nica.training import distributed
 from nica.training.trainer import TrainConfig, TrainHistory, TrainingDivergedError, train
-
-#: bounds of the automatic hidden width (10 units per observed feature)
-MIN_AUTO_WIDTH, MAX_AUTO_WIDTH = 50, 100
-
 
 def _standardize(x: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
     """``(x - mean) / scale`` as float32; x ``(N, d)``, mean and scale ``(d,)``."""
@@ -40,7 +34,7 @@ def _standardize(x: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarr
 
 
 @register_estimator("IVAE", IVAE_FORMAT)
-class IVAE(ParamsMixin):
+class IVAE(LabelPosteriorMixin, ParamsMixin):
     """Identifiable VAE (Khemakhem et al., AISTATS 2020) with an sklearn interface.
 
     Parameters
@@ -50,13 +44,20 @@ class IVAE(ParamsMixin):
         the factorised conditional prior p(z|u).
     prior_mean : learn a u-dependent prior mean (``False``: zero mean, as the authors).
     prior_scale : learn a u-dependent prior variance / scale.
+    Six parameters default to ``"auto"``, resolved at ``fit`` from the shape of X
+    (:data:`SHAPE_DEFAULTS`): with as many latents as features the library's setting
+    (per-feature z-scores, q(z | x), one encoder network, a table prior, 10,000 steps,
+    cosine decay), with fewer the authors' recipe (raw X, q(z | x, u), two encoder
+    networks, an MLP prior, 12,500 steps, plateau decay), which measured best on
+    undercomplete data (docs/tuning.md, round h3). Any of them set explicitly wins.
+
     prior_net : map from u to the prior parameters: ``"table"`` (one row of parameters per
-        label), ``"mlp"`` (the authors' choice), or ``"auto"`` (table for categorical u,
-        MLP for continuous u).
+        label), ``"mlp"`` (the authors' choice), or ``"auto"`` (by shape; always an MLP for
+        continuous u).
     shared_encoder : one encoder MLP with mean and log-variance heads (faster) instead of
-        the authors' two separate networks.
+        the authors' two separate networks; ``"auto"``: by shape.
     encoder_sees_u : feed u to the encoder, q(z | x, u) as in the paper; ``False`` gives
-        q(z | x), which is exact for noise-free data.
+        q(z | x), which is exact for noise-free data; ``"auto"``: by shape.
     decoder : ``"gaussian"`` or ``"bernoulli"`` (binary X).
     decoder_var : fixed Gaussian decoder variance or ``"learned"`` (per feature).
     hidden_dim, n_layers, activation : MLP shape shared by encoder, decoder and prior;
@@ -65,7 +66,8 @@ class IVAE(ParamsMixin):
         ``"annealed"`` (reweighted → ELBO); see :mod:`nica.models.objectives`.
     objective_weights : (reconstruction, MI, TC, dimension-wise KL) weights of the
         reweighted objective; default the authors' (100, 1, 0, 10).
-    batch_size, learning_rate, max_steps, lr_schedule : optimisation (Adam).
+    batch_size, learning_rate, max_steps, lr_schedule : optimisation (Adam); ``max_steps``
+        and ``lr_schedule`` ``"auto"``: by shape.
     n_iter_no_change, tol : early stopping on the mean training ELBO per epoch.
     compile : compile the training loss with ``torch.compile``: a one-off compilation
         (about a minute on 2 CPU cores) for a cheaper step; worth it for long fits only
@@ -82,9 +84,16 @@ class IVAE(ParamsMixin):
     selection : rule that picks the kept restart without the true sources: ``"agreement"``
         (closest to the other restarts up to permutation), ``"elbo"`` (final training
         ELBO) or ``"first"``; see :mod:`nica.training.selection`.
-    standardize : z-score each feature of X before fitting (Gaussian decoder only).
+    standardize : how X is scaled before fitting (Gaussian decoder only): ``True`` z-scores
+        each feature, ``"global"`` centres each feature and divides all by one scale (the
+        root mean feature variance, which keeps the features' relative scales), ``False``
+        leaves X as it is; ``"auto"``: by shape (per-feature z-scores cost 5 -> 20 data
+        about 0.1 MCC, round h3).
     u_type : ``"auto"``, ``"categorical"`` or ``"continuous"``.
     device : ``"auto"``, ``"cpu"``, ``"cuda"``, ...
+    n_threads : torch CPU threads during ``fit`` (restored afterwards); ``None`` leaves
+        torch's setting alone. One thread is as fast for these small networks and stays
+        near a fair share on a busy machine (:mod:`nica._threads`).
     random_state : int, ``numpy.random.Generator`` or None; resolved once per fit.
     verbose : show a progress bar during fit.
 
@@ -99,8 +108,13 @@ class IVAE(ParamsMixin):
     restart_elbo_ : ``(n_restarts,)`` each restart's final training ELBO per sample.
     restart_agreement_ : ``(n_restarts, n_restarts)`` MCC between restarts' latents on up
         to 5,000 rows (None for a single restart).
-    restarts_module_ : every restart as one stacked module (not saved by :meth:`save`);
-        see :meth:`transform_restarts`.
+    restarts_module_ : every restart as one stacked module (saved by :meth:`save` from
+        model format 3 on); see :meth:`transform_restarts`.
+    feature_names_in_ : ``(n_features,)`` X's column names when fitted on a table (a
+        DataFrame, an AnnData, or a CSV/parquet file with a header through the CLI), else
+        None; new data are realigned by these names and refused when they differ.
+    u_classes_ : the fitted labels of a categorical u, the columns of
+        :meth:`predict_proba_u` (p(u | x) from the ELBO under each label, new x without u).
     n_features_in_, n_steps_, fit_time_, seed_ : as named.
 
     Examples
@@ -122,8 +136,8 @@ class IVAE(ParamsMixin):
         prior_mean: bool = False,
         prior_scale: bool = True,
         prior_net: str = "auto",
-        shared_encoder: bool = True,
-        encoder_sees_u: bool = False,
+        shared_encoder: bool | str = "auto",
+        encoder_sees_u: bool | str = "auto",
         decoder: str = "gaussian",
         decoder_var: float | str = 0.1,
         hidden_dim: int | str = "auto",
@@ -134,8 +148,8 @@ class IVAE(ParamsMixin):
         anneal_fraction: float = 0.625,
         batch_size: int = 64,
         learning_rate: float = 1e-2,
-        max_steps: int = 10_000,
-        lr_schedule: str = "cosine",
+        max_steps: int | str = "auto",
+        lr_schedule: str = "auto",
         n_iter_no_change: int | None = None,
         tol: float = 1e-3,
         compile: bool = False,
@@ -144,9 +158,10 @@ class IVAE(ParamsMixin):
         selection: str = "agreement",
         checkpoint_dir: str | Path | None = None,
         checkpoint_every: int = 1_000,
-        standardize: bool = True,
+        standardize: bool | str = "auto",
         u_type: str = "auto",
         device: str = "auto",
+        n_threads: int | None = 1,
         random_state: int | np.random.Generator | None = None,
         verbose: bool = False,
     ) -> None:
@@ -180,6 +195,7 @@ class IVAE(ParamsMixin):
         self.standardize = standardize
         self.u_type = u_type
         self.device = device
+        self.n_threads = n_threads
         self.random_state = random_state
         self.verbose = verbose
 
@@ -211,54 +227,12 @@ class IVAE(ParamsMixin):
 
     # ----------------------------------------------------------------- fitting
     def _model_config(self, x_dim: int, aux: AuxEncoder, n_models: int = 1) -> IVAEConfig:
-        prior_net = self.prior_net
-        if prior_net == "auto":  # a lookup table per label; an MLP for continuous u
-            prior_net = "table" if aux.kind == "categorical" else "mlp"
-        return IVAEConfig(
-            x_dim=x_dim,
-            aux_dim=aux.dim,
-            n_latent=int(self.n_components),
-            prior=self.prior,
-            prior_mean=self.prior_mean,
-            prior_scale=self.prior_scale,
-            prior_net=prior_net,
-            conditional=self._conditional,
-            shared_encoder=self.shared_encoder,
-            encoder_sees_u=self.encoder_sees_u,
-            decoder=self.decoder,
-            decoder_var=self.decoder_var,
-            hidden_dim=self._hidden_width(x_dim),
-            n_layers=self.n_layers,
-            activation=self.activation,
-            n_models=n_models,
-        )
+        return model_config(self, x_dim, aux, n_models)
 
-    def _hidden_width(self, x_dim: int) -> int:
-        """``"auto"``: 10 units per observed feature, between 50 and 100 (docs/tuning.md)."""
-        if self.hidden_dim == "auto":
-            return int(min(MAX_AUTO_WIDTH, max(MIN_AUTO_WIDTH, 10 * x_dim)))
-        if not isinstance(self.hidden_dim, (int, np.integer)) or isinstance(self.hidden_dim, bool) \
-                or self.hidden_dim < 1:
-            raise ValueError(f"hidden_dim must be a positive integer or 'auto', got {self.hidden_dim!r}")
-        return int(self.hidden_dim)
-
-    def _train_config(self) -> TrainConfig:
-        weights = self.objective_weights
-        if len(weights) != 4:
-            raise ValueError(f"objective_weights needs 4 numbers (rec, MI, TC, KL), got {weights!r}")
-        return TrainConfig(
-            objective=self.objective,
-            weights=ObjectiveWeights(*map(float, weights)),
-            anneal_fraction=self.anneal_fraction,
-            batch_size=self.batch_size,
-            learning_rate=self.learning_rate,
-            max_steps=self.max_steps,
-            lr_schedule=self.lr_schedule,
-            n_iter_no_change=self.n_iter_no_change,
-            tol=self.tol,
-            compile=bool(self.compile),
-            analytic_gradients=bool(self.analytic_gradients),
-        )
+    def _train_config(self, x_dim: int | None = None) -> TrainConfig:
+        """Optimisation settings; ``x_dim`` resolves the ``"auto"`` ones (without it they
+        take the square-shape values, for checks made before the data are seen)."""
+        return train_config(self, x_dim)
 
     def _check_fit_inputs(self, X: Any, u: Any) -> tuple[Any, AuxEncoder, ColumnStats]:
         """Validated X (in memory, or the out-of-core array itself), u's encoder, and X's
@@ -287,6 +261,7 @@ class IVAE(ParamsMixin):
             aux = AuxEncoder("continuous", kind="none")
         return x, aux, stats
 
+    @fits_on_threads
     def fit(self, X: Any, u: Any = None, *, resume: bool = False) -> IVAE:
         """Fit the model.
 
@@ -311,8 +286,9 @@ class IVAE(ParamsMixin):
             the learning rate; the estimator is fitted with the last good state first.
         """
         X, u = split_aux(X, u)
+        names = feature_names(X)
         x, aux, stats = self._check_fit_inputs(X, u)
-        train_config = self._train_config()
+        train_config = self._train_config(x.shape[1])
         train_config.validate()
         model_config = self._model_config(x.shape[1], aux, self._check_restarts())
         if self._conditional:
@@ -331,11 +307,13 @@ class IVAE(ParamsMixin):
         generator = torch.Generator(device=device).manual_seed(seed + 1)
         try:
             history = train(module, x_t, u_t, train_config, generator=generator, progress=self.verbose,
-                            checkpoint=checkpoint, resume=resume)
+                            checkpoint=checkpoint, resume=resume, elbo_offset=self._log_jacobian_of(x_scale))
         except TrainingDivergedError as exc:  # keep the last good model, then report
             self._set_fitted(module, exc.history, x_t, u_t, aux, x_mean, x_scale, seed, device)
+            self.feature_names_in_ = names
             raise
         self._set_fitted(module, history, x_t, u_t, aux, x_mean, x_scale, seed, device)
+        self.feature_names_in_ = names
         return self
 
     def _training_data(
@@ -384,15 +362,7 @@ class IVAE(ParamsMixin):
 
     # ----------------------------------------------------------------- helpers
     def _standardization(self, stats: ColumnStats) -> tuple[np.ndarray, np.ndarray]:
-        """Per-feature mean and scale ``(n_features,)`` each; identity when not standardising."""
-        if self.standardize and self.decoder == "gaussian":
-            mean, std = stats.mean, stats.std
-            if np.any(std == 0):
-                cols = np.nonzero(std == 0)[0].tolist()
-                warnings.warn(f"X has constant column(s) {cols}; they carry no information", stacklevel=3)
-            return mean.astype(np.float32), np.where(std > 0, std, 1.0).astype(np.float32)
-        d = len(stats.mean)
-        return np.zeros(d, np.float32), np.ones(d, np.float32)
+        return standardization(self, stats)
 
     def _log_jacobian(self) -> float:
         """log |d x_std / d x| per sample: converts ELBOs back to the units of X."""
@@ -420,23 +390,33 @@ class IVAE(ParamsMixin):
         if not hasattr(self, "module_"):
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(X, u) first")
 
-    def _inputs(self, X: Any, u: Any) -> tuple[torch.Tensor | RowSource, torch.Tensor | OneHotRows]:
-        """Standardised X (a tensor, or a chunked reader for out-of-core X) and encoded u."""
+    def _inputs(self, X: Any, u: Any, *, encoder_only: bool = False
+                ) -> tuple[torch.Tensor | RowSource, torch.Tensor | OneHotRows]:
+        """Standardised X (a tensor, or a chunked reader for out-of-core X) and encoded u.
+
+        ``encoder_only``: u feeds the encoder q(z | x[, u]) alone, so for an encoder that
+        does not see u, u may be None (it is then not read at all).
+        """
         self._check_is_fitted()
         X, u = split_aux(X, u)
+        x = self._observations(X)
+        if encoder_only and u is None:
+            return x, encoder_input_without_u(self.config_, x.shape[0])
+        return x, self._aux_rows(u, x.shape[0])
+
+    def _observations(self, X: Any) -> torch.Tensor | RowSource:
+        """X checked against the fit and standardised: a tensor, or a chunked reader."""
         raw = X
         if is_out_of_core(X):
             if len(X.shape) != 2 or X.shape[0] < 1:
                 raise ValueError(f"X must be 2-D (n_samples, n_features) with at least one row, got {X.shape}")
         else:
-            raw = check_observations(X, "X", min_samples=1)
+            raw = align_columns(check_observations(X, "X", min_samples=1), feature_names(X),
+                                getattr(self, "feature_names_in_", None))
         if raw.shape[1] != self.n_features_in_:
             raise ValueError(f"X has {raw.shape[1]} features but the model was fitted with {self.n_features_in_}")
-        x: torch.Tensor | RowSource = (
-            RowSource(raw, self.x_mean_, self.x_scale_, self.device_) if is_out_of_core(raw)
-            else torch.from_numpy(_standardize(raw, self.x_mean_, self.x_scale_))
-        )
-        return x, self._aux_rows(u, x.shape[0])
+        return (RowSource(raw, self.x_mean_, self.x_scale_, self.device_) if is_out_of_core(raw)
+                else torch.from_numpy(_standardize(raw, self.x_mean_, self.x_scale_)))
 
     def _chunks(self, x: torch.Tensor | RowSource, *others: torch.Tensor | OneHotRows):
         """Blocks of ``INFERENCE_CHUNK`` rows of x (read from disk when out of core) and others."""
@@ -449,8 +429,13 @@ class IVAE(ParamsMixin):
     # ----------------------------------------------------------------- inference
     @torch.no_grad()
     def transform(self, X: Any, u: Any = None) -> np.ndarray:
-        """Posterior means E[z | x, u]: ``(n_samples, n_components)``."""
-        x, u_t = self._inputs(X, u)
+        """Posterior means E[z | x, u]: ``(n_samples, n_components)``.
+
+        u may be left out (also for new data whose u is unknown) when the encoder does not
+        see u (``encoder_sees_u=False``, the default): the latents are then the same as
+        with u. An encoder q(z | x, u) needs u.
+        """
+        x, u_t = self._inputs(X, u, encoder_only=True)
         out = [self.module_.inference(xb, ub)[0][0].cpu() for xb, ub in self._chunks(x, u_t)]
         z = torch.cat(out).numpy()
         if not np.isfinite(z).all():
@@ -464,12 +449,14 @@ class IVAE(ParamsMixin):
     def transform_restarts(self, X: Any, u: Any = None) -> np.ndarray:
         """Posterior means of every restart: ``(n_restarts, n_samples, n_components)``.
 
-        Available after ``fit`` in this session (restarts other than the kept one are not
-        saved); row ``selected_restart_`` equals :meth:`transform`.
+        Available after ``fit`` and after :func:`nica.load` (models saved in format 3 on);
+        row ``selected_restart_`` equals :meth:`transform`.
         """
+        self._check_is_fitted()
         if not hasattr(self, "restarts_module_"):
-            raise NotFittedError("only the kept restart is available: fit the model in this session")
-        x, u_t = self._inputs(X, u)
+            raise NotFittedError("this model was saved without its restarts (model format < 3, before nica "
+                                 "kept them): only the kept restart is available; refit to get them all")
+        x, u_t = self._inputs(X, u, encoder_only=True)
         module = self.restarts_module_
         out = [module.inference(xb, ub)[0].cpu() for xb, ub in self._chunks(x, u_t)]
         return torch.cat(out, dim=1).numpy()
@@ -485,7 +472,7 @@ class IVAE(ParamsMixin):
         """Draws from q(z | x, u): ``(n_samples, n_rows, n_components)``."""
         if not isinstance(n_samples, (int, np.integer)) or isinstance(n_samples, bool) or n_samples < 1:
             raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
-        x, u_t = self._inputs(X, u)
+        x, u_t = self._inputs(X, u, encoder_only=True)
         gen = torch.Generator(device=self.device_).manual_seed(draw_seed(random_state))
         draws = []
         for xb, ub in self._chunks(x, u_t):
@@ -523,6 +510,13 @@ class IVAE(ParamsMixin):
     def score(self, X: Any, u: Any = None) -> float:
         """Mean ELBO per sample; higher is better (usable for model selection)."""
         return float(self.score_samples(X, u).mean())
+
+    def _label_log_likelihood(self, X: Any) -> np.ndarray:
+        """The ELBO under every fitted label, up to a term constant in the label (``predict_u``)."""
+        self._check_is_fitted()
+        self._check_categorical_u()
+        x = self._observations(split_aux(X, None)[0])
+        return chunked_label_log_likelihood(self.module_, self._chunks(x), self.aux_encoder_.dim, self.device_)
 
     # ----------------------------------------------------------------- persistence
     def save(self, path: str | Path, *, overwrite: bool = False) -> Path:

@@ -31,6 +31,7 @@ smallest candidate to the best; ``"argmax"`` is the plain maximum.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,19 +41,31 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from nica._random import draw_seed
-from nica._validation import check_observations, check_same_length
+from nica._validation import AuxEncoder, check_observations, check_same_length
 from nica.datasets.io import atomic_write, refuse_existing
 from nica.datasets.tabular import split_aux
+from nica._ivae_settings import SHAPE_DEFAULTS
 from nica.estimator import IVAE
 from nica.training.checkpoint import CHECKPOINT_FILE
 
 #: the estimator settings under which fits are compared by their ELBO (here: of different
 #: n; ``nica reproduce select-hparams``: of different hyperparameters); overridable
-ELBO_SELECTION_SETTINGS: Mapping[str, Any] = {"objective": "elbo", "decoder_var": "learned",
-                                               "selection": "elbo"}
+ELBO_SELECTION_SETTINGS: Mapping[str, Any] = {
+    "objective": "elbo", "decoder_var": "learned", "selection": "elbo",
+    # one setting for every candidate n, so that their ELBOs compare: the estimator's
+    # shape-dependent defaults would switch at n = d (the prior network, a table for
+    # labels and an MLP for continuous u, and the step budget are set per selection)
+    **{k: v for k, v in SHAPE_DEFAULTS["square"].items() if k not in ("prior_net", "max_steps")},
+}
+#: the training budget of every candidate unless the caller sets ``max_steps``
+SELECTION_STEPS = SHAPE_DEFAULTS["square"]["max_steps"]
 
 #: share of the ELBO gain (smallest candidate -> best) at which the knee rule stops
 KNEE_FRACTION = 0.95
+#: optimiser steps per fit with which the choice was validated (select-dim: the true n in
+#: 13 of 15 data sets); shorter fits stop before the curve settles and tend to choose a
+#: larger n (n = 4 for a true 3 at 500 and 2,000 steps), so they are warned about
+VALIDATED_MAX_STEPS = 10_000
 
 RULES = ("knee", "argmax")
 
@@ -225,7 +238,20 @@ def select_n_components(
         raise TypeError("n_components, random_state and checkpoint_dir are set per candidate: "
                         "pass candidates=, random_state= and checkpoint_dir= to select_n_components")
     settings = {**ELBO_SELECTION_SETTINGS, **params}
+    steps = settings.get("max_steps", IVAE._param_defaults()["max_steps"])
+    if isinstance(steps, (int, np.integer)) and 0 < steps < VALIDATED_MAX_STEPS:
+        warnings.warn(
+            f"max_steps={steps} per fit is shorter than the {VALIDATED_MAX_STEPS:,} steps this choice was "
+            "validated with (the true n in 13 of 15 benchmark data sets, docs/results.md select-dim): "
+            "short fits stop before the ELBO curve settles and tend to choose too large an n; raise "
+            f"max_steps (CLI: --max-steps) to {VALIDATED_MAX_STEPS:,} or more to trust the choice",
+            UserWarning, stacklevel=2,
+        )
     X, u = split_aux(X, u)
+    settings.setdefault("max_steps", SELECTION_STEPS)
+    if "prior_net" not in params and u is not None:
+        kind = AuxEncoder(settings.get("u_type", "auto")).fit(u, len(u)).kind
+        settings["prior_net"] = "table" if kind == "categorical" else "mlp"
     # data, u and every parameter are checked once, before any fit
     probe = IVAE(1, **settings)
     x_checked, aux, _ = probe._check_fit_inputs(X, u)

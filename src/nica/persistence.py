@@ -7,12 +7,15 @@ target and renamed into place, so a crash leaves either the old model or the new
 This module knows no concrete estimator. Each estimator class registers the name it is
 saved under (``"estimator"`` in ``config.json``) and its :class:`SaveFormat` with
 :func:`register_estimator`; :func:`load` rebuilds the class registered under the saved
-name. ``import nica`` imports every built-in estimator, so they are registered before
-any model is loaded (importing ``nica.persistence`` imports the package ``nica`` first).
+name. A built-in estimator is registered when its module is imported: :func:`load`
+imports it by name from :data:`BUILTIN_ESTIMATORS` (a table of module paths, not an
+import of the classes), so a model loads in a fresh process; an estimator of your own
+registers when your module is imported, before you load its models.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import shutil
@@ -30,8 +33,10 @@ from nica._base import resolve_device
 from nica._fs import publish_permissions
 from nica._version import __version__
 
-#: 2: every tensor has a leading model dimension (stacked restarts); 1 is read and converted
-FORMAT_VERSION = 2
+#: 2: every tensor has a leading model dimension (stacked restarts); 1 is read and converted.
+#: 3: also every restart (``restarts.*``), u's label counts and X's column names; 1-2 load
+#: without them (no restarts after load, uniform label prior, no column check)
+FORMAT_VERSION = 3
 CONFIG_FILE, WEIGHTS_FILE = "config.json", "weights.safetensors"
 
 T = TypeVar("T", bound=type)
@@ -76,6 +81,24 @@ class SavedType:
 
 #: saved name (``"estimator"`` in config.json) -> the class it loads as and its format
 ESTIMATOR_TYPES: dict[str, SavedType] = {}
+
+#: saved name of each built-in estimator -> the module whose import registers it
+BUILTIN_ESTIMATORS = {
+    "IVAE": "nica.estimator",
+    "VAE": "nica.estimator",
+    "BetaVAE": "nica.baselines.vae",
+    "BetaTCVAE": "nica.baselines.vae",
+    "IFlow": "nica.flows.estimator",
+    "TemporalIVAE": "nica.temporal.estimator",
+}
+
+
+def registered_type(name: str) -> SavedType:
+    """The class and save format registered under ``name``, importing a built-in
+    estimator's module first if need be; KeyError for a name nothing registers."""
+    if name not in ESTIMATOR_TYPES and name in BUILTIN_ESTIMATORS:
+        importlib.import_module(BUILTIN_ESTIMATORS[name])
+    return ESTIMATOR_TYPES[name]
 
 
 def register_estimator(name: str, save_format: SaveFormat) -> Callable[[T], T]:
@@ -161,6 +184,7 @@ def save_model(model: Any, path: str | Path, *, overwrite: bool = False) -> Path
         publish_permissions(tmp, directory=True)
         state = {k: v.detach().cpu().contiguous() for k, v in save_format.tensors(model).items()}
         save_file(state, str(tmp / WEIGHTS_FILE))
+        publish_permissions(tmp / WEIGHTS_FILE)  # safetensors creates it private (0600)
         (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2, default=_json_default))
         if target.exists():
             old = target.with_name(f".{target.name}.old")
@@ -208,7 +232,7 @@ def load(path: str | Path, *, device: str = "cpu") -> Any:
     config = read_config(source)
     target_device = resolve_device(device)
     try:  # everything read from config.json: a missing or malformed entry is one clear error
-        saved = ESTIMATOR_TYPES[config["estimator"]]
+        saved = registered_type(config["estimator"])
         model = saved.save_format.rebuild(saved.cls, dict(config["params"]), config)
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
         raise ValueError(f"{source} is not a valid nica model: {exc!r}") from None
@@ -249,5 +273,5 @@ def model_info(path: str | Path) -> dict[str, Any]:
         "fitted_device": config.get("fitted_device"),
         "seed": getattr(model, "seed_", None),
         "params": config["params"],
-        **ESTIMATOR_TYPES[config["estimator"]].save_format.describe(model),
+        **registered_type(config["estimator"]).save_format.describe(model),
     }

@@ -37,6 +37,7 @@ from nica._base import (
     seeded_init,
 )
 from nica._random import draw_seed
+from nica._threads import fits_on_threads
 from nica._validation import AuxEncoder, check_observations
 from nica.baselines.linear import PCA, LinearICA
 from nica.models.ivae import LossOutput
@@ -158,6 +159,8 @@ class TCL(ParamsMixin):
         log-likelihood of the labels). Batch 512 as the authors.
     ica_max_iter : iteration budget of the final FastICA.
     device : ``"auto"``, ``"cpu"``, ``"cuda"``, ...
+    n_threads : torch CPU threads during ``fit`` (1 by default; None: torch's setting),
+        as :class:`nica.IVAE`.
     random_state : int, ``numpy.random.Generator`` or None; seeds the network, the
         batches and FastICA; resolved once per fit.
     verbose : show a progress bar during fit.
@@ -198,6 +201,7 @@ class TCL(ParamsMixin):
         tol: float = 1e-3,
         ica_max_iter: int = 1000,
         device: str = "auto",
+        n_threads: int | None = 1,
         random_state: int | np.random.Generator | None = None,
         verbose: bool = False,
     ) -> None:
@@ -214,6 +218,7 @@ class TCL(ParamsMixin):
         self.tol = tol
         self.ica_max_iter = ica_max_iter
         self.device = device
+        self.n_threads = n_threads
         self.random_state = random_state
         self.verbose = verbose
 
@@ -222,6 +227,7 @@ class TCL(ParamsMixin):
             return 2 * n
         return check_positive_int(self.hidden_dim, "hidden_dim")
 
+    @fits_on_threads
     def fit(self, X: Any, u: Any) -> TCL:
         """Train the classifier of u, then FastICA on the learned features.
 

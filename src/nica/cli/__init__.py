@@ -1,5 +1,5 @@
 """The ``nica`` command line: simulate, fit, select-n, transform, evaluate, info, demo,
-sweep, reproduce.
+sweep, reproduce, predict-u.
 
 No command replaces an existing output unless given ``--overwrite``; outputs are checked
 before any work and written atomically, so a failed command leaves no partial file.
@@ -22,6 +22,7 @@ from nica.cli.demo import demo
 from nica.cli.fit import fit, parse_candidates, select_n
 from nica.cli.info import info
 from nica.cli.latents import evaluate, transform
+from nica.cli.predict import predict_u
 from nica.cli.reproduce import reproduce_command
 from nica.cli.simulate import simulate
 from nica.cli.sweep import sweep_command
@@ -30,12 +31,15 @@ from nica.cli.sweep import sweep_command
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="nica")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
-              help="torch threads for the command (default: torch's own, one per core). A single "
-                   "default fit gains nothing from a second thread, and on a busy machine extra "
-                   "threads can make it several times slower (docs/performance.md, Threads)")
+              help="torch threads for the command's fits and other work (default: fits run on one "
+                   "thread, the rest on torch's own count). A fit of these small networks gains "
+                   "little from a second thread, and on a busy machine extra threads can make it "
+                   "15x slower (docs/performance.md, Threads)")
 @click.pass_context
 def main(ctx: click.Context, threads: int | None) -> None:
     """nica: identifiable VAEs and nonlinear ICA."""
+    # fits take the thread count as their n_threads (nica._threads: one thread by default)
+    ctx.obj = {"threads": threads}
     if threads is not None:
         import torch
 
@@ -45,7 +49,8 @@ def main(ctx: click.Context, threads: int | None) -> None:
     warnings.showwarning = one_line_warning
 
 
-for _command in (simulate, fit, select_n, transform, evaluate, info, demo, sweep_command, reproduce_command):
+for _command in (simulate, fit, select_n, transform, evaluate, info, demo, sweep_command, reproduce_command,
+                 predict_u):
     main.add_command(_command)
 del _command
 

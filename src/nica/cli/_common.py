@@ -8,6 +8,7 @@ its own, so that ``nica --help`` stays quick.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -29,11 +30,20 @@ def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
+        except BrokenPipeError:  # the reader left (`nica info m | head`): click exits quietly
+            raise
         except USER_ERRORS as exc:
-            # one line whatever the message: some libraries' messages span several
-            raise click.ClickException(" ".join(str(exc).split())) from None
+            raise click.ClickException(command_line_message(str(exc))) from None
 
     return wrapper
+
+
+def command_line_message(message: str) -> str:
+    """A library error as the command line says it: one line whatever the message (some
+    libraries' span several), and the option a Python argument stands for where the
+    message names both ("pass overwrite=True (CLI: --overwrite)" -> "pass --overwrite")."""
+    message = re.sub(r"(?:\b[\w.]+=[\w.'\"]+|\b\w+_\w+) \(CLI: (--[^)]+)\)", r"\1", message)
+    return " ".join(message.split())
 
 
 def one_line_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:

@@ -1,4 +1,5 @@
-"""``nica demo``: the paper's benchmark, iVAE against a plain VAE, in one figure."""
+"""``nica demo``: the paper's benchmark, nica fit's default model beside the iVAE and a
+plain VAE, in one figure."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from nica.cli._common import overwrite_option, user_errors
 @overwrite_option("replace the figure in --out-dir if it exists")
 @user_errors
 def demo(out_dir: Path, seed: int, quick: bool, overwrite: bool) -> None:
-    """Simulate the paper's benchmark, fit iVAE and a plain VAE, compare, and plot."""
+    """Simulate the paper's benchmark, fit nica fit's default model, the iVAE and a plain
+    VAE, compare, and plot."""
     from nica.demo import run_demo
 
     run_demo(out_dir, seed=seed, quick=quick, echo=click.echo, overwrite=overwrite)

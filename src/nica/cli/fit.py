@@ -1,5 +1,4 @@
-"""``nica fit`` (one iVAE, or a temporal model of a series, saved) and ``nica select-n``
-(the latent dimension by the ELBO)."""
+"""``nica fit`` (one iVAE, saved) and ``nica select-n`` (the latent dimension by the ELBO)."""
 
 from __future__ import annotations
 
@@ -12,66 +11,86 @@ from nica.cli._common import check_outputs, data_options, overwrite_option, read
 from nica.presets import PRESETS
 
 
+#: options that only the iVAE takes (``nica fit --model ivae``, or auto on binary or streamed X)
+IVAE_ONLY = ("preset", "objective", "encoder_sees_u", "decoder", "decoder_var", "stream")
+
+
 @click.command()
 @click.argument("data", type=click.Path(path_type=Path))
 @click.option("--n-components", type=int, required=True, help="latent dimension")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="model directory")
 @data_options
-@click.option("--model", "model_kind", type=click.Choice(["ivae", "temporal"]), default="ivae", show_default=True,
-              help="temporal: nica.TemporalIVAE on a series, x (T, d) and u the domain of each step (optional)")
+@click.option("--model", "model_name", default="auto", show_default=True,
+              help="auto (the identifiable flow when --n-components equals the number of features, "
+                   "the iVAE when it is smaller), or a model name: ivae, flow; or temporal: "
+                   "nica.TemporalIVAE on a series, x (T, d) and u the domain of each step (optional)")
 @click.option("--lags", type=int, help="--model temporal: past steps the transition reads [default: 1]")
-@click.option("--preset", type=click.Choice(sorted(PRESETS)), default="default", show_default=True)
+@click.option("--preset", type=click.Choice(sorted(PRESETS)), default=None,
+              help="iVAE configuration [default: default]")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--epochs", type=float, help="training length in passes over the data (overrides --max-steps)")
 @click.option("--max-steps", type=int, help="training length in optimiser steps")
 @click.option("--batch-size", type=int)
 @click.option("--lr", "learning_rate", type=float, help="Adam learning rate")
-@click.option("--objective", type=click.Choice(["elbo", "reweighted", "annealed"]))
+@click.option("--objective", type=click.Choice(["elbo", "reweighted", "annealed"]), help="iVAE objective")
 @click.option("--prior", type=click.Choice(["gaussian", "laplace"]))
 @click.option("--prior-mean/--no-prior-mean", default=None, help="learn a u-dependent prior mean")
 @click.option("--encoder-sees-u/--encoder-ignores-u", "encoder_sees_u", default=None,
-              help="feed u to the encoder, q(z|x,u) (default for --preset authors)")
-@click.option("--decoder", type=click.Choice(["gaussian", "bernoulli"]))
-@click.option("--decoder-var", help="fixed decoder variance or 'learned'")
+              help="feed u to the iVAE's encoder, q(z|x,u) (default for --preset authors)")
+@click.option("--decoder", type=click.Choice(["gaussian", "bernoulli"]), help="iVAE decoder")
+@click.option("--decoder-var", help="iVAE: fixed decoder variance or 'learned'")
 @click.option("--hidden-dim", type=int)
 @click.option("--layers", "n_layers", type=int, help="layers of every MLP")
 @click.option("--u-type", type=click.Choice(["auto", "categorical", "continuous"]))
 @click.option("--restarts", "n_restarts", type=int, help="initialisations trained side by side; one is kept")
 @click.option("--selection", type=click.Choice(["agreement", "elbo", "first"]),
-              help="how the kept restart is chosen (never from true sources)")
+              help="how the kept restart is chosen (never from true sources; for the flow 'elbo' is "
+                   "its exact log-likelihood)")
 @click.option("--checkpoint-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="write resumable checkpoints here")
+              help="keep the fit's checkpoints here [default: a working folder .NAME.checkpoints "
+                   "beside --out, removed when the fit succeeds]")
 @click.option("--checkpoint-every", type=int, help="steps between checkpoints [default: 1000]")
-@click.option("--resume", is_flag=True, help="continue the fit checkpointed in --checkpoint-dir")
-@click.option("--stream", is_flag=True,
+@click.option("--resume", is_flag=True, default=None,
+              help="continue an interrupted fit: run the same command again with --resume")
+@click.option("--stream", is_flag=True, default=None,
               help="read x from disk batch by batch (.npy memory-mapped, HDF5 or zarr): for data larger than memory")
 @click.option("--device", default="auto", show_default=True)
 @overwrite_option()
 @click.option("--quiet", is_flag=True, help="no progress bar")
+@click.pass_context
 @user_errors
-def fit(data: Path, n_components: int, out: Path, u_file: Path | None, x_key: str, u_key: str,
-        x_cols: str | None, u_cols: str | None, model_kind: str, lags: int | None, preset: str, seed: int,
-        epochs: float | None, max_steps: int | None, resume: bool, stream: bool, quiet: bool, overwrite: bool,
-        **options: Any) -> None:
-    """Fit an iVAE (or, with --model temporal, a temporal model) to DATA and save it to --out.
+def fit(ctx: click.Context, data: Path, n_components: int, out: Path, u_file: Path | None, x_key: str,
+        u_key: str, x_cols: str | None, u_cols: str | None, model_name: str, lags: int | None, seed: int,
+        epochs: float | None, max_steps: int | None, quiet: bool, overwrite: bool, **options: Any) -> None:
+    """Fit a model to DATA and save it to --out.
 
     DATA is an .npz or HDF5 file with arrays x and u, a .csv or .parquet table (u from
     --u-col, x from the other columns or --x-cols), or an .npy of x with --u FILE.
-    Under ``torchrun --nproc_per_node K`` the fit is data-parallel and rank 0 saves it.
-    With --model temporal, x is one series (T, d) (or several, (N, T, d)) and u, when
-    present, the domain of each step.
+    With --model auto (the default) the model is the identifiable flow when the latent
+    dimension equals the number of features and the iVAE when it is smaller
+    (nica.model_choice). Under ``torchrun --nproc_per_node K`` an iVAE fit is
+    data-parallel and rank 0 saves it. With --model temporal, x is one series (T, d) (or
+    several, (N, T, d)) and u, when present, the domain of each step.
     """
-    if model_kind == "temporal":
-        _fit_temporal(data, n_components, out, (u_file, x_key, u_key, x_cols, u_cols), lags, preset, seed,
-                      epochs, max_steps, resume, stream, quiet, overwrite, options)
+    if model_name == "temporal":
+        _fit_temporal(data, n_components, out, (u_file, x_key, u_key, x_cols, u_cols), lags, seed, epochs,
+                      max_steps, quiet, overwrite, options)
         return
     if lags is not None:
         raise click.UsageError("--lags applies to --model temporal only")
+    import numpy as np
+
+    from nica._checkpointing import checkpoints_beside
     from nica.datasets.io import DataFileError, load_dataset
-    from nica.estimator import IVAE
+    from nica.model_choice import MODELS, ModelChoice, choose_model, make_model
     from nica.training.distributed import rank_and_size
 
     check_outputs([out], overwrite)
+    checkpoint_dir = options.pop("checkpoint_dir")
+    given = {k: v for k, v in options.items() if v is not None}
+    stream, resume = bool(given.pop("stream", False)), bool(given.pop("resume", False))
+    if model_name != "auto" and model_name not in MODELS:
+        raise ValueError(f"unknown --model {model_name!r}; choose auto or one of {sorted(MODELS)}")
     if stream:
         from nica.datasets.streaming import open_array
 
@@ -81,42 +100,88 @@ def fit(data: Path, n_components: int, out: Path, u_file: Path | None, x_key: st
         ds.x = open_array(data, key=x_key)
     else:
         ds = read_xu(data, u_file, x_key, u_key, x_cols, u_cols)
-    overrides = {k: v for k, v in options.items() if v is not None}
-    if "decoder_var" in overrides and overrides["decoder_var"] != "learned":
+    choice = choose_model(ds.x, n_components) if model_name == "auto" else ModelChoice(model_name)
+    chosen = choice.name
+    if chosen != "ivae":
+        flags = {**given, "stream": stream or None}
+        misplaced = [f"--{k.replace('_', '-')}" for k in IVAE_ONLY if flags.get(k) is not None]
+        if misplaced:
+            reason = f" (chosen by --model auto: {choice.reason})" if model_name == "auto" else ""
+            raise ValueError(f"{', '.join(misplaced)} appl{'ies' if len(misplaced) == 1 else 'y'} to the iVAE, "
+                             f"but the model is {chosen!r}{reason}; pass --model ivae to fit an iVAE")
+    if "decoder_var" in given and given["decoder_var"] != "learned":
         try:
-            overrides["decoder_var"] = float(overrides["decoder_var"])
+            given["decoder_var"] = float(given["decoder_var"])
         except ValueError:
-            raise ValueError(f"--decoder-var must be a number or 'learned', got {overrides['decoder_var']!r}") from None
-    model = IVAE.from_preset(preset, n_components, random_state=seed, verbose=not quiet, **overrides)
+            raise ValueError(f"--decoder-var must be a number or 'learned', got {given['decoder_var']!r}") from None
+    threads = (ctx.obj or {}).get("threads")
+    params = {**choice.params, "random_state": seed, "verbose": not quiet, **given}
+    if threads is not None:
+        params["n_threads"] = threads
+    if chosen == "ivae":
+        from nica.estimator import IVAE
+
+        model = IVAE.from_preset(params.pop("preset", "default"), n_components, **params)
+    else:
+        model = make_model(chosen, n_components, **params)
     if epochs is not None:
         if epochs <= 0:
             raise ValueError(f"--epochs must be > 0, got {epochs}")
         max_steps = max(1, round(epochs * max(1, len(ds.x) // model.batch_size)))
     if max_steps is not None:
         model.set_params(max_steps=max_steps)
-    model.fit(ds.x, ds.u, resume=resume)
-    if rank_and_size()[0] != 0:  # data-parallel replicas are identical: rank 0 saves
-        return
-    model.save(out, overwrite=overwrite)
-    restarts = (f", restart {model.selected_restart_} of {model.n_restarts} kept by {model.selection}"
-                if model.n_restarts > 1 else "")
-    click.echo(f"fitted in {model.fit_time_:.1f} s ({model.n_steps_} steps{restarts}), "
-               f"ELBO {model.elbo_:.3f} per sample; saved to {out}")
+    rank = rank_and_size()[0]
+    # checkpoints without being asked: a killed fit continues with --resume
+    with checkpoints_beside(model, out, checkpoint_dir=checkpoint_dir, resume=resume, remove=rank == 0):
+        model.fit(ds.x, ds.u, resume=resume)
+        if ds.x_names is not None:  # a table's header: new data are checked against it
+            model.feature_names_in_ = np.asarray(ds.x_names, dtype=object)
+        if rank != 0:  # data-parallel replicas are identical: rank 0 saves
+            return
+        model.set_params(checkpoint_dir=checkpoint_dir)  # saved as given: no record of the working folder
+        model.save(out, overwrite=overwrite)
+    click.echo(fit_summary(model, choice, model_name) + f"; saved to {out}")
 
 
-#: the options of ``nica fit`` that --model temporal takes (the others are the iVAE's)
+def fit_summary(model: Any, choice: Any, requested: str) -> str:
+    """One line on a finished fit: the model (and why), time, steps, the kept restart and
+    how far the restarts agree, and its log-likelihood (flow: exact, on all the training
+    data) or training ELBO (iVAE: the last epoch's mean, what the progress bar showed), per
+    sample in the units of X."""
+    import numpy as np
+
+    why = f" (auto: {choice.reason})" if requested == "auto" else ""
+    k = getattr(model, "n_restarts", 1)
+    restarts = ""
+    if k > 1:
+        agreement = model.restart_agreement_[~np.eye(k, dtype=bool)]
+        restarts = (f", restart {model.selected_restart_} of {k} kept by {model.selection}; "
+                    f"the restarts' latents agree with MCC {agreement.mean():.3f}"
+                    + (f" on average (pairs {agreement.min():.3f} to {agreement.max():.3f})" if k > 2 else ""))
+    if hasattr(model, "log_likelihood_"):
+        shown = float(np.mean(model.history_.model_elbo) - model.projection_.log_jacobian())
+        score = (f"log-likelihood {model.log_likelihood_:.3f} per sample in the units of X (exact, the kept "
+                 f"restart on all training rows; the progress bar's {shown:.3f} was the last epoch's mean "
+                 f"over mini-batches{' and restarts' if k > 1 else ''})")
+    else:
+        shown = "the progress bar showed the restarts' mean and range" if k > 1 else "as the progress bar showed"
+        score = (f"training ELBO {model.elbo_:.3f} per sample in the units of X (the last epoch's mean; "
+                 f"{shown})")
+    return (f"model {choice.name}{why}: fitted in {model.fit_time_:.1f} s ({model.n_steps_} steps{restarts}); "
+            f"{score}")
+
+
+#: the options of ``nica fit`` that --model temporal takes (the others are the iVAE's / the flow's)
 TEMPORAL_OPTIONS = ("batch_size", "learning_rate", "u_type", "device")
 
 
-def _fit_temporal(data: Path, n_components: int, out: Path, where: tuple, lags: int | None, preset: str,
-                  seed: int, epochs: float | None, max_steps: int | None, resume: bool, stream: bool, quiet: bool,
-                  overwrite: bool, options: dict[str, Any]) -> None:
+def _fit_temporal(data: Path, n_components: int, out: Path, where: tuple, lags: int | None, seed: int,
+                  epochs: float | None, max_steps: int | None, quiet: bool, overwrite: bool,
+                  options: dict[str, Any]) -> None:
     """``nica fit --model temporal``: a :class:`nica.TemporalIVAE` on a series."""
     from nica.temporal import TemporalIVAE
 
     given = [k for k, v in options.items() if v is not None and k not in TEMPORAL_OPTIONS]
-    given += [name for name, flag in (("preset", preset != "default"), ("resume", resume), ("stream", stream))
-              if flag]
     if given:
         names = ", ".join("--" + k.replace("_", "-") for k in given)
         raise click.UsageError(f"{names}: iVAE option(s), not taken by --model temporal")
@@ -135,8 +200,8 @@ def _fit_temporal(data: Path, n_components: int, out: Path, where: tuple, lags: 
     model.fit(ds.x, ds.u)
     model.save(out, overwrite=overwrite)
     kind = "log-likelihood" if model.inference == "flow" else "ELBO"
-    click.echo(f"fitted in {model.fit_time_:.1f} s ({model.n_steps_} steps), {kind} {model.score_:.3f} per "
-               f"step; saved to {out}")
+    click.echo(f"model temporal: fitted in {model.fit_time_:.1f} s ({model.n_steps_} steps), {kind} "
+               f"{model.score_:.3f} per step; saved to {out}")
 
 
 def parse_candidates(text: str) -> list[int]:

@@ -26,8 +26,10 @@ def info(model_dir: Path, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(record, indent=2))
         return
-    for label, value in info_lines(record):
-        click.echo(f"{label:<11} {value}")
+    lines = info_lines(record)
+    label_width = max(11, *(len(label) for label, _ in lines))
+    for label, value in lines:
+        click.echo(f"{label:<{label_width}} {value}")
     click.echo("settings")
     width = max(map(len, record["params"]))
     for name, value in record["params"].items():
@@ -43,7 +45,10 @@ def info_lines(record: dict[str, Any]) -> list[tuple[str, str]]:
     u_text = {"none": "no u" + ("" if record["estimator"] == "TemporalIVAE" else " (plain VAE)"),
               "categorical": f"u categorical, {u.get('n_labels')} labels",
               "continuous": f"u continuous, {u.get('dim')} column(s)"}[u["kind"]]
-    elbo = train["elbo"]
+    # the iVAE family records ELBOs, the flow exact log-likelihoods (both per sample, units of X)
+    exact = "final_log_likelihood" in train
+    name = "log-lik." if exact else "ELBO"
+    elbo = train["log_likelihood" if exact else "elbo"]
     epochs = sorted({int(round(i)) for i in np.linspace(0, len(elbo) - 1, min(len(elbo), CURVE_POINTS))})
     curve = ", ".join(f"{i + 1}: {elbo[i]:.4g}" for i in epochs)
     return [
@@ -54,8 +59,8 @@ def info_lines(record: dict[str, Any]) -> list[tuple[str, str]]:
         ("data", f"{data['n_features']} features -> {data['n_components']} components; {u_text}"),
         ("training", f"{train['n_steps']} steps in {train['n_epochs']} epochs, {train['fit_time']:.2f} s; "
                      f"stopped early: {'yes' if train['stopped_early'] else 'no'}"),
-        ("final ELBO", f"{train['final_elbo']:.4f} per sample (units of X)"
+        (f"final {name}", f"{train['final_log_likelihood' if exact else 'final_elbo']:.4f} per sample (units of X)"
                        + (f"; restart {record['restarts']['selected']} kept of {record['restarts']['n_restarts']}"
                           if record["restarts"]["n_restarts"] > 1 else "")),
-        ("ELBO curve", f"epoch {curve}"),
+        (f"{name} curve", f"epoch {curve}"),
     ]

@@ -25,7 +25,10 @@ def transform(model_dir: Path, data: Path, out: Path, u_file: Path | None, x_key
     """Write the latents of DATA under the model in MODEL_DIR to --out (.npy or .csv).
 
     DATA is read as by ``nica fit``, with the same --x-cols/--u-col or --x-key/--u-key.
+    u may be left out (new data whose u is unknown) unless the model's encoder sees u
+    (fitted with --encoder-sees-u or --preset authors); the latents are the same.
     """
+    from nica.datasets.features import align_columns
     from nica.datasets.io import DataFileError, save_array
     from nica.persistence import load
 
@@ -33,14 +36,17 @@ def transform(model_dir: Path, data: Path, out: Path, u_file: Path | None, x_key
         raise DataFileError(f"unsupported output type {out.suffix!r} for {out}; use .npy or .csv")
     check_outputs([out], overwrite)
     model = load(model_dir)
-    # models without a `conditional` setting (the temporal model) read x alone
-    ds = read_xu(data, u_file, x_key, u_key, x_cols, u_cols, need_u=getattr(model.config_, "conditional", False))
+    config = getattr(model, "config_", None)  # only an encoder q(z | x, u) needs u
+    need_u = bool(getattr(config, "conditional", False) and getattr(config, "encoder_sees_u", False))
+    ds = read_xu(data, u_file, x_key, u_key, x_cols, u_cols, need_u=need_u)
+    x = align_columns(ds.x, ds.x_names, getattr(model, "feature_names_in_", None), str(data))
     if sample and not hasattr(model, "sample_posterior"):
-        raise ValueError(f"--sample needs a model with a posterior to sample; a {type(model).__name__} has none")
+        raise ValueError(f"--sample draws from an iVAE's posterior; the latents of a {type(model).__name__} "
+                         "are a deterministic function of x")
     if sample:
-        z = model.sample_posterior(ds.x, ds.u, n_samples=1, random_state=seed)[0]
+        z = model.sample_posterior(x, ds.u, n_samples=1, random_state=seed)[0]
     else:
-        z = model.transform(ds.x, ds.u)
+        z = model.transform(x, ds.u)
     save_array(out, z, overwrite=overwrite)
     click.echo(f"wrote {out}: latents {z.shape}")
 

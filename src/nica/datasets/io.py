@@ -50,6 +50,8 @@ class Dataset:
     x: np.ndarray | None
     u: np.ndarray | None = None
     s: np.ndarray | None = None
+    #: x's column names, for a table with a header (None otherwise)
+    x_names: list[str] | None = None
 
 
 def _data_file(path: str | Path) -> tuple[Path, str]:
@@ -237,9 +239,9 @@ def load_dataset(
                 f"{', '.join(chosen)} can only choose columns of {'/'.join(TABULAR)} tables; {path} "
                 f"is a {suffix} file: {fix}"
             )
-    out: dict[str, np.ndarray | None] = {"x": None, "u": None, "s": None}
+    out: dict[str, Any] = {"x": None, "u": None, "s": None}
     if suffix in TABULAR:
-        out.update(_from_table(path, in_table, parts))
+        out.update(_from_table(path, in_table, parts, u_elsewhere=u_path is not None))
     elif suffix in KEYED:
         names = array_names(path)
         keys = {"x": x_key, "u": u_key, "s": s_key}
@@ -258,7 +260,8 @@ def load_dataset(
     return Dataset(**out)
 
 
-def _from_table(path: Path, specs: dict[str, ColumnSpec | None], parts: Collection[str]) -> dict[str, np.ndarray]:
+def _from_table(path: Path, specs: dict[str, ColumnSpec | None], parts: Collection[str],
+                u_elsewhere: bool = False) -> dict[str, Any]:
     """x, u and s from the columns of one table; x takes what u and s leave."""
     table = _read_table(path)
     index = {p: table.select(spec, COLUMN_OPTIONS[p]) for p, spec in specs.items()
@@ -273,9 +276,19 @@ def _from_table(path: Path, specs: dict[str, ColumnSpec | None], parts: Collecti
                 f"column(s) {[table.names[i] for i in shared]} of {path} are chosen for both x and "
                 f"{part}; a column can be only one of them"
             )
-    out: dict[str, np.ndarray] = {}
+    out: dict[str, Any] = {}
+    if "x" in parts and specs["x"] is None and "u" not in index and not u_elsewhere:
+        labels = table.non_numeric(index["x"])
+        if labels:  # most likely u, left among x's columns because no u column was named
+            raise DataFileError(
+                f"{path} has text column(s) {[table.names[i] for i in labels[:10]]} and no u column was "
+                f"named; if it is u, name it: u_cols={table.names[labels[0]]!r} "
+                f"(CLI: --u-col {table.names[labels[0]]}); otherwise choose x's numeric columns "
+                "with x_cols (CLI: --x-cols)"
+            )
     if "x" in parts:
         out["x"] = table.numeric(index["x"], "x")
+        out["x_names"] = [table.names[i] for i in index["x"]] if table.named else None
     if "u" in parts and "u" in index:
         out["u"] = table.aux(index["u"], "u")
     if "s" in parts and "s" in index:

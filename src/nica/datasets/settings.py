@@ -15,5 +15,6 @@ BENCHMARK_SETTINGS: dict[str, dict[str, Any]] = {
     "5-20": dict(n_sources=5, n_obs=20),
     "laplace-5-5": dict(n_sources=5, n_obs=5, base_noise="laplace"),
     "noisy-5-20": dict(n_sources=5, n_obs=20, noise_std=0.1),
+    "noisy-5-5": dict(n_sources=5, n_obs=5, noise_std=0.1),
     "uncentered-5-5": dict(n_sources=5, n_obs=5, uncentered=True),
 }

@@ -79,6 +79,8 @@ class Table:
     names: list[str]
     columns: list[np.ndarray]
     source: str = "the table"
+    #: the names come from the data (a header, a DataFrame), not from column positions
+    named: bool = True
 
     @classmethod
     def from_frame(cls, frame: Any, source: str = "the DataFrame") -> Table:
@@ -128,6 +130,10 @@ class Table:
             f"{option}: {token!r} is neither a column name nor a column index (0..{n - 1}) of "
             f"{self.source}; its columns are {shown}"
         )
+
+    def non_numeric(self, indices: Sequence[int]) -> list[int]:
+        """Which of the columns ``indices`` hold something other than numbers."""
+        return [i for i in indices if _numeric(self.columns[i]) is None]
 
     def numeric(self, indices: Sequence[int], name: str) -> np.ndarray:
         """The selected columns as one float64 array ``(N, k)``; errors name non-numeric columns."""
@@ -329,7 +335,7 @@ def read_csv_table(path: Path) -> Table:
     names = [h.strip() for h in head[0][1]] if has_header else [str(i) for i in range(cells.shape[1])]
     if len(names) != cells.shape[1]:
         raise ValueError(f"{path} has {len(names)} header fields but {cells.shape[1]} fields per row")
-    return Table(names, list(cells.T), str(path))
+    return Table(names, list(cells.T), str(path), named=has_header)
 
 
 #: rows read to decide whether the first row of a CSV file is a header

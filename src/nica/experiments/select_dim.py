@@ -73,7 +73,7 @@ class SelectDim(Experiment):
         data = make_nonstationary(config.true_n, config.n_obs, config.n_segments, config.n_per_segment,
                                   random_state=task.data_seed)
         model = IVAE(int(task.value), max_steps=config.steps, random_state=task.model_seed, device="cpu",
-                     **{**ELBO_SELECTION_SETTINGS, **config.model})
+                     **{**ELBO_SELECTION_SETTINGS, "prior_net": "table", **config.model})
         return [fit_and_score(task, model, data.x, data.u, data.s)]
 
     def selections(self, rows: list[dict[str, Any]]) -> dict[int, tuple[int, int]]:

@@ -102,7 +102,7 @@ class SelectHparams(Experiment):
                                   n_per_segment=config.n_per_segment, random_state=task.data_seed)
         settings = config.grid()[str(task.value)]
         model = IVAE(config.n_sources, max_steps=config.steps, random_state=task.model_seed, device="cpu",
-                     **{**ELBO_SELECTION_SETTINGS, **config.model, **settings})
+                     **{**ELBO_SELECTION_SETTINGS, "prior_net": "table", **config.model, **settings})
         return [fit_and_score(task, model, data.x, data.u, data.s)]
 
     def table(self, rows: list[dict[str, Any]], config: SelectHparamsConfig) -> tuple[list[str], list[list[str]]]:

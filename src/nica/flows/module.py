@@ -6,19 +6,41 @@ prior p(z | u) (the paper's special case; iFlow, Li et al. 2020). It is fitted b
 maximum likelihood:
 
     log p(x | u) = log p(f^{-1}(x) | u) + log |det d f^{-1}(x) / dx|.
+
+The bijection is an invertible MLP (:mod:`nica.flows.invertible_mlp`, the default) or one
+of the zuko flows of :mod:`nica.flows.transforms`. K independent flows ("restarts") can be
+stacked as one module (invertible MLP only); every tensor then carries a leading
+dimension K, as in :class:`nica.models.IVAEModule`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 
+from nica.flows.invertible_mlp import InvertibleMLP
 from nica.flows.transforms import make_flow_transform
 from nica.models.ivae import LossOutput
 from nica.models.objectives import ObjectiveWeights
 from nica.models.priors import PRIORS, PriorParams
+
+#: the bijection whose parameters are stacked over restarts
+STACKABLE_FLOW = "invertible-mlp"
+#: ``prior="auto"``: the restarts are shared out among these families, and the likelihood
+#: chooses (the first takes the odd one out)
+AUTO_PRIORS = ("gaussian", "laplace")
+
+
+def prior_families(prior: str, n_models: int) -> list[tuple[str, int]]:
+    """(family, number of restarts) in restart order: one family, or for ``"auto"`` the
+    restarts split between :data:`AUTO_PRIORS` (a single restart is Gaussian)."""
+    if prior != "auto":
+        return [(prior, n_models)]
+    counts = [n_models // len(AUTO_PRIORS) + (i < n_models % len(AUTO_PRIORS)) for i in range(len(AUTO_PRIORS))]
+    return [(name, count) for name, count in zip(AUTO_PRIORS, counts) if count > 0]
 
 
 @dataclass
@@ -28,12 +50,19 @@ class IFlowConfig:
     Attributes
     ----------
     x_dim, aux_dim : observed (= latent) and auxiliary (one-hot or continuous) widths.
-    prior : ``"gaussian"``, ``"laplace"`` or another registered prior (see :mod:`nica.models.priors`).
+    prior : a registered prior name (see :mod:`nica.models.priors`), or ``"auto"``: the
+        restarts are shared out between a Gaussian and a Laplace prior
+        (:func:`prior_families`), each restart keeping its family.
     prior_mean, prior_scale : whether the prior's location / scale depend on u (iFlow
         learns both natural parameters of a Gaussian).
     prior_net : ``"table"`` (one row per one-hot label) or ``"mlp"``.
-    flow, n_flows, n_bins, tail_bound : the bijection (:func:`make_flow_transform`).
-    hidden_dim, n_layers, activation : the conditioner MLPs of the flow and the prior MLP.
+    flow : ``"invertible-mlp"`` or a zuko flow step of :data:`nica.flows.FLOW_STEPS`.
+    n_flows : element-wise layers of the invertible MLP, or steps of a zuko flow.
+    n_bins : tanh units of each element-wise function (invertible MLP) or spline bins.
+    tail_bound : spline interval [-B, B] (zuko spline flows).
+    hidden_dim, n_layers, activation : the conditioner MLPs of a zuko flow and the prior MLP.
+    init_noise : invertible MLP: weights start at the identity plus this much noise.
+    n_models : K stacked restarts (invertible MLP only).
     """
 
     x_dim: int
@@ -42,54 +71,91 @@ class IFlowConfig:
     prior_mean: bool = True
     prior_scale: bool = True
     prior_net: str = "table"
-    flow: str = "spline-autoregressive"
-    n_flows: int = 5
+    flow: str = STACKABLE_FLOW
+    n_flows: int = 3
     n_bins: int = 8
     tail_bound: float = 5.0
     hidden_dim: int = 64
     n_layers: int = 2
     activation: str = "relu"
+    init_noise: float = 0.1
+    n_models: int = 1
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 class IFlowModule(nn.Module):
-    """x = f(z), z ~ p(z | u) factorised; ``encode`` is f^{-1}, ``decode`` is f."""
+    """x = f(z), z ~ p(z | u) factorised; ``encode`` is f^{-1}, ``decode`` is f.
+
+    Every method works on K stacked models: latents and observations are ``(K, batch, n)``,
+    log-densities ``(K, batch)``.
+    """
 
     def __init__(self, config: IFlowConfig) -> None:
         super().__init__()
         c = config
         self.config = c
-        if c.prior not in PRIORS:
-            raise ValueError(f"unknown prior {c.prior!r}; choose one of {sorted(PRIORS)}")
-        self.transform = make_flow_transform(
-            c.x_dim, flow=c.flow, n_flows=c.n_flows, n_bins=c.n_bins, tail_bound=c.tail_bound,
-            hidden_dim=c.hidden_dim, n_layers=c.n_layers, activation=c.activation,
-        )
-        self.prior = PRIORS[c.prior](
-            c.x_dim, c.aux_dim, learn_mean=c.prior_mean, learn_scale=c.prior_scale,
-            conditional=True, aux_net=c.prior_net,
-            hidden_dim=c.hidden_dim, n_layers=c.n_layers, activation=c.activation,
+        if c.prior != "auto" and c.prior not in PRIORS:
+            raise ValueError(f"unknown prior {c.prior!r}; choose 'auto' or one of {sorted(PRIORS)}")
+        if not isinstance(c.n_models, int) or c.n_models < 1:
+            raise ValueError(f"n_models must be a positive integer, got {c.n_models!r}")
+        if c.flow == STACKABLE_FLOW:
+            if c.n_bins < 1:
+                raise ValueError(f"n_bins must be >= 1, got {c.n_bins}")
+            self.bijection = InvertibleMLP(c.x_dim, c.n_flows, c.n_bins, c.n_models, c.init_noise)
+            self.transform = None
+        else:
+            if c.n_models != 1:
+                raise ValueError(
+                    f"flow={c.flow!r} fits one model at a time: pass n_restarts=1, or use "
+                    f"flow={STACKABLE_FLOW!r} for restarts")
+            self.transform = make_flow_transform(
+                c.x_dim, flow=c.flow, n_flows=c.n_flows, n_bins=c.n_bins, tail_bound=c.tail_bound,
+                hidden_dim=c.hidden_dim, n_layers=c.n_layers, activation=c.activation,
+            )
+        self.families = prior_families(c.prior, c.n_models)
+        # one prior module per family, each stacked over that family's restarts
+        self.priors = nn.ModuleList(
+            PRIORS[name](
+                c.x_dim, c.aux_dim, learn_mean=c.prior_mean, learn_scale=c.prior_scale,
+                conditional=True, aux_net=c.prior_net,
+                hidden_dim=c.hidden_dim, n_layers=c.n_layers, activation=c.activation, n_models=count,
+            )
+            for name, count in self.families
         )
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """z = f^{-1}(x) ``(batch, n)`` and log |det dz/dx| ``(batch,)``."""
-        return self.transform().call_and_ladj(x)
+        """z = f^{-1}(x) ``(K, batch, n)`` and log |det dz/dx| ``(K, batch)`` for x ``(batch, n)``."""
+        if self.transform is None:
+            return self.bijection(x)
+        z, log_det = self.transform().call_and_ladj(x)
+        return z.unsqueeze(0), log_det.unsqueeze(0)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """x = f(z): ``(batch, n) -> (batch, n)``."""
-        return self.transform().inv(z)
+        """x = f(z): ``(batch, n)`` or ``(K, batch, n)`` -> ``(K, batch, n)``."""
+        if self.transform is None:
+            return self.bijection.inverse(z)
+        return self.transform().inv(z[0] if z.dim() == 3 else z).unsqueeze(0)
 
     def prior_params(self, u: torch.Tensor) -> PriorParams:
-        """Parameters of p(z | u) ``(batch, n)`` each, for a batch of auxiliary vectors."""
-        params = self.prior(u)  # a single stacked model: (1, batch, n)
-        return PriorParams(params.loc[0], params.log_scale[0])
+        """Parameters of p(z | u) ``(K, batch, n)`` each (location, and log-variance for a
+        Gaussian or log-scale for a Laplace restart), for a batch of auxiliary vectors."""
+        params = [prior(u) for prior in self.priors]
+        return PriorParams(torch.cat([p.loc for p in params]), torch.cat([p.log_scale for p in params]))
+
+    def prior_log_prob(self, z: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        """log p(z | u) of latents ``(K, batch, n)`` under each restart's prior ``(K, batch)``."""
+        out, start = [], 0
+        for prior, (_, count) in zip(self.priors, self.families):
+            out.append(prior.log_prob(z[start:start + count], prior(u)).sum(-1))
+            start += count
+        return torch.cat(out)
 
     def log_prob(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-        """Exact log p(x | u) per sample ``(batch,)``."""
+        """Exact log p(x | u) per model and sample ``(K, batch)``."""
         z, log_det = self.encode(x)
-        return self.prior.log_prob(z, self.prior_params(u)).sum(-1) + log_det
+        return self.prior_log_prob(z, u) + log_det
 
     def loss(
         self,
@@ -100,17 +166,51 @@ class IFlowModule(nn.Module):
         weights: ObjectiveWeights | None = None,
         generator: torch.Generator | None = None,
     ) -> LossOutput:
-        """Negative mean log-likelihood, in the trainer's :class:`~nica.models.LossOutput`.
+        """Negative mean log-likelihood per model ``(K,)``, in the trainer's
+        :class:`~nica.models.LossOutput`.
 
         ``elbo`` holds the exact log p(x | u) (the bound is tight), ``reconstruction`` the
-        log-determinant and ``kl`` minus log p(z | u), so ``elbo = reconstruction - kl``.
-        ``n_data``, ``weights`` and ``generator`` are unused: the objective is exact and
-        deterministic.
+        log-determinant and ``kl`` minus log p(z | u), so ``elbo = reconstruction - kl``;
+        all three ``(K, batch)``. ``n_data``, ``weights`` and ``generator`` are unused: the
+        objective is exact and deterministic.
         """
         z, log_det = self.encode(x)
-        log_pz = self.prior.log_prob(z, self.prior_params(u)).sum(-1)
+        log_pz = self.prior_log_prob(z, u)
         log_px = log_pz + log_det
-        return LossOutput(-log_px.mean(), log_px.detach(), log_det.detach(), -log_pz.detach())
+        return LossOutput(-log_px.mean(-1), log_px.detach(), log_det.detach(), -log_pz.detach())
+
+    def select(self, k: int) -> IFlowModule:
+        """Model ``k`` of the stack as a module of its own (K = 1)."""
+        if not 0 <= k < self.config.n_models:
+            raise IndexError(f"model {k} out of range for {self.config.n_models} stacked models")
+        if self.config.n_models == 1:
+            return self
+        family, offset = self._family_of(k)
+        single = IFlowModule(dataclasses.replace(self.config, n_models=1, prior=self.families[family][0]))
+        single.to(next(self.parameters()))  # same device and dtype before the values are copied in
+        state = {}
+        for name, value in self.state_dict().items():
+            if name.startswith("priors."):  # priors.<family>.<rest>, stacked over that family
+                _, index, rest = name.split(".", 2)
+                if int(index) == family:
+                    state[f"priors.0.{rest}"] = value[k - offset:k - offset + 1].clone()
+            else:
+                state[name] = value[k:k + 1].clone()
+        single.load_state_dict(state)
+        return single
+
+    def _family_of(self, k: int) -> tuple[int, int]:
+        """The index of restart k's prior family and the index of that family's first restart."""
+        start = 0
+        for index, (_, count) in enumerate(self.families):
+            if k < start + count:
+                return index, start
+            start += count
+        raise IndexError(k)
+
+    def restart_priors(self) -> list[str]:
+        """The prior family of each restart, in order ``(K,)``."""
+        return [name for name, count in self.families for _ in range(count)]
 
 
-__all__ = ["IFlowConfig", "IFlowModule"]
+__all__ = ["IFlowConfig", "IFlowModule", "STACKABLE_FLOW"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -143,3 +145,33 @@ def canonical_correlations(a: np.ndarray, b: np.ndarray, eps: float = 1e-10) -> 
 def _orthonormal_basis(a: np.ndarray, eps: float) -> np.ndarray:
     u, sv, _ = np.linalg.svd(a, full_matrices=False)
     return u[:, sv > eps * max(sv.max(initial=0.0), eps)]
+
+
+def pairwise_mcc(latents: Sequence[np.ndarray], *, weak: bool = False) -> np.ndarray:
+    """MCC between every pair of representations of the same rows: ``(K, K)``, symmetric,
+    diagonal 1.
+
+    Where there are no true sources, identifiability is judged by consistency: fits with
+    different seeds of an identifiable model agree up to permutation and element-wise
+    transforms (strong MCC near 1) or at least up to a linear map (``weak=True``: MCC
+    after CCA alignment); an unidentifiable one need not.
+
+    Parameters
+    ----------
+    latents : K arrays ``(N, n)`` (or one ``(K, N, n)`` array), the same N rows each.
+    weak : CCA-aligned MCC (:func:`weak_mean_corr_coef`) instead of MCC.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> z = rng.normal(size=(500, 2))
+    >>> pairwise_mcc([z, z[:, ::-1] * [2, -1], rng.normal(size=(500, 2))]).round(2)[0]
+    array([1.  , 1.  , 0.06])
+    """
+    score = weak_mean_corr_coef if weak else mean_corr_coef
+    k = len(latents)
+    out = np.eye(k)
+    for a in range(k):
+        for b in range(a + 1, k):
+            out[a, b] = out[b, a] = score(latents[a], latents[b])
+    return out

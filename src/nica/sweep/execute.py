@@ -124,6 +124,14 @@ def import_distributed() -> Any:
     return distributed
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on: its affinity mask (what SLURM, cgroups' cpusets or
+    ``taskset`` give it) where the system reports one, else ``os.cpu_count()``."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
 @contextmanager
 def _connect(client: Any, scheduler: str | None, n_workers: int | None, threads_per_worker: int,
              torch_threads: int) -> Iterator[Any]:
@@ -138,7 +146,7 @@ def _connect(client: Any, scheduler: str | None, n_workers: int | None, threads_
             yield c
         return
     if n_workers is None:
-        n_workers = max(1, (os.cpu_count() or 1) // (threads_per_worker * torch_threads))
+        n_workers = max(1, usable_cpus() // (threads_per_worker * torch_threads))
     with LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker, processes=True,
                       dashboard_address=":0", silence_logs=logging.ERROR) as cluster, Client(cluster) as c:
         yield c

@@ -2,7 +2,8 @@
 
 A checkpoint holds everything the training loop needs to continue bit-for-bit: the
 model and optimiser state, the learning-rate schedule, the random generator, the
-current epoch's batch order and position, and the history so far. It is written to a
+current epoch's batch order and position, the history so far, and the last good state a
+non-finite step would roll back to (with the count of failed steps in a row). It is written to a
 temporary file in the same directory, flushed to disk and renamed over the previous
 one, so a process killed at any moment leaves either the old or the new checkpoint.
 Reading uses ``torch.load(weights_only=True)``: tensors and plain containers only.

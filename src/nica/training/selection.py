@@ -20,19 +20,14 @@ from collections.abc import Callable
 
 import numpy as np
 
-from nica.metrics.mcc import mean_corr_coef
+from nica.metrics.mcc import pairwise_mcc
 
 SELECTION_RULES = ("agreement", "elbo", "first")
 
 
 def agreement_matrix(latents: np.ndarray) -> np.ndarray:
     """Pairwise MCC between restarts: latents ``(K, N, n)`` -> symmetric ``(K, K)``, diagonal 1."""
-    k = latents.shape[0]
-    out = np.eye(k)
-    for a in range(k):
-        for b in range(a + 1, k):
-            out[a, b] = out[b, a] = mean_corr_coef(latents[a], latents[b])
-    return out
+    return pairwise_mcc(latents)
 
 
 def agreement_scores(agreement: np.ndarray) -> np.ndarray:

@@ -19,8 +19,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
-
 from torch.nn.parallel import DistributedDataParallel
 
 from nica.models.analytic import AnalyticLoss, analytic_support
@@ -28,6 +26,7 @@ from nica.models.objectives import AUTHORS_WEIGHTS, OBJECTIVES, ObjectiveWeights
 
 from nica.training.checkpoint import Checkpointing
 from nica.training.optim import FlatAdam, LearningRateSchedule
+from nica.training.progress import FitProgress
 from nica.training.distributed import all_true, mean_over_processes, rank_and_size
 
 logger = logging.getLogger("nica.training")
@@ -177,6 +176,8 @@ def train(
     on_epoch: Callable[[int, TrainHistory], None] | None = None,
     checkpoint: Checkpointing | None = None,
     resume: bool = False,
+    elbo_offset: float = 0.0,
+    score_name: str = "ELBO",
 ) -> TrainHistory:
     """Fit ``module`` to ``x`` ``(N, x_dim)`` and ``u`` ``(N, aux_dim)`` in place.
 
@@ -192,7 +193,9 @@ def train(
     hand-derived-gradient path (``config.analytic_gradients``) it runs with grad mode off.
     ``checkpoint`` writes the full training state every ``checkpoint.every`` steps;
     with ``resume=True`` training continues from the last checkpoint there (if any) and
-    reaches the same result as an uninterrupted run.
+    reaches the same result as an uninterrupted run. ``progress`` shows a bar
+    (:class:`nica.training.progress.FitProgress`) whose ELBOs are less ``elbo_offset``,
+    labelled ``score_name`` (a flow's "ELBO" is its exact log-likelihood).
 
     Raises
     ------
@@ -228,32 +231,36 @@ def train(
         loss_sum = torch.zeros((), device=x.device)
         n_good = 0
         saved = checkpoint.load() if checkpoint is not None and resume else None
+        snapshot, failures_in_a_row = None, 0
         if saved is not None:
             opt.load_state_dict(saved["optimisation"])
             generator.set_state(saved["generator"])
             history = TrainHistory(**saved["history"])
             loop = saved["loop"]
             elbo_sum, loss_sum, n_good = saved["elbo_sum"].to(x.device), saved["loss_sum"].to(x.device), saved["n_good"]
+            # the state a non-finite step rolls back to is the uninterrupted fit's, not the resume point
+            snapshot, failures_in_a_row = saved.get("snapshot"), saved.get("failures_in_a_row", 0)
             history.events.append({"step": history.n_steps, "event": "resumed from checkpoint"})
             logger.info("resumed from %s at step %d", checkpoint.path, history.n_steps)
         previous_time = history.fit_time
         start = time.perf_counter()
-        snapshot = opt.state_dict()
-        failures_in_a_row = 0
+        if snapshot is None:
+            snapshot = opt.state_dict()
         module.train()
-        bar = tqdm(total=config.max_steps, initial=history.n_steps, disable=not progress, desc="fit",
-                   unit="step", leave=False)
+        bar = FitProgress(config.max_steps, history.n_steps, progress, elbo_offset, score_name)
 
         def write_checkpoint() -> None:
             history.fit_time = previous_time + time.perf_counter() - start
             checkpoint.save({
                 "optimisation": opt.state_dict(), "generator": generator.get_state(),
                 "history": asdict(history), "loop": dict(loop), "elbo_sum": elbo_sum.cpu(),
-                "loss_sum": loss_sum.cpu(), "n_good": n_good,
+                "loss_sum": loss_sum.cpu(), "n_good": n_good, "snapshot": snapshot,
+                "failures_in_a_row": failures_in_a_row,
             })
 
-        # an epoch left unfinished by a checkpoint at its last step is closed on resume
-        while history.n_steps < config.max_steps or loop["order"] is not None:
+        # an epoch left unfinished by a checkpoint at its last step is closed on resume; a
+        # fit that stopped early stays stopped
+        while (history.n_steps < config.max_steps and not history.stopped_early) or loop["order"] is not None:
             if loop["order"] is None:  # a new epoch
                 loop["order"] = torch.randperm(n_data, generator=generator, device=x.device)
                 loop["batch"] = 0
@@ -287,11 +294,12 @@ def train(
                     failures_in_a_row += 1
                     _recover(opt, snapshot, config, history, failures_in_a_row)
                 opt.schedule.after_step()
+                if progress:
+                    bar.step(elbo_sum, n_good)
                 if checkpoint is not None and rank == 0 and history.n_steps % checkpoint.every == 0:
                     write_checkpoint()
-            bar.update(loop["n_batches"])
             stop = _end_epoch(opt, history, loop, elbo_sum, loss_sum, n_good, config)
-            bar.set_postfix(elbo=f"{history.elbo[-1]:.3f}")
+            bar.show(history.model_elbo)
             if on_epoch is not None:
                 on_epoch(loop["epoch"], history)
             loop["epoch"] += 1

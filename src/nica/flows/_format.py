@@ -1,0 +1,116 @@
+"""The save format of :class:`nica.IFlow`: what :mod:`nica.persistence` writes beside the
+settings, and how a fitted flow is rebuilt from it.
+
+``config.json`` holds the module's :class:`~nica.flows.IFlowConfig` (of the kept restart),
+the encoding of u, the standardisation of X, the seed, the training history and the
+restarts' record; ``weights.safetensors`` the kept restart's module (for zuko flows this
+includes their random permutations, stored as buffers).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from nica._validation import AuxEncoder
+from nica.flows.module import IFlowConfig, IFlowModule
+from nica.flows.projection import InputProjection
+from nica.training.trainer import TrainHistory
+
+
+class IFlowFormat:
+    """:class:`nica.persistence.SaveFormat` of :class:`nica.IFlow`."""
+
+    def config(self, model: Any) -> dict[str, Any]:
+        return {
+            "module": model.config_.to_dict(),
+            "aux": model.aux_encoder_.to_dict(),
+            "projection": model.projection_.to_dict(),
+            "feature_names": None if getattr(model, "feature_names_in_", None) is None
+            else [str(n) for n in model.feature_names_in_],
+            "seed": model.seed_,
+            "history": vars(model.history_),
+            "restarts": {
+                "selected": model.selected_restart_,
+                "scores": np.asarray(model.restart_scores_).tolist(),
+                "log_likelihood": np.asarray(model.restart_log_likelihood_).tolist(),
+                "priors": list(model.restart_priors_),
+                "agreement": None if model.restart_agreement_ is None
+                else np.asarray(model.restart_agreement_).tolist(),
+            },
+        }
+
+    def tensors(self, model: Any) -> dict[str, torch.Tensor]:
+        return model.module_.state_dict()
+
+    def rebuild(self, cls: type, params: dict[str, Any], config: dict[str, Any]) -> Any:
+        model = cls(**params)
+        model.config_ = IFlowConfig(**config["module"])
+        model.module_ = IFlowModule(model.config_)
+        model.aux_encoder_ = AuxEncoder(**config["aux"])
+        projection = InputProjection.from_dict(config["projection"])
+        if len(projection.scale) != model.config_.x_dim:
+            raise ValueError(f"the projection has {len(projection.scale)} outputs, the flow {model.config_.x_dim} inputs")
+        model._set_projection(projection)
+        names = config.get("feature_names")
+        if names is not None and len(names) != projection.n_features:
+            raise ValueError(f"feature_names must hold {projection.n_features} names")
+        model.feature_names_in_ = None if names is None else np.asarray(names, dtype=object)
+        model.seed_ = config["seed"]
+        model.history_ = TrainHistory(**config["history"])
+        record = config["restarts"]
+        model.selected_restart_ = int(record["selected"])
+        model.restart_scores_ = np.asarray(record["scores"], dtype=float)
+        model.restart_log_likelihood_ = np.asarray(record["log_likelihood"], dtype=float)
+        model.restart_priors_ = list(record["priors"])
+        agreement = record["agreement"]
+        model.restart_agreement_ = None if agreement is None else np.asarray(agreement, dtype=float)
+        model.log_likelihood_ = float(model.restart_log_likelihood_[model.selected_restart_])
+        return model
+
+    def load_tensors(self, model: Any, state: dict[str, torch.Tensor], format_version: int,
+                     device: torch.device) -> None:
+        try:
+            model.module_.load_state_dict(state)
+        except RuntimeError as exc:
+            raise ValueError(str(exc)) from None
+        model.device_ = device
+        model.module_.to(device).eval()
+        model.n_steps_ = model.history_.n_steps
+        model.fit_time_ = model.history_.fit_time
+
+    def describe(self, model: Any) -> dict[str, Any]:
+        history = model.history_
+        # the training curve is of the flow's input y: in the units of X up to the
+        # projection's constant Jacobian (and, for n < d, without the residual's density)
+        offset = model.projection_.log_jacobian()
+        aux = model.aux_encoder_
+        u_info: dict[str, Any] = ({"kind": "categorical", "n_labels": len(aux.classes), "labels": aux.classes}
+                                  if aux.kind == "categorical" else {"kind": "continuous", "dim": len(aux.mean)})
+        return {
+            "data": {"n_features": model.n_features_in_, "n_components": model.config_.x_dim, "u": u_info,
+                     "input": "standardised features" if model.components_ is None
+                     else f"top {model.config_.x_dim} principal components"},
+            "training": {
+                "n_steps": history.n_steps,
+                "n_epochs": len(history.elbo),
+                "fit_time": history.fit_time,
+                "final_log_likelihood": model.log_likelihood_,
+                "stopped_early": history.stopped_early,
+                # per epoch, the mean over restarts of the mini-batch log-likelihood
+                "log_likelihood": [e - offset for e in history.elbo],
+            },
+            "restarts": {
+                "n_restarts": len(model.restart_log_likelihood_),
+                "selected": model.selected_restart_,
+                "log_likelihood": np.asarray(model.restart_log_likelihood_).tolist(),
+                "priors": list(model.restart_priors_),
+                "scores": np.asarray(model.restart_scores_).tolist(),
+            },
+        }
+
+
+#: the instance :class:`nica.IFlow` registers with
+IFLOW_FORMAT = IFlowFormat()
