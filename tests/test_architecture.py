@@ -42,8 +42,9 @@ LAYERS = [
                    "nica._checkpointing",
                    "nica._label_posterior",
                    "nica.estimator")),
-    ("baselines / flows / model selection", ("nica.baselines", "nica.flows", "nica.temporal", "nica.model_selection", "nica.model_choice",
-                                             "nica.plotting", "nica.demo")),
+    ("baselines / flows / model selection", ("nica.baselines", "nica.flows", "nica.latent_causal", "nica.temporal",
+                                             "nica.model_selection", "nica.model_choice", "nica.plotting",
+                                             "nica.demo")),
     ("experiments / sweep", ("nica.experiments", "nica.sweep")),
     ("cli", ("nica.cli",)),
     ("the public surface", ("nica",)),
@@ -178,7 +179,7 @@ def test_every_module_imports_alone():
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["failed"] == {}
-    assert result["estimators"] == ["BetaTCVAE", "BetaVAE", "IFlow", "IVAE", "TemporalIVAE", "VAE"]
+    assert result["estimators"] == ["BetaTCVAE", "BetaVAE", "IFlow", "IVAE", "LatentCausalVAE", "TemporalIVAE", "VAE"]
 
 
 # ---------------------------------------------------------------- recipe: a new prior

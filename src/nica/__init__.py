@@ -5,8 +5,9 @@ The public surface: the :class:`IVAE` estimator, the baselines :class:`VAE`,
 identifiable flow :class:`IFlow` (:mod:`nica.flows`), nonlinear ICA of time series
 :class:`TemporalIVAE` (:mod:`nica.temporal`), the paper's benchmark generator
 :func:`make_nonstationary` and the time-series ones :func:`make_temporal` /
-:func:`make_regimes`, the metrics :func:`mean_corr_coef` / :func:`weak_mean_corr_coef` /
-:func:`pairwise_mcc` / :func:`regime_accuracy`, the model chosen from the data
+:func:`make_regimes`, latents that depend on each other given u
+(:func:`make_latent_scm`, :class:`LatentCausalVAE`), the metrics :func:`mean_corr_coef` /
+:func:`weak_mean_corr_coef` / :func:`pairwise_mcc` / :func:`regime_accuracy`, the model chosen from the data
 :func:`fit_model` (what ``nica fit`` runs; :func:`choose_model`, :data:`MODELS`), the
 choice of the latent dimension by the ELBO :func:`select_n_components`, and :func:`load`.
 
@@ -29,6 +30,8 @@ _EXPORTS = {
     "IFlow": "nica.flows",
     "IVAE": "nica.estimator",
     "IdentifiabilityWarning": "nica._validation",
+    "LatentCausalVAE": "nica.latent_causal",
+    "LatentSCMData": "nica.datasets",
     "MODELS": "nica.model_choice",
     "NonstationaryData": "nica.datasets",
     "NotFittedError": "nica.estimator",
@@ -39,6 +42,7 @@ _EXPORTS = {
     "choose_model": "nica.model_choice",
     "fit_model": "nica.model_choice",
     "load": "nica.persistence",
+    "make_latent_scm": "nica.datasets",
     "make_nonstationary": "nica.datasets",
     "make_regimes": "nica.datasets",
     "make_temporal": "nica.datasets",
@@ -52,9 +56,11 @@ _EXPORTS = {
 if TYPE_CHECKING:  # what static tools and IDEs see
     from nica._validation import IdentifiabilityWarning
     from nica.baselines import TCL, BetaTCVAE, BetaVAE
-    from nica.datasets import NonstationaryData, make_nonstationary, make_regimes, make_temporal
+    from nica.datasets import (LatentSCMData, NonstationaryData, make_latent_scm, make_nonstationary, make_regimes,
+                               make_temporal)
     from nica.estimator import IVAE, VAE, NotFittedError
     from nica.flows import IFlow
+    from nica.latent_causal import LatentCausalVAE
     from nica.metrics import mean_corr_coef, pairwise_mcc, regime_accuracy, weak_mean_corr_coef
     from nica.model_choice import MODELS, choose_model, fit_model
     from nica.model_selection import select_n_components

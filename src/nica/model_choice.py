@@ -113,8 +113,8 @@ def make_model(model: str, n_components: int, X: Any = None, **params: Any) -> A
 
 
 def fit_model(X: Any, u: Any, n_components: int, *, model: str = "auto", **params: Any) -> Any:
-    """Fit the model for this data: the flow when ``n_components`` equals the number of
-    features of X, the iVAE otherwise (``model="auto"``), or the named one.
+    """Fit the model for this data (``model="auto"``: the flow for real-valued X in memory,
+    the iVAE for binary or out-of-core X; module docstring), or the named one.
 
     Parameters
     ----------

@@ -89,6 +89,7 @@ BUILTIN_ESTIMATORS = {
     "BetaVAE": "nica.baselines.vae",
     "BetaTCVAE": "nica.baselines.vae",
     "IFlow": "nica.flows.estimator",
+    "LatentCausalVAE": "nica.latent_causal.estimator",
     "TemporalIVAE": "nica.temporal.estimator",
 }
 

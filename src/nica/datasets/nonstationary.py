@@ -168,26 +168,40 @@ def make_nonstationary(
     u = np.repeat(np.arange(n_segments), n_per_segment)
     s = _base_noise(rng, base_noise, (n, n_sources)) * scales[u] + means[u]
 
+    data = NonstationaryData(
+        x=np.empty(0), s=s, u=u, means=means, scales=scales,
+        mixing=mixing_matrices(n_sources, n_obs, n_layers, rng, repeat_matrix=repeat_matrix),
+        activation=activation, slope=slope,
+    )
+    observe(data, rng, noise_std=noise_std, discrete=discrete, dtype=dtype)
+    return data
+
+
+def mixing_matrices(
+    n_sources: int, n_obs: int, n_layers: int, rng: np.random.Generator, *, repeat_matrix: bool = True
+) -> list[np.ndarray]:
+    """The mixing MLP's matrices in the order applied: ``n x d`` first, ``d x d`` after it;
+    one matrix reused for every layer (``repeat_matrix``, the authors' current default) or
+    a fresh one per layer."""
     if repeat_matrix:
         first = mixing_matrix(n_sources, n_obs, rng)
         later = first if n_obs == n_sources else mixing_matrix(n_obs, n_obs, rng)
-        mats = [first] + [later] * (n_layers - 1)
-    else:
-        mats = [mixing_matrix(n_sources, n_obs, rng)]
-        mats += [mixing_matrix(n_obs, n_obs, rng) for _ in range(n_layers - 1)]
+        return [first] + [later] * (n_layers - 1)
+    mats = [mixing_matrix(n_sources, n_obs, rng)]
+    return mats + [mixing_matrix(n_obs, n_obs, rng) for _ in range(n_layers - 1)]
 
-    data = NonstationaryData(
-        x=np.empty(0), s=s, u=u, means=means, scales=scales, mixing=mats,
-        activation=activation, slope=slope,
-    )
-    x = data.mix(s)
+
+def observe(data: NonstationaryData, rng: np.random.Generator, *, noise_std: float = 0.0,
+            discrete: bool = False, dtype: type = np.float32) -> None:
+    """Fill ``data.x`` with the mixed sources ``data.s`` (plus Gaussian noise of std
+    ``noise_std``, or Bernoulli draws when ``discrete``); both cast to ``dtype``."""
+    x = data.mix(data.s)
     if noise_std > 0:
         x = x + noise_std * rng.standard_normal(x.shape)
     if discrete:
         x = (rng.uniform(size=x.shape) < 1.0 / (1.0 + np.exp(-x))).astype(np.float64)
     data.x = x.astype(dtype)
-    data.s = s.astype(dtype)
-    return data
+    data.s = data.s.astype(dtype)
 
 
 def _check_generator_args(

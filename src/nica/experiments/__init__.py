@@ -13,6 +13,7 @@ the commands and our measured numbers beside the paper's.
 from __future__ import annotations
 
 from nica.experiments import (
+    dependent_latents,
     discrete,
     dynamics,
     easy,
@@ -40,8 +41,8 @@ from nica.experiments._runner import replot, run_experiment
 # the paper's experiments, in the paper's order
 for _module in (dynamics, latent_dim, segments, easy, discrete, select_dim, select_hparams, iflow):
     register_experiment(_module.EXPERIMENT)
-# the tasks later papers benchmark iVAE on
-for _module in (temporal, regimes):
+# tasks of later papers where iVAE is the baseline
+for _module in (dependent_latents, temporal, regimes):
     register_experiment(_module.EXPERIMENT)
 del _module
 

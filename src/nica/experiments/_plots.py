@@ -86,37 +86,42 @@ def strip_by_method(
         ax.legend(fontsize=7)
 
 
-def strips_by_setting(
+def groups_by_method(
     ax: Any,
     rows: list[dict[str, Any]],
     *,
+    xlabel: str,
     y: str = "mcc",
     ylabel: str = "MCC",
-    paper: Mapping[str, float] | None = None,
+    paper: Mapping[str, Mapping[Any, float]] | None = None,
     paper_label: str = "paper",
 ) -> None:
-    """One group per setting value along x, one colour per method inside it: each seed a
-    dot, the mean a bar; a published value (method -> y) as a dashed black line over
-    that method in the first group."""
+    """A group per setting value (categories on the x axis, in first-seen order), a column
+    of dots per method in each (one per seed) with the mean as a bar; the paper's values
+    (method -> {value: y}) as hollow black diamonds over their method's column."""
     values = ordered(str(r["value"]) for r in rows)
     methods = ordered(r["method"] for r in rows)
     width = 0.8 / max(len(methods), 1)
     rng = np.random.default_rng(0)  # jitter only
     labelled = False
-    for g, value in enumerate(values):
-        for i, method in enumerate(methods):
+    for i, method in enumerate(methods):
+        offset = (i - (len(methods) - 1) / 2) * width
+        for j, value in enumerate(values):
             ys = finite(r[y] for r in rows if r["method"] == method and str(r["value"]) == value)
-            x = g - 0.4 + (i + 0.5) * width
-            ax.scatter(x + rng.uniform(-0.2, 0.2, ys.size) * width, ys, s=12, color=f"C{i}", alpha=0.7,
-                       label=method if g == 0 else None)
+            x = j + offset
+            ax.scatter(x + rng.uniform(-0.2, 0.2, ys.size) * width, ys, s=10, alpha=0.6, color=f"C{i}",
+                       linewidths=0, label=method if j == 0 else None)
             if ys.size:
                 ax.hlines(ys.mean(), x - 0.4 * width, x + 0.4 * width, color=f"C{i}", linewidth=2)
-            if paper and method in paper and g == 0:
-                ax.hlines(paper[method], x - 0.5 * width, x + 0.5 * width, color="k", linestyles="--",
-                          linewidth=1, label=None if labelled else paper_label)
+            published = (paper or {}).get(method, {}).get(value)
+            if published is not None:
+                ax.scatter([x], [published], marker="D", s=28, facecolors="none", edgecolors="k",
+                           label=None if labelled else paper_label)
                 labelled = True
-    ax.set_xticks(range(len(values)), values, fontsize=8)
+    ax.set_xticks(range(len(values)), values)
+    ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.set_ylim(0, 1.02)
+    if y == "mcc":
+        ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3, axis="y")
     ax.legend(fontsize=6, loc="lower left")

@@ -3,6 +3,7 @@
 from nica.models.decoders import BernoulliDecoder, GaussianDecoder
 from nica.models.encoders import GaussianEncoder
 from nica.models.ivae import IVAEConfig, IVAEModule, LossOutput
+from nica.models.latent_causal import CausalPriorParams, LatentCausalPrior
 from nica.models.networks import MLP, XTanh
 from nica.models.objectives import (
     AUTHORS_WEIGHTS,
@@ -16,6 +17,7 @@ from nica.models.priors import PRIORS, ConditionalPrior, GaussianPrior, LaplaceP
 __all__ = [
     "AUTHORS_WEIGHTS",
     "BernoulliDecoder",
+    "CausalPriorParams",
     "ConditionalPrior",
     "ELBO_WEIGHTS",
     "GaussianDecoder",
@@ -24,6 +26,7 @@ __all__ = [
     "IVAEConfig",
     "IVAEModule",
     "LaplacePrior",
+    "LatentCausalPrior",
     "LossOutput",
     "MLP",
     "PRIORS",

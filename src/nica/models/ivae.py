@@ -15,7 +15,7 @@ from nica.models.objectives import (
     ObjectiveWeights,
     decomposed_objective,
 )
-from nica.models.priors import PRIORS, PriorParams
+from nica.models.priors import PRIORS, ConditionalPrior, PriorParams
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -42,6 +42,8 @@ class IVAEConfig:
     decoder : ``"gaussian"`` or ``"bernoulli"``.
     decoder_var : fixed Gaussian decoder variance or ``"learned"`` (per dimension).
     hidden_dim, n_layers, activation : shared by encoder, decoder and prior MLPs.
+    prior_penalty : strength of the prior's own penalty on its parameters, added to the
+        loss (the latent causal prior: L1 on its weights; 0, the default, for none).
     n_models : K independent models (restarts) trained side by side; every parameter has
         a leading dimension K and every output a leading ``(K, ...)``.
     """
@@ -62,6 +64,7 @@ class IVAEConfig:
     n_layers: int = 3
     activation: str = "xtanh"
     n_models: int = 1
+    prior_penalty: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -121,6 +124,10 @@ class IVAEModule(nn.Module):
             aux_net=c.prior_net,
             **net,
         )
+        if c.prior_penalty:
+            if type(self.prior).penalty is ConditionalPrior.penalty:
+                raise ValueError(f"prior {c.prior!r} has no penalty; prior_penalty must be 0")
+            self.prior.penalty_strength = float(c.prior_penalty)
 
     def inference(self, x: torch.Tensor, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Posterior mean and log-variance, each ``(K, batch, n_latent)``; x ``(batch, x_dim)``."""
@@ -171,7 +178,11 @@ class IVAEModule(nn.Module):
             objective = decomposed_objective(
                 log_px, log_qz_x, log_pz, z, mean, logvar, n_data, weights
             )
-        return LossOutput(-objective.mean(-1), elbo.detach(), log_px.detach(), kl.detach())
+        loss = -objective.mean(-1)
+        penalty = self.prior.penalty(prior)
+        if penalty is not None:
+            loss = loss + penalty.mean(-1)
+        return LossOutput(loss, elbo.detach(), log_px.detach(), kl.detach())
 
     def forward(self, x: torch.Tensor, u: torch.Tensor, **kwargs) -> LossOutput:
         """:meth:`loss`: the forward pass of training (what DDP wraps)."""

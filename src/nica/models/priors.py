@@ -110,6 +110,14 @@ class ConditionalPrior(nn.Module):
         """How many sufficient statistics per dimension depend on u (k in the theory)."""
         return int(self.learn_mean) + int(self.learn_scale)
 
+    #: strength of :meth:`penalty`, set by the module from its config (``prior_penalty``)
+    penalty_strength: float = 0.0
+
+    def penalty(self, p: PriorParams) -> torch.Tensor | None:
+        """A regularisation term on the prior's parameters ``(K, batch)``, added to the loss
+        (not to the ELBO), or None; the factorised priors have none."""
+        return None
+
 
 class GaussianPrior(ConditionalPrior):
     """p(z_i | u) = N(mu_i(u), exp(log_var_i(u))), sufficient statistics (z, z^2)."""
