@@ -2,8 +2,9 @@
 
 Data: :func:`nica.datasets.temporal.make_temporal`, n = d = 8 latents with 2 lags of a
 random leaky-ReLU transition, Laplace innovations whose scale changes across 20 domains
-(``nonstationary``) or is fixed (``fixed``), a 2-matrix leaky-ReLU mixing; one training
-series of 20 x 2,000 steps and a held-out series of 20 x 500 steps of the same process.
+(``nonstationary``, the full configuration) or is fixed (``fixed``, also in the quick
+one), a 2-matrix leaky-ReLU mixing; one training series of 20 x 2,000 steps and a
+held-out series of 20 x 500 steps of the same process.
 MCC of z_t is computed on the held-out series (steps t >= L), as the published
 protocol scores a test split. Methods (:mod:`nica.experiments._series`):
 ``TemporalIVAE`` (:class:`nica.TemporalIVAE`, its defaults, u = domain) and iVAE
@@ -51,7 +52,10 @@ class TemporalExperiment(Experiment):
     paper = "published (benchmark page of the TDRL paper, its own protocol): iVAE z_t MCC 0.816"
     paper_values = {"iVAE (u = domain)": {"nonstationary": 0.816}}
     configs = {
-        "full": TemporalConfig(seeds=5, n_sources=8, lags=2, n_domains=20, n_per_domain=2000),
+        # the setting the issue asks for (8 latents, nonstationary innovations) only: the
+        # fixed-scale one would double the cost (--quick runs both, at 4 latents)
+        "full": TemporalConfig(seeds=5, n_sources=8, lags=2, n_domains=20, n_per_domain=2000,
+                               settings=("nonstationary",)),
         "quick": TemporalConfig(seeds=2, n_sources=4, lags=2, n_domains=10, n_per_domain=1000, window=250,
                                 temporal_steps=1_500, ivae_steps=3_000),
         "smoke": TemporalConfig(seeds=1, n_sources=2, lags=1, n_domains=3, n_per_domain=60, window=30,
