@@ -240,6 +240,28 @@ def test_bad_input_is_refused_before_training(series, X, u, params, fragment):
     assert not hasattr(model, "module_")
 
 
+def test_the_fit_runs_on_n_threads_and_restores_the_callers_setting(series, monkeypatch):
+    import nica.temporal.estimator as temporal_estimator
+
+    seen = []
+    original = temporal_estimator.train
+
+    def spy(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(temporal_estimator, "train", spy)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        for n_threads in (1, None, 3):  # default 1; None leaves torch's setting alone
+            TemporalIVAE(3, lags=2, n_flows=1, max_steps=2, n_threads=n_threads, random_state=0).fit(series.x)
+            assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [1, 2, 3]
+
+
 def test_transform_checks_the_width_and_needs_a_fit(series):
     with pytest.raises(nica.NotFittedError):
         TemporalIVAE(3).transform(series.x)

@@ -74,7 +74,7 @@ def fit(ctx: click.Context, data: Path, n_components: int, out: Path, u_file: Pa
     """
     if model_name == "temporal":
         _fit_temporal(data, n_components, out, (u_file, x_key, u_key, x_cols, u_cols), lags, seed, epochs,
-                      max_steps, quiet, overwrite, options)
+                      max_steps, quiet, overwrite, options, (ctx.obj or {}).get("threads"))
         return
     if lags is not None:
         raise click.UsageError("--lags applies to --model temporal only")
@@ -177,7 +177,7 @@ TEMPORAL_OPTIONS = ("batch_size", "learning_rate", "u_type", "device")
 
 def _fit_temporal(data: Path, n_components: int, out: Path, where: tuple, lags: int | None, seed: int,
                   epochs: float | None, max_steps: int | None, quiet: bool, overwrite: bool,
-                  options: dict[str, Any]) -> None:
+                  options: dict[str, Any], threads: int | None) -> None:
     """``nica fit --model temporal``: a :class:`nica.TemporalIVAE` on a series."""
     from nica.temporal import TemporalIVAE
 
@@ -188,6 +188,8 @@ def _fit_temporal(data: Path, n_components: int, out: Path, where: tuple, lags: 
     check_outputs([out], overwrite)
     ds = read_xu(data, *where, need_u=False)
     overrides = {k: v for k, v in options.items() if v is not None and k in TEMPORAL_OPTIONS}
+    if threads is not None:
+        overrides["n_threads"] = threads
     model = TemporalIVAE(n_components, lags=1 if lags is None else lags, random_state=seed,
                          verbose=not quiet, **overrides)
     if epochs is not None:

@@ -18,6 +18,7 @@ from nica._base import (
     seeded_init,
 )
 from nica._random import draw_seed
+from nica._threads import fits_on_threads
 from nica._validation import AuxEncoder, check_observations
 from nica.persistence import register_estimator, save_model
 from nica.temporal._format import TEMPORAL_FORMAT
@@ -63,6 +64,8 @@ class TemporalIVAE(ParamsMixin):
     standardize : z-score each feature of X (over all steps) first.
     u_type : ``"auto"``, ``"categorical"`` or ``"continuous"``.
     device : ``"auto"``, ``"cpu"``, ``"cuda"``, ...
+    n_threads : torch CPU threads during ``fit`` (restored afterwards); ``None`` leaves
+        torch's setting alone. One by default, as the other estimators (:mod:`nica._threads`).
     random_state : int, ``numpy.random.Generator`` or None; resolved once per fit.
     verbose : show a progress bar during fit.
 
@@ -120,6 +123,7 @@ class TemporalIVAE(ParamsMixin):
         standardize: bool = True,
         u_type: str = "auto",
         device: str = "auto",
+        n_threads: int | None = 1,
         random_state: int | np.random.Generator | None = None,
         verbose: bool = False,
     ) -> None:
@@ -149,6 +153,7 @@ class TemporalIVAE(ParamsMixin):
         self.standardize = standardize
         self.u_type = u_type
         self.device = device
+        self.n_threads = n_threads
         self.random_state = random_state
         self.verbose = verbose
 
@@ -196,6 +201,7 @@ class TemporalIVAE(ParamsMixin):
             return np.ones((series.n_steps, 1), np.float32)
         return aux.transform(series.concatenated()[1])
 
+    @fits_on_threads
     def fit(self, X: Any, u: Any = None) -> TemporalIVAE:
         """Fit to one series or several.
 
