@@ -183,7 +183,8 @@ def _fit_temporal(data: Path, n_components: int, out: Path, where: tuple, lags: 
 
     given = [k for k, v in options.items() if v is not None and k not in TEMPORAL_OPTIONS]
     if given:
-        names = ", ".join("--" + k.replace("_", "-") for k in given)
+        flags = {p.name: p.opts[0] for p in click.get_current_context().command.params}
+        names = ", ".join(flags.get(k, "--" + k.replace("_", "-")) for k in given)
         raise click.UsageError(f"{names}: iVAE option(s), not taken by --model temporal")
     check_outputs([out], overwrite)
     ds = read_xu(data, *where, need_u=False)
