@@ -298,6 +298,7 @@ def test_fit_and_transform_a_series_from_the_command_line(series, tmp_path):
 
 @pytest.mark.parametrize("args, fragment", [
     (["--model", "temporal", "--prior", "laplace"], "--prior: iVAE option(s), not taken by --model temporal"),
+    (["--model", "temporal", "--restarts", "4"], "--restarts: iVAE option(s), not taken by --model temporal"),
     (["--lags", "2"], "--lags applies to --model temporal only"),
     (["--model", "temporal", "--lags", "700"], "too short for the model's lags"),
 ])
