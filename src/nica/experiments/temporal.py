@@ -47,7 +47,7 @@ class TemporalConfig:
 class TemporalExperiment(Experiment):
     name = "temporal"
     figure = "TDRL / LEAP"
-    title = "Temporal nonlinear ICA: the temporal model vs iVAE with u from the time structure"
+    title = "Temporal nonlinear ICA: TemporalIVAE vs iVAE, u from the time structure"
     setting = "innovations"
     paper = "published (benchmark page of the TDRL paper, its own protocol): iVAE z_t MCC 0.816"
     paper_values = {"iVAE (u = domain)": {"nonstationary": 0.816}}
