@@ -103,19 +103,30 @@ def parse_config(spec: str) -> tuple[str, dict]:
 
 
 def summarise(rows: list[dict], markdown: bool = False) -> str:
-    """Median / mean / min MCC and median seconds per (setting, config)."""
+    """Per (setting, config): data and model seeds, median MCC over every fit, the spread
+    over data seeds (min-max of each data seed's median over model seeds), the spread over
+    model seeds (median over data seeds of each one's max - min across model seeds, where a
+    data seed has several), and the median seconds per fit."""
     import numpy as np
 
     groups: dict[tuple[str, str], list[dict]] = {}
     for r in rows:
         groups.setdefault((r["setting"], r["config"]), []).append(r)
-    header = ["setting", "config", "fits", "median MCC", "mean MCC", "min MCC", "median s / fit"]
+    header = ["setting", "config", "data seeds", "model seeds", "median MCC", "data seeds: min-max",
+              "model seeds: median range", "median s / fit"]
     lines = []
     for (setting, config), rs in sorted(groups.items()):
+        by_data: dict[str, list[float]] = {}
+        for r in rs:
+            by_data.setdefault(r["data_seed"], []).append(float(r["mcc"]))
+        per_data = np.array([np.median(v) for v in by_data.values()])
+        ranges = [max(v) - min(v) for v in by_data.values() if len(v) > 1]
+        model_seeds = sorted({r["model_seed"] for r in rs})
         mcc = np.array([float(r["mcc"]) for r in rs])
         sec = np.array([float(r["seconds"]) for r in rs])
-        lines.append([setting, config, str(len(rs)), f"{np.median(mcc):.3f}", f"{mcc.mean():.3f}",
-                      f"{mcc.min():.3f}", f"{np.median(sec):.1f}"])
+        lines.append([setting, config, str(len(by_data)), ",".join(model_seeds), f"{np.median(mcc):.3f}",
+                      f"{per_data.min():.3f}-{per_data.max():.3f}",
+                      f"{np.median(ranges):.3f}" if ranges else "-", f"{np.median(sec):.1f}"])
     if markdown:
         out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         out += ["| " + " | ".join(line) + " |" for line in lines]
@@ -135,12 +146,15 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="fits side by side")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per fit")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/recovery-auto.csv"))
-    parser.add_argument("--report", action="store_true",
-                        help="print a markdown summary of the rows already in --out and exit")
+    parser.add_argument("--report", nargs="*", type=Path, default=None, metavar="CSV",
+                        help="print a markdown summary of the rows already in these CSVs (default: --out) and exit")
     args = parser.parse_args()
-    if args.report:
-        with open(args.out, newline="") as fh:
-            print(summarise(list(csv.DictReader(fh)), markdown=True))
+    if args.report is not None:
+        rows = []
+        for path in args.report or [args.out]:
+            with open(path, newline="") as fh:
+                rows += list(csv.DictReader(fh))
+        print(summarise(rows, markdown=True))
         return
 
     configs = [parse_config(c) for c in args.configs]

@@ -6,7 +6,8 @@ For each model path of ``nica fit`` (``--model auto`` on 5 -> 5 data: the flow; 
 ivae``) and each thread setting (nica's default: one thread for the fit; ``--threads 2``:
 torch's own count on a 2-core machine), the command's wall time is measured alone and
 with ``--busy`` CPU-bound processes running beside it, each in its own session (as other
-programs on a user's laptop). Also the Python API (``nica.IFlow(5).fit`` in a fresh
+programs on a user's laptop; run it under ``taskset -c 0,1`` to see a 2-core laptop on a
+larger machine). Also the Python API (``nica.IFlow(5).fit`` in a fresh
 interpreter). Rows go to ``benchmarks/results/threads.csv``.
 """
 
@@ -43,12 +44,11 @@ def main() -> None:
     parser.add_argument("--max-steps", type=int, default=2000)
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
-    bindir = Path(sys.executable).parent
     work = Path(tempfile.mkdtemp(prefix="nica-threads-"))
     data = work / "d.npz"
-    subprocess.run([str(bindir / "nica"), "simulate", "--out", str(data), "--seed", "1"], check=True,
+    subprocess.run([sys.executable, "-m", "nica", "simulate", "--out", str(data), "--seed", "1"], check=True,
                    stdout=subprocess.DEVNULL)
-    fit = [str(bindir / "nica")]
+    fit = [sys.executable, "-m", "nica"]
     commands = {
         "nica fit (auto: flow)": lambda t, i: fit + (["--threads", t] if t else []) + [
             "fit", str(data), "--n-components", "5", "--max-steps", str(args.max_steps), "--quiet",
@@ -69,7 +69,7 @@ def main() -> None:
                     for repeat in range(args.repeats):
                         seconds = timed(make(threads, repeat))
                         row = dict(command=name, threads=threads or "default (1 for the fit)", busy=busy,
-                                   repeat=repeat, seconds=round(seconds, 2), cpu_count=os.cpu_count())
+                                   repeat=repeat, seconds=round(seconds, 2), cpu_count=len(os.sched_getaffinity(0)))
                         append_row(args.out, FIELDS, row)
                         print(row, flush=True)
         finally:

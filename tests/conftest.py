@@ -48,3 +48,26 @@ def fitted_vae(tiny_data) -> nica.VAE:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(12345)
+
+
+def _linear_gaussian_data(n: int, d: int, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """x = A s + noise with s ~ N(0, diag(v_u)) per segment: x, u and the exact mean log p(x | u)."""
+    rng = np.random.default_rng(seed)
+    n_seg, per = 8, 500
+    var = rng.uniform(0.3, 3.0, (n_seg, n))
+    u = np.repeat(np.arange(n_seg), per)
+    s = rng.standard_normal((n_seg * per, n)) * np.sqrt(var[u])
+    a = np.linalg.qr(rng.standard_normal((d, d)))[0][:, :n] * rng.uniform(0.5, 2.0, n)  # (d, n)
+    x = s @ a.T + noise * rng.standard_normal((len(s), d))
+    covs = a[None] * var[:, None, :] @ a.T[None] + noise ** 2 * np.eye(d)  # (segments, d, d)
+    sign, logdet = np.linalg.slogdet(covs)
+    quad = np.einsum("ij,ijk,ik->i", x, np.linalg.inv(covs)[u], x)
+    exact = -0.5 * (d * np.log(2 * np.pi) + logdet[u] + quad)
+    return x.astype(np.float32), u, float(exact.mean())
+
+
+@pytest.fixture
+def linear_gaussian():
+    """``linear_gaussian(n, d, noise, seed)``: linear Gaussian data with an exact mean
+    log p(x | u) (:func:`_linear_gaussian_data`)."""
+    return _linear_gaussian_data

@@ -205,28 +205,12 @@ def test_flow_score_is_in_units_of_x(fitted_flow, flow_data):
                                fitted_flow.score_samples(x, u) - 2 * np.log(10), rtol=1e-4, atol=1e-3)
 
 
-def _linear_gaussian(n: int, d: int, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray, float]:
-    """x = A s + noise with s ~ N(0, diag(v_u)) per segment: x, u and the exact mean log p(x | u)."""
-    rng = np.random.default_rng(seed)
-    n_seg, per = 8, 500
-    var = rng.uniform(0.3, 3.0, (n_seg, n))
-    u = np.repeat(np.arange(n_seg), per)
-    s = rng.standard_normal((n_seg * per, n)) * np.sqrt(var[u])
-    a = np.linalg.qr(rng.standard_normal((d, d)))[0][:, :n] * rng.uniform(0.5, 2.0, n)  # (d, n)
-    x = s @ a.T + noise * rng.standard_normal((len(s), d))
-    covs = a[None] * var[:, None, :] @ a.T[None] + noise ** 2 * np.eye(d)  # (segments, d, d)
-    sign, logdet = np.linalg.slogdet(covs)
-    quad = np.einsum("ij,ijk,ik->i", x, np.linalg.inv(covs)[u], x)
-    exact = -0.5 * (d * np.log(2 * np.pi) + logdet[u] + quad)
-    return x.astype(np.float32), u, float(exact.mean())
-
-
 @pytest.mark.parametrize(("d", "noise"), [(3, 0.0), (6, 0.3)])
-def test_flow_log_likelihood_matches_a_known_answer(d, noise):
+def test_flow_log_likelihood_matches_a_known_answer(d, noise, linear_gaussian):
     """On linear Gaussian data the flow's log-likelihood reaches the true mean log p(x | u)
     (for d > n through the principal subspace plus isotropic residual noise, which is exact
     here: the noise is isotropic and the signal lies in an n-dimensional subspace)."""
-    x, u, exact = _linear_gaussian(3, d, noise, seed=d)
+    x, u, exact = linear_gaussian(3, d, noise, seed=d)
     model = IFlow(3, n_flows=1, max_steps=1500, random_state=0).fit(x, u)
     assert model.score(x, u) == pytest.approx(exact, abs=0.05)
     assert model.score(x, u) == pytest.approx(model.log_likelihood_, abs=1e-4)

@@ -165,3 +165,16 @@ def test_threads_reach_the_fit_and_are_restored(monkeypatch, clean_square):
     assert seen == [1, 2, 3]
     with pytest.raises(ValueError, match="n_threads must be a positive integer"):
         nica.IFlow(2, n_threads=0).fit(clean_square.x, clean_square.u)
+
+
+def test_both_scores_against_a_known_log_likelihood(linear_gaussian):
+    """On linear Gaussian data with isotropic noise (3 sources in 6 observations) the exact
+    mean log p(x | u) is known: the flow's score reaches it, and the iVAE's ELBO, a lower
+    bound of the same quantity in the same units, lies at or below it and near it."""
+    x, u, exact = linear_gaussian(3, 6, 0.3, seed=6)
+    flow = nica.IFlow(3, n_flows=1, max_steps=1500, random_state=0, device="cpu").fit(x, u)
+    ivae = nica.IVAE(3, objective="elbo", decoder_var="learned", max_steps=3000, random_state=0,
+                     device="cpu").fit(x, u)
+    scores = compare_models({"flow": flow, "ivae": ivae}, x, u)
+    assert scores["flow"] == pytest.approx(exact, abs=0.05)
+    assert exact - 1.0 < scores["ivae"] <= exact + 0.05

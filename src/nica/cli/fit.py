@@ -21,9 +21,10 @@ IVAE_ONLY = ("preset", "objective", "encoder_sees_u", "decoder", "decoder_var", 
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="model directory")
 @data_options
 @click.option("--model", "model_name", default="auto", show_default=True,
-              help="auto (the identifiable flow when --n-components equals the number of features, "
-                   "the iVAE when it is smaller), or a model name: ivae, flow; or temporal: "
-                   "nica.TemporalIVAE on a series, x (T, d) and u the domain of each step (optional)")
+              help="auto (the identifiable flow for real-valued x, on its top principal components when "
+                   "--n-components is smaller than its number of features; the iVAE for binary x or --stream), "
+                   "or a model name: ivae, flow; or temporal: nica.TemporalIVAE on a series, x (T, d) and u "
+                   "the domain of each step (optional)")
 @click.option("--lags", type=int, help="--model temporal: past steps the transition reads [default: 1]")
 @click.option("--preset", type=click.Choice(sorted(PRESETS)), default=None,
               help="iVAE configuration [default: default]")
@@ -66,9 +67,9 @@ def fit(ctx: click.Context, data: Path, n_components: int, out: Path, u_file: Pa
 
     DATA is an .npz or HDF5 file with arrays x and u, a .csv or .parquet table (u from
     --u-col, x from the other columns or --x-cols), or an .npy of x with --u FILE.
-    With --model auto (the default) the model is the identifiable flow when the latent
-    dimension equals the number of features and the iVAE when it is smaller
-    (nica.model_choice). Under ``torchrun --nproc_per_node K`` an iVAE fit is
+    With --model auto (the default) the model is the identifiable flow for real-valued x
+    (on its top principal components when the latent dimension is smaller than the
+    number of features) and the iVAE for binary x or --stream (nica.model_choice). Under ``torchrun --nproc_per_node K`` an iVAE fit is
     data-parallel and rank 0 saves it. With --model temporal, x is one series (T, d) (or
     several, (N, T, d)) and u, when present, the domain of each step.
     """
