@@ -4,9 +4,9 @@
 
 Data: the README's 5 -> 5 setting (40 segments x 1,000 points, u = segment) with the data
 seed; a fifth of each segment's rows is held out (seeded by the data seed). nica's default
-iVAE (model seed 0) is fitted on the other rows, then ``predict_u`` labels the held-out
-rows from x alone (their u is not given): the posterior over the 40 fitted segments from
-the ELBO under each. Beside it: chance (1/40), classifiers trained on x directly with the
+iVAE and the flow ``nica fit`` picks (model seed 0) are fitted on the other rows, then
+``predict_u`` labels the held-out rows from x alone (their u is not given): the posterior
+over the 40 fitted segments from the ELBO under each (iVAE) or the exact likelihood (flow). Beside it: chance (1/40), classifiers trained on x directly with the
 labels of the same training rows (quadratic discriminant analysis: one Gaussian per
 segment; multinomial logistic regression; an MLP), and the Bayes rule on the true sources
 with the true segment means and scales (a ceiling no model of x can pass). One fit at a
@@ -24,13 +24,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nica import IVAE, make_nonstationary
+from nica import IFlow, IVAE, make_nonstationary
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from settings import record_row  # noqa: E402
 
 OUT = Path("benchmarks/results/predict_u.csv")
-FIELDS = ["data_seed", "chance", "ivae", "qda", "logistic", "mlp", "oracle", "ivae_seconds"]
+FIELDS = ["data_seed", "chance", "ivae", "flow", "qda", "logistic", "mlp", "oracle", "ivae_seconds", "flow_seconds"]
 
 
 def held_out(u: np.ndarray, seed: int, fraction: float = 0.2) -> np.ndarray:
@@ -69,6 +69,9 @@ def main() -> None:
         start = time.perf_counter()
         model = IVAE(5, random_state=0, device="cpu").fit(x_train, u_train)
         seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        flow = IFlow(5, random_state=0, device="cpu").fit(x_train, u_train)
+        flow_seconds = time.perf_counter() - start
         classifiers = {
             "qda": QuadraticDiscriminantAnalysis(),
             "logistic": make_pipeline(StandardScaler(), LogisticRegression(max_iter=2_000)),
@@ -76,8 +79,10 @@ def main() -> None:
         }
         row = {"data_seed": seed, "chance": 1 / 40,
                "ivae": float(np.mean(model.predict_u(x_test) == u_test)),
+               "flow": float(np.mean(flow.predict_u(x_test) == u_test)),
                **{name: float(c.fit(x_train, u_train).score(x_test, u_test)) for name, c in classifiers.items()},
-               "oracle": oracle(data, test), "ivae_seconds": seconds}
+               "oracle": oracle(data, test), "ivae_seconds": seconds,
+               "flow_seconds": flow_seconds}
         record_row(args.out, FIELDS, row)
 
 
