@@ -42,7 +42,7 @@ LAYERS = [
                    "nica._checkpointing",
                    "nica._label_posterior",
                    "nica.estimator")),
-    ("baselines / flows / model selection", ("nica.baselines", "nica.flows", "nica.latent_causal",
+    ("baselines / flows / model selection", ("nica.baselines", "nica.flows", "nica.latent_causal", "nica.temporal",
                                              "nica.model_selection", "nica.model_choice", "nica.plotting",
                                              "nica.demo", "nica.causal")),
     ("experiments / sweep", ("nica.experiments", "nica.sweep")),
@@ -179,7 +179,7 @@ def test_every_module_imports_alone():
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["failed"] == {}
-    assert result["estimators"] == ["BetaTCVAE", "BetaVAE", "IFlow", "IVAE", "LatentCausalVAE", "VAE"]
+    assert result["estimators"] == ["BetaTCVAE", "BetaVAE", "IFlow", "IVAE", "LatentCausalVAE", "TemporalIVAE", "VAE"]
 
 
 # ---------------------------------------------------------------- recipe: a new prior

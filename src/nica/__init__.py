@@ -2,10 +2,12 @@
 
 The public surface: the :class:`IVAE` estimator, the baselines :class:`VAE`,
 :class:`BetaVAE`, :class:`BetaTCVAE`, :class:`TCL` (more in :mod:`nica.baselines`), the
-identifiable flow :class:`IFlow` (:mod:`nica.flows`), the paper's benchmark generator
-:func:`make_nonstationary`, latents that depend on each other given u
+identifiable flow :class:`IFlow` (:mod:`nica.flows`), nonlinear ICA of time series
+:class:`TemporalIVAE` (:mod:`nica.temporal`), the paper's benchmark generator
+:func:`make_nonstationary` and the time-series ones :func:`make_temporal` /
+:func:`make_regimes`, latents that depend on each other given u
 (:func:`make_latent_scm`, :class:`LatentCausalVAE`), the metrics :func:`mean_corr_coef` /
-:func:`weak_mean_corr_coef` / :func:`pairwise_mcc`, the model chosen from the data
+:func:`weak_mean_corr_coef` / :func:`pairwise_mcc` / :func:`regime_accuracy`, the model chosen from the data
 :func:`fit_model` (what ``nica fit`` runs; :func:`choose_model`, :data:`MODELS`), the
 choice of the latent dimension by the ELBO :func:`select_n_components`, and :func:`load`.
 Causal discovery by unmixing nonstationary disturbances (NonSENS, the paper's application)
@@ -37,14 +39,18 @@ _EXPORTS = {
     "NotFittedError": "nica.estimator",
     "PRESETS": "nica.presets",
     "TCL": "nica.baselines",
+    "TemporalIVAE": "nica.temporal",
     "VAE": "nica.estimator",
     "choose_model": "nica.model_choice",
     "fit_model": "nica.model_choice",
     "load": "nica.persistence",
     "make_latent_scm": "nica.datasets",
     "make_nonstationary": "nica.datasets",
+    "make_regimes": "nica.datasets",
+    "make_temporal": "nica.datasets",
     "mean_corr_coef": "nica.metrics",
     "pairwise_mcc": "nica.metrics",
+    "regime_accuracy": "nica.metrics",
     "select_n_components": "nica.model_selection",
     "weak_mean_corr_coef": "nica.metrics",
 }
@@ -52,15 +58,17 @@ _EXPORTS = {
 if TYPE_CHECKING:  # what static tools and IDEs see
     from nica._validation import IdentifiabilityWarning
     from nica.baselines import TCL, BetaTCVAE, BetaVAE
-    from nica.datasets import LatentSCMData, NonstationaryData, make_latent_scm, make_nonstationary
+    from nica.datasets import (LatentSCMData, NonstationaryData, make_latent_scm, make_nonstationary, make_regimes,
+                               make_temporal)
     from nica.estimator import IVAE, VAE, NotFittedError
     from nica.flows import IFlow
     from nica.latent_causal import LatentCausalVAE
-    from nica.metrics import mean_corr_coef, pairwise_mcc, weak_mean_corr_coef
+    from nica.metrics import mean_corr_coef, pairwise_mcc, regime_accuracy, weak_mean_corr_coef
     from nica.model_choice import MODELS, choose_model, fit_model
     from nica.model_selection import select_n_components
     from nica.persistence import load
     from nica.presets import PRESETS
+    from nica.temporal import TemporalIVAE
 
 
 def __getattr__(name: str) -> Any:

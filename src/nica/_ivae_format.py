@@ -21,6 +21,32 @@ from nica.models.ivae import IVAEConfig, IVAEModule
 from nica.training.trainer import TrainHistory
 
 
+def fitted_entries(model: Any) -> dict[str, Any]:
+    """The ``config.json`` entries of a model with a module config, an encoding of u, a
+    standardisation of X, a seed and a training history (the iVAE family, the temporal model)."""
+    return {
+        "module": model.config_.to_dict(),
+        "aux": model.aux_encoder_.to_dict(),
+        "x_mean": model.x_mean_.tolist(),
+        "x_scale": model.x_scale_.tolist(),
+        "seed": model.seed_,
+        "history": vars(model.history_),
+    }
+
+
+def restore_fitted_entries(model: Any, config: dict[str, Any], x_dim: int) -> None:
+    """Set what :func:`fitted_entries` wrote (but the module) back on ``model``, checked."""
+    model.aux_encoder_ = AuxEncoder(**config["aux"])
+    model.x_mean_ = np.asarray(config["x_mean"], np.float32)
+    model.x_scale_ = np.asarray(config["x_scale"], np.float32)
+    if not model.x_mean_.shape == model.x_scale_.shape == (x_dim,):
+        raise ValueError(f"x_mean and x_scale must hold {x_dim} values each")
+    if not (np.all(np.isfinite(model.x_mean_)) and np.all(model.x_scale_ > 0)):
+        raise ValueError("x_mean must be finite and x_scale > 0")
+    model.seed_ = config["seed"]
+    model.history_ = TrainHistory(**config["history"])
+
+
 #: prefix of the stacked restarts' tensors in ``weights.safetensors`` (format 3 on)
 RESTARTS = "restarts."
 
@@ -30,14 +56,9 @@ class IVAEFormat:
 
     def config(self, model: Any) -> dict[str, Any]:
         return {
-            "module": model.config_.to_dict(),
-            "aux": model.aux_encoder_.to_dict(),
-            "x_mean": model.x_mean_.tolist(),
-            "x_scale": model.x_scale_.tolist(),
-            "seed": model.seed_,
+            **fitted_entries(model),
             "feature_names": None if getattr(model, "feature_names_in_", None) is None
             else [str(n) for n in model.feature_names_in_],
-            "history": vars(model.history_),
             "restarts": {
                 "selected": model.selected_restart_,
                 "scores": np.asarray(model.restart_scores_).tolist(),
@@ -60,19 +81,11 @@ class IVAEFormat:
         model = cls(**params)
         model.config_ = IVAEConfig(**config["module"])
         model.module_ = IVAEModule(model.config_)
-        model.aux_encoder_ = AuxEncoder(**config["aux"])
-        model.x_mean_ = np.asarray(config["x_mean"], np.float32)
-        model.x_scale_ = np.asarray(config["x_scale"], np.float32)
-        if not model.x_mean_.shape == model.x_scale_.shape == (model.config_.x_dim,):
-            raise ValueError(f"x_mean and x_scale must hold {model.config_.x_dim} values each")
-        if not (np.all(np.isfinite(model.x_mean_)) and np.all(model.x_scale_ > 0)):
-            raise ValueError("x_mean must be finite and x_scale > 0")
-        model.seed_ = config["seed"]
+        restore_fitted_entries(model, config, model.config_.x_dim)
         names = config.get("feature_names")  # absent from models saved before it was recorded
         if names is not None and len(names) != model.config_.x_dim:
             raise ValueError(f"feature_names must hold {model.config_.x_dim} names")
         model.feature_names_in_ = None if names is None else np.asarray(names, dtype=object)
-        model.history_ = TrainHistory(**config["history"])
         _restore_restarts(model, config.get("restarts"))
         return model
 

@@ -90,6 +90,7 @@ BUILTIN_ESTIMATORS = {
     "BetaTCVAE": "nica.baselines.vae",
     "IFlow": "nica.flows.estimator",
     "LatentCausalVAE": "nica.latent_causal.estimator",
+    "TemporalIVAE": "nica.temporal.estimator",
 }
 
 

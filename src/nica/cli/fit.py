@@ -23,7 +23,9 @@ IVAE_ONLY = ("preset", "objective", "encoder_sees_u", "decoder", "decoder_var", 
 @click.option("--model", "model_name", default="auto", show_default=True,
               help="auto (the identifiable flow for real-valued x, on its top principal components when "
                    "--n-components is smaller than its number of features; the iVAE for binary x or --stream), "
-                   "or a model name: ivae, flow")
+                   "or a model name: ivae, flow; or temporal: nica.TemporalIVAE on a series, x (T, d) and u "
+                   "the domain of each step (optional)")
+@click.option("--lags", type=int, help="--model temporal: past steps the transition reads [default: 1]")
 @click.option("--preset", type=click.Choice(sorted(PRESETS)), default=None,
               help="iVAE configuration [default: default]")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -59,7 +61,7 @@ IVAE_ONLY = ("preset", "objective", "encoder_sees_u", "decoder", "decoder_var", 
 @click.pass_context
 @user_errors
 def fit(ctx: click.Context, data: Path, n_components: int, out: Path, u_file: Path | None, x_key: str,
-        u_key: str, x_cols: str | None, u_cols: str | None, model_name: str, seed: int,
+        u_key: str, x_cols: str | None, u_cols: str | None, model_name: str, lags: int | None, seed: int,
         epochs: float | None, max_steps: int | None, quiet: bool, overwrite: bool, **options: Any) -> None:
     """Fit a model to DATA and save it to --out.
 
@@ -68,8 +70,15 @@ def fit(ctx: click.Context, data: Path, n_components: int, out: Path, u_file: Pa
     With --model auto (the default) the model is the identifiable flow for real-valued x
     (on its top principal components when the latent dimension is smaller than the
     number of features) and the iVAE for binary x or --stream (nica.model_choice). Under ``torchrun --nproc_per_node K`` an iVAE fit is
-    data-parallel and rank 0 saves it.
+    data-parallel and rank 0 saves it. With --model temporal, x is one series (T, d) (or
+    several, (N, T, d)) and u, when present, the domain of each step.
     """
+    if model_name == "temporal":
+        _fit_temporal(data, n_components, out, (u_file, x_key, u_key, x_cols, u_cols), lags, seed, epochs,
+                      max_steps, quiet, overwrite, options, (ctx.obj or {}).get("threads"))
+        return
+    if lags is not None:
+        raise click.UsageError("--lags applies to --model temporal only")
     import numpy as np
 
     from nica._checkpointing import checkpoints_beside
@@ -161,6 +170,42 @@ def fit_summary(model: Any, choice: Any, requested: str) -> str:
                  f"{shown})")
     return (f"model {choice.name}{why}: fitted in {model.fit_time_:.1f} s ({model.n_steps_} steps{restarts}); "
             f"{score}")
+
+
+#: the options of ``nica fit`` that --model temporal takes (the others are the iVAE's / the flow's)
+TEMPORAL_OPTIONS = ("batch_size", "learning_rate", "u_type", "device")
+
+
+def _fit_temporal(data: Path, n_components: int, out: Path, where: tuple, lags: int | None, seed: int,
+                  epochs: float | None, max_steps: int | None, quiet: bool, overwrite: bool,
+                  options: dict[str, Any], threads: int | None) -> None:
+    """``nica fit --model temporal``: a :class:`nica.TemporalIVAE` on a series."""
+    from nica.temporal import TemporalIVAE
+
+    given = [k for k, v in options.items() if v is not None and k not in TEMPORAL_OPTIONS]
+    if given:
+        flags = {p.name: p.opts[0] for p in click.get_current_context().command.params}
+        names = ", ".join(flags.get(k, "--" + k.replace("_", "-")) for k in given)
+        raise click.UsageError(f"{names}: iVAE option(s), not taken by --model temporal")
+    check_outputs([out], overwrite)
+    ds = read_xu(data, *where, need_u=False)
+    overrides = {k: v for k, v in options.items() if v is not None and k in TEMPORAL_OPTIONS}
+    if threads is not None:
+        overrides["n_threads"] = threads
+    model = TemporalIVAE(n_components, lags=1 if lags is None else lags, random_state=seed,
+                         verbose=not quiet, **overrides)
+    if epochs is not None:
+        if epochs <= 0:
+            raise ValueError(f"--epochs must be > 0, got {epochs}")
+        n_windows = max(1, ds.x.shape[-2] - model.lags) * (ds.x.shape[0] if ds.x.ndim == 3 else 1)
+        max_steps = max(1, round(epochs * max(1, n_windows // model.batch_size)))
+    if max_steps is not None:
+        model.set_params(max_steps=max_steps)
+    model.fit(ds.x, ds.u)
+    model.save(out, overwrite=overwrite)
+    kind = "log-likelihood" if model.inference == "flow" else "ELBO"
+    click.echo(f"model temporal: fitted in {model.fit_time_:.1f} s ({model.n_steps_} steps), {kind} "
+               f"{model.score_:.3f} per step; saved to {out}")
 
 
 def parse_candidates(text: str) -> list[int]:

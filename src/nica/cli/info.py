@@ -42,7 +42,7 @@ def info_lines(record: dict[str, Any]) -> list[tuple[str, str]]:
 
     data, train = record["data"], record["training"]
     u = data["u"]
-    u_text = {"none": "no u (plain VAE)",
+    u_text = {"none": "no u" + ("" if record["estimator"] == "TemporalIVAE" else " (plain VAE)"),
               "categorical": f"u categorical, {u.get('n_labels')} labels",
               "continuous": f"u continuous, {u.get('dim')} column(s)"}[u["kind"]]
     # the iVAE family records ELBOs, the flow exact log-likelihoods (both per sample, units of X)

@@ -57,8 +57,9 @@ def reproduce_command(name: str | None, list_only: bool, quick: bool, smoke: boo
     """Run the paper's experiment NAME (or 'all'): a CSV of every fit, a figure, a summary.
 
     NAME is one of dynamics, latent-dim, segments, easy, discrete, select-dim,
-    select-hparams, iflow, dependent-latents, causal (see --list). The default is the paper's full
-    configuration (hours on a laptop CPU); --quick runs a small one in minutes.
+    select-hparams, iflow, dependent-latents, causal, temporal, regimes (see --list). The
+    default is the paper's full configuration (hours on a laptop CPU); --quick runs a small
+    one in minutes.
     """
     _reproduce(name, list_only, quick, smoke, n_seeds, out, jobs, overwrite, methods, merge, values)
 

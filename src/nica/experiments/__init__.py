@@ -20,9 +20,11 @@ from nica.experiments import (
     easy,
     iflow,
     latent_dim,
+    regimes,
     segments,
     select_dim,
     select_hparams,
+    temporal,
 )
 from nica.experiments._core import (
     FIELDS,
@@ -41,7 +43,8 @@ from nica.experiments._runner import replot, run_experiment
 for _module in (dynamics, latent_dim, segments, easy, discrete, select_dim, select_hparams, iflow, causal):
     register_experiment(_module.EXPERIMENT)
 # tasks of later papers where iVAE is the baseline
-register_experiment(dependent_latents.EXPERIMENT)
+for _module in (dependent_latents, temporal, regimes):
+    register_experiment(_module.EXPERIMENT)
 del _module
 
 __all__ = ["EXPERIMENTS", "FIELDS", "SEED_BASE", "SIZES", "Experiment", "ExperimentResult", "Task",

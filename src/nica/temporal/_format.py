@@ -1,0 +1,71 @@
+"""The save format of :class:`nica.TemporalIVAE`: what :mod:`nica.persistence` writes
+beside the settings, and how a model is rebuilt from it.
+
+``config.json`` holds the module's :class:`~nica.temporal.TemporalIVAEConfig`, the
+encoding of u, the standardisation of X, the seed and the training history;
+``weights.safetensors`` the module's state (the flow's permutations included).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from nica._ivae_format import fitted_entries, restore_fitted_entries
+from nica.temporal.module import TemporalIVAEConfig, TemporalIVAEModule
+
+
+class TemporalFormat:
+    """:class:`nica.persistence.SaveFormat` of :class:`nica.TemporalIVAE`."""
+
+    def config(self, model: Any) -> dict[str, Any]:
+        return fitted_entries(model)
+
+    def tensors(self, model: Any) -> dict[str, torch.Tensor]:
+        return model.module_.state_dict()
+
+    def rebuild(self, cls: type, params: dict[str, Any], config: dict[str, Any]) -> Any:
+        model = cls(**params)
+        model.config_ = TemporalIVAEConfig(**config["module"])
+        with torch.random.fork_rng(devices=[]):  # the random init is overwritten by the weights
+            model.module_ = TemporalIVAEModule(model.config_)
+        restore_fitted_entries(model, config, model.config_.x_dim)
+        model.n_features_in_ = model.config_.x_dim
+        model.n_steps_, model.fit_time_ = model.history_.n_steps, model.history_.fit_time
+        model.score_ = (model.history_.elbo[-1] - float(np.log(model.x_scale_).sum())
+                        if model.history_.elbo else float("nan"))
+        return model
+
+    def load_tensors(self, model: Any, state: dict[str, torch.Tensor], format_version: int,
+                     device: torch.device) -> None:
+        try:
+            model.module_.load_state_dict(state)
+        except RuntimeError as exc:
+            raise ValueError(f"the weights do not fit the saved configuration: {exc}") from None
+        model.module_.to(device).eval()
+        model.device_ = device
+
+    def describe(self, model: Any) -> dict[str, Any]:
+        """The iVAE family's entries (so that ``nica info`` reads both), plus ``lags`` and
+        ``inference``; ``final_elbo`` and ``elbo`` hold the exact log-likelihood per step
+        for flow inference."""
+        c, history, aux = model.config_, model.history_, model.aux_encoder_
+        offset = float(np.log(model.x_scale_).sum())
+        if aux.kind == "categorical" and len(aux.classes) == 1:
+            u_info: dict[str, Any] = {"kind": "none"}
+        elif aux.kind == "categorical":
+            u_info = {"kind": "categorical", "n_labels": len(aux.classes), "labels": aux.classes}
+        else:
+            u_info = {"kind": "continuous", "dim": len(aux.mean)}
+        return {
+            "data": {"n_features": c.x_dim, "n_components": c.n_latent, "lags": c.lags, "u": u_info},
+            "training": {"inference": c.inference, "n_steps": history.n_steps, "n_epochs": len(history.elbo),
+                         "fit_time": history.fit_time, "final_elbo": model.score_,
+                         "stopped_early": history.stopped_early, "elbo": [e - offset for e in history.elbo]},
+            "restarts": {"n_restarts": 1, "selected": 0},
+        }
+
+
+TEMPORAL_FORMAT = TemporalFormat()
