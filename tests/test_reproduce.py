@@ -160,7 +160,7 @@ def test_values_option_and_merge_redo_only_those_fits(tmp_path):
                     "--out", tmp_path)
     assert result.exit_code == 0, result.output
     after = read_results(tmp_path / "segments.csv")
-    redone = lambda r: r["method"] == "TCL" and r["value"] == "6"  # noqa: E731
+    redone = lambda r: r["method"] == "TCL" and r["value"] == 6  # noqa: E731
     assert [r for r in after if not redone(r)] == [r for r in before if not redone(r)]
     assert sorted(r["data_seed"] for r in after if redone(r)) == [3001, 3002]
     unknown = invoke("segments", "--smoke", "--values", "7", "--out", tmp_path / "other")

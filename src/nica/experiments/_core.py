@@ -175,7 +175,8 @@ def _cell(value: Any) -> Any:
 
 
 def read_results(path: str | Path) -> list[dict[str, Any]]:
-    """Rows of a results CSV, numbers parsed (empty cells become NaN)."""
+    """Rows of a results CSV, numbers parsed (empty cells become NaN; a numeric ``value``
+    becomes the int or float the experiment wrote, so merged rows group with new ones)."""
     with open(path, newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     for row in rows:
@@ -183,7 +184,18 @@ def read_results(path: str | Path) -> list[dict[str, Any]]:
             row[key] = float(row[key]) if row[key] != "" else math.nan
         for key in ("data_seed", "model_seed"):
             row[key] = int(row[key])
+        row["value"] = _number_or_text(row["value"])
     return rows
+
+
+def _number_or_text(cell: str) -> int | float | str:
+    """``"5"`` -> 5, ``"0.5"`` -> 0.5, anything else unchanged."""
+    for kind in (int, float):
+        try:
+            return kind(cell)
+        except ValueError:
+            pass
+    return cell
 
 
 def save_figure(fig: Any, path: Path, *, overwrite: bool) -> Path:
