@@ -25,7 +25,7 @@ test-slow: setup
 	$(BIN)/python -m pytest -n 2 -q -m slow
 
 bench: setup
-	$(BIN)/python benchmarks/recovery.py --settings 5-5 --configs default authors
+	$(BIN)/python benchmarks/recovery.py --settings 5-5 --configs auto ivae-0.1 authors --jobs 2
 
 clean:
 	rm -rf $(VENV) nica-output .pytest_cache
