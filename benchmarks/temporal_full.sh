@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Full `nica reproduce temporal` and `nica reproduce regimes` (issue 14) from a source tree:
-# run from a folder holding src/ (e.g. `git -C /work/wt-temporal archive temporal | tar x`).
-# Usage: bash temporal.sh OUTDIR NJOBS
+# run from a folder holding src/ (the repository root, or `git archive HEAD | tar x` of it).
+# Usage: bash benchmarks/temporal_full.sh OUTDIR NJOBS
 # Env: PYTHON (default python3); WHEELS: folder of the safetensors / zuko wheels that nica
 # imports and the machine may lack (default: wheels-temporal beside this script, else
 # wheels-causal there). Sized for <= 7.5 min wall on 6 cores (~6 min measured estimate):
@@ -9,8 +9,8 @@
 # regimes = 5 data seeds x 3 models + 2 references. OUTDIR gets temporal/ and regimes/
 # (CSV, PNG, log), env.txt, and the summaries are printed.
 set -euo pipefail
-OUTDIR=${1:?usage: temporal.sh OUTDIR NJOBS}
-NJOBS=${2:?usage: temporal.sh OUTDIR NJOBS}
+OUTDIR=${1:?usage: temporal_full.sh OUTDIR NJOBS}
+NJOBS=${2:?usage: temporal_full.sh OUTDIR NJOBS}
 PYTHON=${PYTHON:-python3}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 if [ -z "${WHEELS:-}" ]; then
