@@ -101,6 +101,8 @@ def test_fit_transform_evaluate_info_and_determinism(tmp_path, request, data_nam
             for i in range(2)]
     assert f"model {'flow' if expected == 'IFlow' else 'ivae'}" in fits[0].output
     assert ("log-likelihood" if expected == "IFlow" else "ELBO") in fits[0].output
+    if expected == "IFlow":  # the flow's restarts are kept by their exact log-likelihood
+        assert "kept by log-likelihood" in fits[0].output
     for i in range(2):
         run("transform", tmp_path / f"m{i}", path, "--out", tmp_path / f"z{i}.npy")
     z0, z1 = np.load(tmp_path / "z0.npy"), np.load(tmp_path / "z1.npy")

@@ -156,7 +156,8 @@ def fit_summary(model: Any, choice: Any, requested: str) -> str:
     restarts = ""
     if k > 1:
         agreement = model.restart_agreement_[~np.eye(k, dtype=bool)]
-        restarts = (f", restart {model.selected_restart_} of {k} kept by {model.selection}; "
+        rule = "log-likelihood" if hasattr(model, "log_likelihood_") and model.selection == "elbo" else model.selection
+        restarts = (f", restart {model.selected_restart_} of {k} kept by {rule}; "
                     f"the restarts' latents agree with MCC {agreement.mean():.3f}"
                     + (f" on average (pairs {agreement.min():.3f} to {agreement.max():.3f})" if k > 2 else ""))
     if hasattr(model, "log_likelihood_"):
