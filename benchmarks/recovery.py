@@ -118,10 +118,10 @@ def summarise(rows: list[dict], markdown: bool = False) -> str:
     for (setting, config), rs in sorted(groups.items()):
         by_data: dict[str, list[float]] = {}
         for r in rs:
-            by_data.setdefault(r["data_seed"], []).append(float(r["mcc"]))
+            by_data.setdefault(str(r["data_seed"]), []).append(float(r["mcc"]))
         per_data = np.array([np.median(v) for v in by_data.values()])
         ranges = [max(v) - min(v) for v in by_data.values() if len(v) > 1]
-        model_seeds = sorted({r["model_seed"] for r in rs})
+        model_seeds = sorted({str(r["model_seed"]) for r in rs})
         mcc = np.array([float(r["mcc"]) for r in rs])
         sec = np.array([float(r["seconds"]) for r in rs])
         lines.append([setting, config, str(len(by_data)), ",".join(model_seeds), f"{np.median(mcc):.3f}",
