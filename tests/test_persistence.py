@@ -334,3 +334,23 @@ def test_format_1_models_load(fitted_ivae, saved, tiny_data):
                                   fitted_ivae.transform(tiny_data.x, tiny_data.u))
     assert loaded.selected_restart_ == 0
     assert loaded.elbo_ == pytest.approx(fitted_ivae.elbo_)
+
+
+@pytest.mark.parametrize("estimator", ["IVAE", "IFlow"])
+def test_weights_of_another_model_are_refused_by_name(tmp_path, tiny_data, estimator):
+    """Weights that do not fit the saved configuration (another latent dimension) raise
+    a ValueError saying so, for every save format (one shared loader)."""
+    cls = getattr(nica, estimator)
+    fit = lambda n: cls(n, max_steps=5, random_state=0, device="cpu").fit(tiny_data.x, tiny_data.u)  # noqa: E731
+    first, other = fit(3).save(tmp_path / "a"), fit(2).save(tmp_path / "b")
+    (first / WEIGHTS_FILE).write_bytes((other / WEIGHTS_FILE).read_bytes())
+    with pytest.raises(ValueError, match="do not fit the saved configuration"):
+        nica.load(first)
+
+
+def test_aux_encoder_describes_u():
+    from nica._validation import AuxEncoder
+
+    labels = AuxEncoder().fit(np.array(["a", "b", "a"]), 3).describe()
+    assert labels == {"kind": "categorical", "n_labels": 2, "labels": ["a", "b"]}
+    assert AuxEncoder().fit(np.linspace(0, 1, 50)[:, None] * [1, 2], 50).describe() == {"kind": "continuous", "dim": 2}

@@ -18,6 +18,7 @@ import torch
 
 from nica._validation import AuxEncoder
 from nica.models.ivae import IVAEConfig, IVAEModule
+from nica.persistence import load_module_state
 from nica.training.trainer import TrainHistory
 
 
@@ -97,18 +98,14 @@ class IVAEFormat:
                      else v for k, v in state.items()}
         stacked = {k[len(RESTARTS):]: v for k, v in state.items() if k.startswith(RESTARTS)}
         state = {k: v for k, v in state.items() if not k.startswith(RESTARTS)}
-        try:
-            model.module_.load_state_dict(state)  # copies cast float64 (or float16) tensors to float32
-            if stacked:
-                n_models = len(model.restart_elbo_)
-                with torch.random.fork_rng(devices=[]):  # its random init is overwritten
-                    restarts = IVAEModule(replace(model.config_, n_models=n_models))
-                restarts.load_state_dict(stacked)
-                model.restarts_module_ = restarts.to(device).eval()
-        except RuntimeError as exc:
-            raise ValueError(str(exc)) from None
+        load_module_state(model.module_, state, device)
+        if stacked:
+            n_models = len(model.restart_elbo_)
+            with torch.random.fork_rng(devices=[]):  # its random init is overwritten
+                restarts = IVAEModule(replace(model.config_, n_models=n_models))
+            load_module_state(restarts, stacked, device)
+            model.restarts_module_ = restarts
         model.device_ = device
-        model.module_.to(model.device_).eval()
         if not stacked and len(model.restart_elbo_) == 1:  # a single restart is the kept model
             model.restarts_module_ = model.module_
         model.n_features_in_ = model.config_.x_dim
@@ -119,12 +116,7 @@ class IVAEFormat:
         history = model.history_
         offset = float(np.log(model.x_scale_).sum())  # ELBOs in the units of X, as ``elbo_``
         aux = model.aux_encoder_
-        if not model.config_.conditional:
-            u_info: dict[str, Any] = {"kind": "none"}
-        elif aux.kind == "categorical":
-            u_info = {"kind": "categorical", "n_labels": len(aux.classes), "labels": aux.classes}
-        else:
-            u_info = {"kind": "continuous", "dim": len(aux.mean)}
+        u_info = aux.describe() if model.config_.conditional else {"kind": "none"}
         return {
             "data": {"n_features": model.n_features_in_, "n_components": model.config_.n_latent, "u": u_info},
             "training": {

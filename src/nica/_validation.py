@@ -133,6 +133,12 @@ class AuxEncoder:
         """Number of distinct labels (categorical u), else None."""
         return len(self.classes) if self.kind == "categorical" else None
 
+    def describe(self) -> dict[str, Any]:
+        """What ``nica info`` says of u: its kind with the labels, or its dimension."""
+        if self.kind == "categorical":
+            return {"kind": "categorical", "n_labels": len(self.classes), "labels": self.classes}
+        return {"kind": "continuous", "dim": len(self.mean)}
+
     def fit(self, u: Any, n_samples: int) -> AuxEncoder:
         """Learn the encoding from the fit-time u; validates shape, dtype and values."""
         if self.u_type not in U_TYPES:

@@ -71,6 +71,16 @@ class SaveFormat(Protocol):
         """:func:`model_info`'s ``data``, ``training`` and ``restarts`` entries."""
 
 
+def load_module_state(module: torch.nn.Module, state: dict[str, torch.Tensor], device: torch.device) -> None:
+    """Load saved weights into ``module`` and move it to ``device`` in eval mode; a
+    ValueError names the mismatch when the weights do not fit its configuration."""
+    try:
+        module.load_state_dict(state)  # copies cast float64 (or float16) tensors to float32
+    except RuntimeError as exc:
+        raise ValueError(f"the weights do not fit the saved configuration: {exc}") from None
+    module.to(device).eval()
+
+
 @dataclass(frozen=True)
 class SavedType:
     """A registered estimator: the class a saved model loads as, and its save format."""

@@ -17,6 +17,7 @@ import torch
 from nica._validation import AuxEncoder
 from nica.flows.module import IFlowConfig, IFlowModule
 from nica.flows.projection import InputProjection
+from nica.persistence import load_module_state
 from nica.training.trainer import TrainHistory
 
 
@@ -72,12 +73,8 @@ class IFlowFormat:
 
     def load_tensors(self, model: Any, state: dict[str, torch.Tensor], format_version: int,
                      device: torch.device) -> None:
-        try:
-            model.module_.load_state_dict(state)
-        except RuntimeError as exc:
-            raise ValueError(str(exc)) from None
+        load_module_state(model.module_, state, device)
         model.device_ = device
-        model.module_.to(device).eval()
         model.n_steps_ = model.history_.n_steps
         model.fit_time_ = model.history_.fit_time
 
@@ -86,9 +83,7 @@ class IFlowFormat:
         # the training curve is of the flow's input y: in the units of X up to the
         # projection's constant Jacobian (and, for n < d, without the residual's density)
         offset = model.projection_.log_jacobian()
-        aux = model.aux_encoder_
-        u_info: dict[str, Any] = ({"kind": "categorical", "n_labels": len(aux.classes), "labels": aux.classes}
-                                  if aux.kind == "categorical" else {"kind": "continuous", "dim": len(aux.mean)})
+        u_info = model.aux_encoder_.describe()
         return {
             "data": {"n_features": model.n_features_in_, "n_components": model.config_.x_dim, "u": u_info,
                      "input": "standardised features" if model.components_ is None

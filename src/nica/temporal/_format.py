@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from nica._ivae_format import fitted_entries, restore_fitted_entries
+from nica.persistence import load_module_state
 from nica.temporal.module import TemporalIVAEConfig, TemporalIVAEModule
 
 
@@ -40,11 +41,7 @@ class TemporalFormat:
 
     def load_tensors(self, model: Any, state: dict[str, torch.Tensor], format_version: int,
                      device: torch.device) -> None:
-        try:
-            model.module_.load_state_dict(state)
-        except RuntimeError as exc:
-            raise ValueError(f"the weights do not fit the saved configuration: {exc}") from None
-        model.module_.to(device).eval()
+        load_module_state(model.module_, state, device)
         model.device_ = device
 
     def describe(self, model: Any) -> dict[str, Any]:
@@ -53,12 +50,7 @@ class TemporalFormat:
         for flow inference."""
         c, history, aux = model.config_, model.history_, model.aux_encoder_
         offset = float(np.log(model.x_scale_).sum())
-        if aux.kind == "categorical" and len(aux.classes) == 1:
-            u_info: dict[str, Any] = {"kind": "none"}
-        elif aux.kind == "categorical":
-            u_info = {"kind": "categorical", "n_labels": len(aux.classes), "labels": aux.classes}
-        else:
-            u_info = {"kind": "continuous", "dim": len(aux.mean)}
+        u_info = {"kind": "none"} if aux.kind == "categorical" and len(aux.classes) == 1 else aux.describe()
         return {
             "data": {"n_features": c.x_dim, "n_components": c.n_latent, "lags": c.lags, "u": u_info},
             "training": {"inference": c.inference, "n_steps": history.n_steps, "n_epochs": len(history.elbo),
