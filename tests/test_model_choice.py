@@ -43,7 +43,11 @@ def test_auto_rule(clean_square, noisy_tall, tmp_path):
     assert (choose_model(binary, 2).name, choose_model(binary, 2).params) == ("ivae", {"decoder": "bernoulli"})
     np.save(tmp_path / "x.npy", noisy_tall.x)
     streamed = nica.datasets.streaming.open_array(tmp_path / "x.npy")
-    assert choose_model(streamed, 2).name == "ivae"
+    choice = choose_model(streamed, 2)
+    assert choice.name == "flow" and "read from disk" in choice.reason
+    np.save(tmp_path / "binary.npy", binary)
+    streamed_binary = nica.datasets.streaming.open_array(tmp_path / "binary.npy")
+    assert choose_model(streamed_binary, 2).params == {"decoder": "bernoulli"}
     with pytest.raises(ValueError, match="exceeds the 6 features"):
         choose_model(noisy_tall.x, 7)
     with_nan = noisy_tall.x.copy()

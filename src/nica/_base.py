@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from nica._validation import check_observations
+from nica._validation import AuxEncoder, check_observations
+from nica.datasets.streaming import OneHotRows
 from nica.datasets.features import align_columns, feature_names
 
 #: rows per forward pass at inference time, to keep memory bounded on large inputs
@@ -129,6 +130,16 @@ def seeded_init(module_factory: Any, seed: int) -> torch.nn.Module:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return module_factory()
+
+
+def aux_rows(aux: AuxEncoder, u: Any) -> torch.Tensor | OneHotRows:
+    """The network's auxiliary input for ``u`` under the fitted encoder ``aux``
+    ``(N, aux_dim)``: for categorical u the label indices, which give the one-hot rows on
+    indexing (:class:`~nica.datasets.streaming.OneHotRows`: memory linear in N, not in N x
+    labels), else a float32 tensor."""
+    if aux.kind == "categorical":
+        return OneHotRows(aux.label_index(u), aux.dim)
+    return torch.from_numpy(aux.transform(u))
 
 
 def chunks(n_rows: int, size: int) -> Iterator[slice]:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from nica._base import INFERENCE_CHUNK, NotFittedError, ParamsMixin, resolve_device, seeded_init
+from nica._base import INFERENCE_CHUNK, NotFittedError, ParamsMixin, aux_rows, resolve_device, seeded_init
 from nica._checkpointing import aux_identity, fit_checkpointing
 from nica._ivae_format import IVAE_FORMAT
 from nica._label_posterior import LabelPosteriorMixin, chunked_label_log_likelihood, encoder_input_without_u
@@ -382,9 +382,7 @@ class IVAE(LabelPosteriorMixin, ParamsMixin):
         if u is None:
             raise ValueError("u is required for a model fitted with an auxiliary variable")
         check_same_length(np.empty(n_samples), np.asarray(u), "X", "u")
-        if aux.kind == "categorical":
-            return OneHotRows(aux.label_index(u), aux.dim)
-        return torch.from_numpy(aux.transform(u))
+        return aux_rows(aux, u)
 
     def _check_is_fitted(self) -> None:
         if not hasattr(self, "module_"):

@@ -3,14 +3,15 @@
 ``model="auto"`` (the default of :func:`fit_model` and of ``nica fit``) chooses by this
 rule (:func:`choose_model`):
 
-- real-valued X in memory: the identifiable flow :class:`nica.IFlow`, on X itself when
+- real-valued X, in memory or read from disk batch by batch (out of core: a memory-mapped
+  ``.npy``, HDF5, zarr): the identifiable flow :class:`nica.IFlow`, on X itself when
   the latent dimension equals the number of features and on its top principal
-  components when it is smaller. On every benchmark shape we measured (5 -> 5, 10 -> 10,
-  5 -> 20, noisy 5 -> 20, Laplace, uncentered) it recovered the sources better than the
-  iVAE, and in less time (docs/tuning.md, "the model nica fit picks");
-- binary X (0/1 only): :class:`nica.IVAE` with a Bernoulli decoder (a flow has no
-  density on a discrete set);
-- X read from disk batch by batch (out of core): :class:`nica.IVAE`, which streams.
+  components when it is smaller (for out-of-core X computed in one streamed pass). On
+  every benchmark shape we measured (5 -> 5, 10 -> 10, 5 -> 20, noisy 5 -> 20, Laplace,
+  uncentered) it recovered the sources better than the iVAE, and in less time
+  (docs/tuning.md, "the model nica fit picks");
+- binary X (0/1 only; out of core, read until a value that is neither): :class:`nica.IVAE`
+  with a Bernoulli decoder (a flow has no density on a discrete set).
 
 Both models are fitted by maximum likelihood (the flow exactly, the iVAE on the ELBO, a
 lower bound of the same log p(x | u)), and both ``score`` methods return that quantity per
@@ -30,7 +31,7 @@ import numpy as np
 
 from nica._base import check_positive_int
 from nica._validation import check_observations
-from nica.datasets.streaming import is_out_of_core
+from nica.datasets.streaming import is_binary, is_out_of_core
 from nica.datasets.tabular import split_aux
 from nica.estimator import IVAE
 from nica.flows import IFlow
@@ -75,13 +76,13 @@ def choose_model(X: Any, n_components: int) -> ModelChoice:
     n = check_positive_int(n_components, "n_components")
     if n > n_features:
         raise ValueError(f"n_components={n} exceeds the {n_features} features of X")
-    if is_out_of_core(X):
-        return ModelChoice("ivae", {}, "X is read from disk batch by batch, which the iVAE supports")
-    x = check_observations(X, "X")
-    if np.isin(x, (0.0, 1.0)).all():
+    streamed = is_out_of_core(X)
+    binary = is_binary(X) if streamed else bool(np.isin(check_observations(X, "X"), (0.0, 1.0)).all())
+    if binary:
         return ModelChoice("ivae", {"decoder": "bernoulli"}, "X is binary: iVAE with a Bernoulli decoder")
     where = "the features" if n == n_features else f"the top {n} principal components"
-    return ModelChoice("flow", {}, f"{n_features} real-valued features -> {n} components: flow on {where}")
+    how = ", read from disk batch by batch" if streamed else ""
+    return ModelChoice("flow", {}, f"{n_features} real-valued features -> {n} components: flow on {where}{how}")
 
 
 def make_model(model: str, n_components: int, X: Any = None, **params: Any) -> Any:
@@ -113,8 +114,8 @@ def make_model(model: str, n_components: int, X: Any = None, **params: Any) -> A
 
 
 def fit_model(X: Any, u: Any, n_components: int, *, model: str = "auto", **params: Any) -> Any:
-    """Fit the model for this data (``model="auto"``: the flow for real-valued X in memory,
-    the iVAE for binary or out-of-core X; module docstring), or the named one.
+    """Fit the model for this data (``model="auto"``: the flow for real-valued X, in memory
+    or out of core, the iVAE for binary X; module docstring), or the named one.
 
     Parameters
     ----------

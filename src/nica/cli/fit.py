@@ -11,8 +11,8 @@ from nica.cli._common import check_outputs, data_options, overwrite_option, read
 from nica.presets import PRESETS
 
 
-#: options that only the iVAE takes (``nica fit --model ivae``, or auto on binary or streamed X)
-IVAE_ONLY = ("preset", "objective", "encoder_sees_u", "decoder", "decoder_var", "stream")
+#: options that only the iVAE takes (``nica fit --model ivae``, or auto on binary X)
+IVAE_ONLY = ("preset", "objective", "encoder_sees_u", "decoder", "decoder_var")
 
 
 @click.command()
@@ -22,7 +22,7 @@ IVAE_ONLY = ("preset", "objective", "encoder_sees_u", "decoder", "decoder_var", 
 @data_options
 @click.option("--model", "model_name", default="auto", show_default=True,
               help="auto (the identifiable flow for real-valued x, on its top principal components when "
-                   "--n-components is smaller than its number of features; the iVAE for binary x or --stream), "
+                   "--n-components is smaller than its number of features, also with --stream; the iVAE for binary x), "
                    "or a model name: ivae, flow; or temporal: nica.TemporalIVAE on a series, x (T, d) and u "
                    "the domain of each step (optional)")
 @click.option("--lags", type=int, help="--model temporal: past steps the transition reads [default: 1]")
@@ -69,8 +69,9 @@ def fit(ctx: click.Context, data: Path, n_components: int, out: Path, u_file: Pa
     --u-col, x from the other columns or --x-cols), or an .npy of x with --u FILE.
     With --model auto (the default) the model is the identifiable flow for real-valued x
     (on its top principal components when the latent dimension is smaller than the
-    number of features) and the iVAE for binary x or --stream (nica.model_choice). Under ``torchrun --nproc_per_node K`` an iVAE fit is
-    data-parallel and rank 0 saves it. With --model temporal, x is one series (T, d) (or
+    number of features; with --stream too) and the iVAE for binary x (nica.model_choice).
+    Under ``torchrun --nproc_per_node K`` a fit (flow or iVAE) is data-parallel and rank 0
+    saves it. With --model temporal, x is one series (T, d) (or
     several, (N, T, d)) and u, when present, the domain of each step.
     """
     if model_name == "temporal":
@@ -104,8 +105,7 @@ def fit(ctx: click.Context, data: Path, n_components: int, out: Path, u_file: Pa
     choice = choose_model(ds.x, n_components) if model_name == "auto" else ModelChoice(model_name)
     chosen = choice.name
     if chosen != "ivae":
-        flags = {**given, "stream": stream or None}
-        misplaced = [f"--{k.replace('_', '-')}" for k in IVAE_ONLY if flags.get(k) is not None]
+        misplaced = [f"--{k.replace('_', '-')}" for k in IVAE_ONLY if given.get(k) is not None]
         if misplaced:
             reason = f" (chosen by --model auto: {choice.reason})" if model_name == "auto" else ""
             raise ValueError(f"{', '.join(misplaced)} appl{'ies' if len(misplaced) == 1 else 'y'} to the iVAE, "

@@ -29,6 +29,10 @@ from nica.datasets.tabular import require
 
 #: rows read per chunk when scanning or transforming an out-of-core array
 CHUNK_ROWS = 65_536
+#: ... and at most this many bytes of float64 values per chunk (wide arrays get fewer rows)
+CHUNK_BYTES = 32 * 2**20
+#: the widest X whose covariance ``column_stats(covariance=True)`` accumulates (128 MB)
+MAX_COVARIANCE_FEATURES = 4_096
 
 
 def is_out_of_core(x: Any) -> bool:
@@ -72,43 +76,97 @@ def open_array(path: str | Path, key: str | None = None) -> Any:
 
 @dataclass
 class ColumnStats:
-    """Per-feature mean and standard deviation ``(n_features,)`` of an out-of-core array."""
+    """Per-feature mean and standard deviation ``(n_features,)`` of an array, and with
+    ``covariance=True`` its covariance ``(n_features, n_features)`` (divisor N)."""
 
     mean: np.ndarray
     std: np.ndarray
     n_rows: int
+    cov: np.ndarray | None = None
 
 
-def column_stats(x: Any, name: str = "X", chunk_rows: int = CHUNK_ROWS) -> ColumnStats:
-    """One chunked pass over ``x`` ``(N, d)``: checks shape, dtype and finiteness, and
-    returns the mean and standard deviation of each column (float64 accumulators)."""
+def check_array_shape(x: Any, name: str = "X", min_rows: int = 2) -> Any:
+    """``x`` itself, after checking without reading it that it is 2-D, with at least
+    ``min_rows`` rows and one column, of a real-valued dtype."""
     shape = tuple(x.shape)
     if len(shape) != 2:
         raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape {shape}")
-    if shape[0] < 2 or shape[1] < 1:
-        raise ValueError(f"{name} needs at least 2 rows and 1 column, got shape {shape}")
+    if shape[0] < min_rows or shape[1] < 1:
+        raise ValueError(f"{name} needs at least {min_rows} row{'s' if min_rows > 1 else ''} and 1 column, "
+                         f"got shape {shape}")
     if not np.issubdtype(np.dtype(x.dtype), np.number) or np.issubdtype(np.dtype(x.dtype), np.complexfloating):
         raise ValueError(f"{name} must hold real numbers, got dtype {x.dtype}")
+    return x
+
+
+def check_finite_block(block: Any, name: str = "X", start: int = 0) -> np.ndarray:
+    """A block of rows read from disk as a numpy array, refused when it holds NaN or inf
+    (naming the first bad row, counted from ``start``)."""
+    block = np.asarray(block)
+    finite = np.isfinite(block)
+    if not finite.all():
+        bad = start + int(np.nonzero(~finite.all(1))[0][0])
+        raise ValueError(f"{name} contains NaN or infinite values (first at row {bad}); "
+                         "remove or impute them before fitting")
+    return block
+
+
+def is_binary(x: Any, chunk_rows: int = CHUNK_ROWS) -> bool:
+    """Whether every value of an out-of-core ``x`` is 0 or 1, read chunk by chunk and
+    stopping at the first chunk with another value (the first, for real-valued data)."""
+    step = chunk_rows_for(x.shape[1], chunk_rows)
+    return all(np.isin(np.asarray(x[start : start + step]), (0.0, 1.0)).all()
+               for start in range(0, x.shape[0], step))
+
+
+def chunk_rows_for(n_features: int, chunk_rows: int = CHUNK_ROWS) -> int:
+    """Rows per chunk: at most ``chunk_rows``, and a float64 chunk of at most
+    :data:`CHUNK_BYTES` however wide the array is."""
+    return max(1, min(int(chunk_rows), CHUNK_BYTES // (8 * max(int(n_features), 1))))
+
+
+def column_stats(x: Any, name: str = "X", chunk_rows: int = CHUNK_ROWS, *, covariance: bool = False) -> ColumnStats:
+    """One chunked pass over ``x`` ``(N, d)``: checks shape, dtype and finiteness, and
+    returns the mean and standard deviation of each column, and with ``covariance`` the
+    covariance matrix (the d x d second moments, for principal components computed from
+    one pass: :mod:`nica.flows.projection`).
+
+    Sums are float64 and taken about the first row (so a large common offset does not
+    cancel the variance away); memory is one chunk plus, with ``covariance``, 8 d^2 bytes.
+    """
+    shape = check_array_shape(x, name).shape
+    if covariance and shape[1] > MAX_COVARIANCE_FEATURES:
+        raise ValueError(f"{name} has {shape[1]} features: the covariance of more than "
+                         f"{MAX_COVARIANCE_FEATURES} (8 d^2 bytes) is not accumulated; reduce the features first")
+    shift = None
     total = np.zeros(shape[1])
     total_sq = np.zeros(shape[1])
-    for start in range(0, shape[0], chunk_rows):
-        chunk = np.asarray(x[start : start + chunk_rows], dtype=np.float64)
-        if not np.isfinite(chunk).all():
-            bad = start + int(np.nonzero(~np.isfinite(chunk).all(1))[0][0])
-            raise ValueError(f"{name} contains NaN or infinite values (first at row {bad}); "
-                             "remove or impute them before fitting")
+    cross = np.zeros((shape[1], shape[1])) if covariance else None
+    step = chunk_rows_for(shape[1], chunk_rows)
+    for start in range(0, shape[0], step):
+        chunk = check_finite_block(x[start : start + step], name, start).astype(np.float64)
+        if shift is None:
+            shift = chunk[0].copy()
+        chunk -= shift
         total += chunk.sum(0)
         total_sq += np.square(chunk).sum(0)
-    mean = total / shape[0]
-    var = np.maximum(total_sq / shape[0] - mean**2, 0.0)
-    return ColumnStats(mean, np.sqrt(var), shape[0])
+        if cross is not None:
+            cross += chunk.T @ chunk
+    offset = total / shape[0]
+    var = np.maximum(total_sq / shape[0] - offset**2, 0.0)
+    cov = None
+    if cross is not None:
+        cov = cross / shape[0] - np.outer(offset, offset)
+        cov = 0.5 * (cov + cov.T)
+    return ColumnStats(offset + shift, np.sqrt(var), shape[0], cov)
 
 
 class RowSource:
     """Rows of an out-of-core array ``(N, d)``, standardised, as float32 tensors on ``device``.
 
     ``gather(idx)`` reads exactly the rows ``idx`` (in the order given); the trainer uses it
-    in place of indexing an in-memory tensor.
+    in place of indexing an in-memory tensor. Subclasses map the raw rows differently by
+    overriding :meth:`standardise` (and ``shape`` when the width changes).
     """
 
     def __init__(self, array: Any, mean: np.ndarray, scale: np.ndarray, device: torch.device) -> None:
@@ -121,8 +179,12 @@ class RowSource:
     def __len__(self) -> int:
         return self.shape[0]
 
+    def standardise(self, block: np.ndarray) -> np.ndarray:
+        """The model's float32 input ``(rows, shape[1])`` for raw rows ``(rows, d)``."""
+        return (np.asarray(block, np.float32) - self.mean) / self.scale
+
     def read(self, rows: np.ndarray) -> np.ndarray:
-        """Standardised float32 rows ``(len(rows), d)`` in the order of ``rows``."""
+        """Standardised float32 rows ``(len(rows), shape[1])`` in the order of ``rows``."""
         order = np.argsort(rows, kind="stable")
         unique, inverse = np.unique(rows[order], return_inverse=True)
         if hasattr(self.array, "oindex"):  # zarr
@@ -130,17 +192,16 @@ class RowSource:
         else:  # numpy memmaps and h5py read sorted, unique indices
             block = self.array[unique]
         out = np.empty((len(rows), self.shape[1]), np.float32)
-        out[order] = (np.asarray(block, np.float32)[inverse] - self.mean) / self.scale
+        out[order] = self.standardise(block)[inverse]
         return out
 
     def gather(self, idx: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(self.read(idx.cpu().numpy())).to(self.device)
 
     def chunks(self, chunk_rows: int = CHUNK_ROWS):
-        """Consecutive standardised blocks ``(<= chunk_rows, d)`` as tensors on ``device``."""
+        """Consecutive standardised blocks ``(<= chunk_rows, shape[1])`` as tensors on ``device``."""
         for start in range(0, self.shape[0], chunk_rows):
-            block = np.asarray(self.array[start : start + chunk_rows], np.float32)
-            yield torch.from_numpy((block - self.mean) / self.scale).to(self.device)
+            yield torch.from_numpy(self.standardise(self.array[start : start + chunk_rows])).to(self.device)
 
 
 class OneHotRows:

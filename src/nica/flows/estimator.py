@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,24 +14,27 @@ from nica._base import (
     ParamsMixin,
     check_fitted,
     check_new_observations,
+    aux_rows,
     check_positive_int,
     chunks,
     resolve_device,
     seeded_init,
 )
-from nica._checkpointing import fit_checkpointing
+from nica._checkpointing import aux_identity, fit_checkpointing
 from nica._label_posterior import LabelPosteriorMixin
 from nica._threads import fits_on_threads
 from nica._validation import AuxEncoder, check_observations, check_same_length, warn_identifiability
 from nica._restarts import SELECTION_SAMPLES, check_restarts
 from nica.datasets.features import feature_names
+from nica.datasets.streaming import OneHotRows, check_array_shape, check_finite_block, column_stats, is_out_of_core
 from nica.flows._format import IFLOW_FORMAT
 from nica.flows.module import STACKABLE_FLOW, IFlowConfig, IFlowModule
-from nica.flows.projection import InputProjection
+from nica.flows.projection import InputProjection, ProjectedRows
 from nica.flows.transforms import FLOW_STEPS
 from nica.persistence import register_estimator, save_model
+from nica.training import distributed
 from nica.training.selection import restart_scores
-from nica.training.trainer import TrainConfig, train
+from nica.training.trainer import TrainConfig, gather_rows, train
 
 
 #: ``max_steps="auto"``: this many steps per latent, within [min, max] (docs/tuning.md: on
@@ -230,7 +234,12 @@ class IFlow(LabelPosteriorMixin, ParamsMixin):
 
         Parameters
         ----------
-        X : ``(n_samples, n_features)`` observations, ``n_features == n_components``.
+        X : ``(n_samples, n_features)`` observations, ``n_features >= n_components``: an
+            array (or DataFrame, AnnData, sparse matrix), or an out-of-core array
+            (a memory-mapped ``.npy``, an HDF5 dataset or a zarr array, e.g. from
+            :func:`nica.datasets.streaming.open_array`), which is read in chunks: one pass
+            for its mean and scale (and covariance when n < d), then the rows of each
+            mini-batch; it is never loaded whole.
         u : ``(n_samples,)`` labels, ``(n_samples, n_labels)`` one-hot, or
             ``(n_samples, m)`` continuous auxiliary variables.
         resume : continue from the checkpoint in ``checkpoint_dir`` (if there is one), to
@@ -241,10 +250,10 @@ class IFlow(LabelPosteriorMixin, ParamsMixin):
         self
         """
         names = feature_names(X)
-        x = check_observations(X, "X")
+        x = check_array_shape(X, "X") if is_out_of_core(X) else check_observations(X, "X")
         if u is None:
             raise ValueError("u is required: the flow's prior p(z | u) is conditioned on it")
-        aux = AuxEncoder(self.u_type).fit(u, len(x))
+        aux = AuxEncoder(self.u_type).fit(u, x.shape[0])
         config = self._config(x.shape[1], aux)
         train_config = TrainConfig(
             objective="elbo", batch_size=self.batch_size, learning_rate=self.learning_rate,
@@ -254,12 +263,11 @@ class IFlow(LabelPosteriorMixin, ParamsMixin):
         train_config.validate()
         warn_identifiability(aux.n_values, config.x_dim, prior=config.prior,
                              prior_mean=config.prior_mean, prior_scale=config.prior_scale)
-        device = resolve_device(self.device)
-        projection = InputProjection.fit(x, config.x_dim, bool(self.standardize))
-        y, u_enc = projection.apply(x), aux.transform(u)
-        checkpoint, seed = fit_checkpointing(self, (y, u_enc), resume)
+        device = distributed.setup(resolve_device(self.device))
+        projection, x_t, data_id = self._training_input(x, config.x_dim, device)
+        u_t = aux_rows(aux, u).to(device)
+        checkpoint, seed = fit_checkpointing(self, (*data_id, *aux_identity(u_t)), resume)
         module = seeded_init(lambda: IFlowModule(config), seed).to(device)
-        x_t, u_t = torch.from_numpy(y).to(device), torch.from_numpy(u_enc).to(device)
         generator = torch.Generator(device=device).manual_seed(seed + 1)
         history = train(module, x_t, u_t, train_config, generator=generator, progress=self.verbose,
                         checkpoint=checkpoint, resume=resume, elbo_offset=projection.log_jacobian(),
@@ -267,8 +275,7 @@ class IFlow(LabelPosteriorMixin, ParamsMixin):
 
         # fitted state only after training succeeded (a failed refit keeps the old fit)
         module.eval()
-        restart_ll = (self._mean_log_prob(module, x_t, u_t) - projection.log_jacobian()
-                      + projection.mean_residual_log_density(x))
+        restart_ll = restart_log_likelihood(module, x, u_t, projection, device)
         scores, agreement = restart_scores(
             self.selection, model_elbo=np.nan_to_num(restart_ll, nan=-np.inf),
             latents=lambda: self._restart_latents(module, x_t, seed))
@@ -284,6 +291,20 @@ class IFlow(LabelPosteriorMixin, ParamsMixin):
         self.n_steps_, self.fit_time_ = history.n_steps, history.fit_time
         self.log_likelihood_ = float(restart_ll[chosen])
         return self
+
+    def _training_input(self, x: Any, n: int, device: torch.device
+                        ) -> tuple[InputProjection, torch.Tensor | ProjectedRows, tuple[np.ndarray, ...]]:
+        """The map from X to the flow's input, that input on ``device`` (an in-memory
+        tensor, or rows read from disk per mini-batch for an out-of-core X), and the arrays
+        that identify X in a checkpoint's fingerprint."""
+        standardize = bool(self.standardize)
+        if is_out_of_core(x):  # one streamed pass: mean and scale, and the covariance when n < d
+            stats = column_stats(x, "X", covariance=n < x.shape[1])
+            projection = InputProjection.from_stats(stats, n, standardize)
+            return projection, ProjectedRows(x, projection, device), (stats.mean, stats.std, np.asarray(x.shape))
+        projection = InputProjection.fit(x, n, standardize)
+        y = projection.apply(x)
+        return projection, torch.from_numpy(y).to(device), (y,)
 
     def _set_projection(self, projection: InputProjection) -> None:
         """The fitted input map and the attributes that name its parts."""
@@ -301,60 +322,74 @@ class IFlow(LabelPosteriorMixin, ParamsMixin):
 
     @staticmethod
     @torch.no_grad()
-    def _mean_log_prob(module: IFlowModule, x: torch.Tensor, u: torch.Tensor) -> np.ndarray:
-        """Mean log p(x | u) of every stacked model on all rows ``(K,)`` (standardised X)."""
-        total = torch.zeros(module.config.n_models, dtype=torch.float64)
-        for rows in chunks(len(x), INFERENCE_CHUNK):
-            total += module.log_prob(x[rows], u[rows]).double().sum(-1).cpu()
-        return (total / len(x)).numpy()
-
-    @staticmethod
-    @torch.no_grad()
-    def _restart_latents(module: IFlowModule, x: torch.Tensor, seed: int) -> np.ndarray:
+    def _restart_latents(module: IFlowModule, x: torch.Tensor | ProjectedRows, seed: int) -> np.ndarray:
         """Latents of every restart on a seeded subsample ``(K, rows, n)``."""
         rows = np.sort(np.random.default_rng(seed).permutation(len(x))[:SELECTION_SAMPLES])
-        return module.encode(x[torch.from_numpy(rows).to(x.device)])[0].cpu().numpy()
+        return module.encode(gather_rows(x, torch.from_numpy(rows)))[0].cpu().numpy()
 
     def fit_transform(self, X: Any, u: Any) -> np.ndarray:
         """``fit(X, u)`` then ``transform(X)``."""
         return self.fit(X, u).transform(X)
 
     # ----------------------------------------------------------------- inference
-    def _checked(self, X: Any, name: str = "X") -> np.ndarray:
+    def _blocks(self, X: Any, name: str = "X") -> tuple[int, Iterator[np.ndarray]]:
+        """The number of rows of X and its consecutive blocks of raw rows, checked against
+        the fit; an out-of-core X is read one block at a time."""
         check_fitted(self, "module_")
-        return check_new_observations(X, self.n_features_in_, name, getattr(self, "feature_names_in_", None))
+        if is_out_of_core(X):
+            check_array_shape(X, name, min_rows=1)
+            if X.shape[1] != self.n_features_in_:
+                raise ValueError(f"{name} has {X.shape[1]} features but the model was fitted with {self.n_features_in_}")
+            n_rows = int(X.shape[0])
+            return n_rows, (check_finite_block(X[rows], name, rows.start) for rows in chunks(n_rows, INFERENCE_CHUNK))
+        x = check_new_observations(X, self.n_features_in_, name, getattr(self, "feature_names_in_", None))
+        return len(x), (x[rows] for rows in chunks(len(x), INFERENCE_CHUNK))
 
     @torch.no_grad()
-    def _batched(self, fn: Any, *tensors: torch.Tensor) -> torch.Tensor:
-        out = [fn(*(t[rows].to(self.device_) for t in tensors)).cpu()
-               for rows in chunks(len(tensors[0]), INFERENCE_CHUNK)]
-        return torch.cat(out)
+    def _map_blocks(self, X: Any, fn: Any, u: Any = None) -> np.ndarray:
+        """``fn(y, u_rows, block)`` over blocks of X, concatenated: ``y`` the flow's input
+        of the block's raw rows ``block``, ``u_rows`` the encoded u of those rows (or None)."""
+        n_rows, blocks = self._blocks(X)
+        u_t = None
+        if u is not None:
+            check_same_length(np.empty(n_rows), np.asarray(u), "X", "u")
+            u_t = aux_rows(self.aux_encoder_, u)
+        out, start = [], 0
+        for block in blocks:
+            rows = slice(start, start + len(block))
+            start += len(block)
+            y = torch.from_numpy(self.projection_.apply(block)).to(self.device_)
+            out.append(fn(y, None if u_t is None else u_t[rows].to(self.device_), block))
+        return np.concatenate(out) if out else np.empty((0,))
 
     def transform(self, X: Any, u: Any = None) -> np.ndarray:
-        """Latents z = f^{-1}(x): ``(n_rows, n_components)``; ``u`` is not needed."""
-        x = self._checked(X)
-        y = torch.from_numpy(self.projection_.apply(x))
-        return self._batched(lambda yb: self.module_.encode(yb)[0][0], y).numpy()
+        """Latents z = f^{-1}(x): ``(n_rows, n_components)``; ``u`` is not needed. An
+        out-of-core X is read in chunks."""
+        return self._map_blocks(X, lambda y, _, __: self.module_.encode(y)[0][0].cpu().numpy())
 
+    @torch.no_grad()
     def inverse_transform(self, Z: Any) -> np.ndarray:
         """Observations x = f(z) in the units of X: ``(n_rows, n_features)`` (on the
         principal subspace when ``n_components < n_features``)."""
         check_fitted(self, "module_")
         z = torch.from_numpy(check_new_observations(Z, self.config_.x_dim, "Z"))
-        y = self._batched(lambda zb: self.module_.decode(zb)[0], z).numpy()
+        y = torch.cat([self.module_.decode(z[rows].to(self.device_))[0].cpu()
+                       for rows in chunks(len(z), INFERENCE_CHUNK)]).numpy()
         return self.projection_.reconstruct(y).astype(np.float32)
 
     def score_samples(self, X: Any, u: Any) -> np.ndarray:
         """Exact log p(x | u) per row in the units of X: ``(n_rows,)`` (with n < d, the
         flow's density on the principal subspace times the Gaussian density off it)."""
-        x = self._checked(X)
+        check_fitted(self, "module_")
         if u is None:
             raise ValueError("u is required: the likelihood depends on the prior p(z | u)")
-        check_same_length(x, np.asarray(u), "X", "u")
-        y = torch.from_numpy(self.projection_.apply(x))
-        u_t = torch.from_numpy(self.aux_encoder_.transform(u))
-        log_py = self._batched(lambda yb, ub: self.module_.log_prob(yb, ub)[0], y, u_t).numpy()
-        return log_py - self.projection_.log_jacobian() + self.projection_.residual_log_density(x)
+        projection = self.projection_
+
+        def log_density(y: torch.Tensor, u_rows: torch.Tensor, block: np.ndarray) -> np.ndarray:
+            log_py = self.module_.log_prob(y, u_rows)[0].cpu().numpy()
+            return log_py - projection.log_jacobian() + projection.residual_log_density(block)
+
+        return self._map_blocks(X, log_density, u)
 
     def score(self, X: Any, u: Any) -> float:
         """Mean log-likelihood per sample; higher is better."""
@@ -364,16 +399,16 @@ class IFlow(LabelPosteriorMixin, ParamsMixin):
         """log p(x | u = k) for every fitted label k, less the terms that are the same for
         every k (the Jacobians and, for n < d, the density off the principal subspace):
         ``(n_rows, n_labels)``; ``predict_proba_u`` is then the exact posterior p(u | x)."""
-        y = torch.from_numpy(self.projection_.apply(self._checked(X)))
+        check_fitted(self, "module_")
         self._check_categorical_u()
         eye = torch.eye(self.aux_encoder_.dim)
 
-        def per_label(yb: torch.Tensor) -> torch.Tensor:
-            z = self.module_.encode(yb)[0]  # (1, batch, n)
-            return torch.stack([self.module_.prior_log_prob(z, eye[k].expand(len(yb), -1).to(yb.device))[0]
-                                for k in range(len(eye))], dim=-1)
+        def per_label(y: torch.Tensor, _: Any, __: Any) -> np.ndarray:
+            z = self.module_.encode(y)[0]  # (1, batch, n)
+            return torch.stack([self.module_.prior_log_prob(z, eye[k].expand(len(y), -1).to(y.device))[0]
+                                for k in range(len(eye))], dim=-1).double().cpu().numpy()
 
-        return self._batched(per_label, y).double().numpy()
+        return self._map_blocks(X, per_label)
 
     def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
         """Write the fitted model (the kept restart) to directory ``path`` (JSON config +
@@ -382,4 +417,19 @@ class IFlow(LabelPosteriorMixin, ParamsMixin):
         return save_model(self, path, overwrite=overwrite)
 
 
-__all__ = ["IFlow"]
+@torch.no_grad()
+def restart_log_likelihood(module: IFlowModule, x: Any, u: torch.Tensor | OneHotRows, projection: InputProjection,
+                           device: torch.device) -> np.ndarray:
+    """Mean exact log p(x | u) per row of every stacked restart ``(K,)``, in the units of
+    X, over all rows of ``x`` ``(N, d)`` (in memory or out of core: read a chunk at a time)."""
+    total = torch.zeros(module.config.n_models, dtype=torch.float64)
+    n_rows = int(x.shape[0])
+    for rows in chunks(n_rows, INFERENCE_CHUNK):
+        block = np.asarray(x[rows])
+        y = torch.from_numpy(projection.apply(block)).to(device)
+        total += module.log_prob(y, u[rows].to(device)).double().sum(-1).cpu()
+        total += float(projection.residual_log_density(block).sum())
+    return (total / n_rows).numpy() - projection.log_jacobian()
+
+
+__all__ = ["IFlow", "restart_log_likelihood"]

@@ -179,6 +179,10 @@ class IFlowModule(nn.Module):
         log_px = log_pz + log_det
         return LossOutput(-log_px.mean(-1), log_px.detach(), log_det.detach(), -log_pz.detach())
 
+    def forward(self, x: torch.Tensor, u: torch.Tensor, **kwargs) -> LossOutput:
+        """:meth:`loss`: the forward pass of training (what DDP wraps under torchrun)."""
+        return self.loss(x, u, **kwargs)
+
     def select(self, k: int) -> IFlowModule:
         """Model ``k`` of the stack as a module of its own (K = 1)."""
         if not 0 <= k < self.config.n_models:

@@ -22,6 +22,9 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import torch
+
+from nica.datasets.streaming import ColumnStats, RowSource
 
 #: the residual variance is floored at this fraction of the total variance
 MIN_NOISE_FRACTION = 1e-9
@@ -50,12 +53,31 @@ class InputProjection:
         d = x.shape[1]
         mean = x.mean(0, dtype=np.float64)
         if n_components == d:
-            if not standardize:
-                return cls(np.zeros(d), np.ones(d))
-            std = x.std(0, dtype=np.float64)
-            return cls(mean, np.where(std > 0, std, 1.0))
+            return cls._standardisation(mean, x.std(0, dtype=np.float64), standardize)
         centred = x - mean
-        cov = centred.T @ centred / len(x)
+        return cls.from_covariance(mean, centred.T @ centred / len(x), n_components, standardize)
+
+    @classmethod
+    def from_stats(cls, stats: ColumnStats, n_components: int, standardize: bool = True) -> InputProjection:
+        """The same as :meth:`fit`, from the moments of one streamed pass over an
+        out-of-core X (:func:`nica.datasets.streaming.column_stats`; with
+        ``covariance=True`` when n < d)."""
+        if n_components == len(stats.mean):
+            return cls._standardisation(stats.mean, stats.std, standardize)
+        if stats.cov is None:
+            raise ValueError("principal components need the covariance: column_stats(..., covariance=True)")
+        return cls.from_covariance(stats.mean, stats.cov, n_components, standardize)
+
+    @classmethod
+    def _standardisation(cls, mean: np.ndarray, std: np.ndarray, standardize: bool) -> InputProjection:
+        if not standardize:
+            return cls(np.zeros(len(mean)), np.ones(len(mean)))
+        return cls(np.asarray(mean, float), np.where(std > 0, std, 1.0))
+
+    @classmethod
+    def from_covariance(cls, mean: np.ndarray, cov: np.ndarray, n_components: int,
+                        standardize: bool = True) -> InputProjection:
+        """The top-n principal subspace of covariance ``cov`` ``(d, d)`` about ``mean`` ``(d,)``."""
         eigenvalues, eigenvectors = np.linalg.eigh(cov)  # ascending
         order = np.argsort(eigenvalues)[::-1]
         eigenvalues, eigenvectors = np.clip(eigenvalues[order], 0.0, None), eigenvectors[:, order]
@@ -63,7 +85,7 @@ class InputProjection:
         floor = MIN_NOISE_FRACTION * max(float(eigenvalues.sum()), 1e-300)
         noise = max(float(eigenvalues[n_components:].mean()), floor)
         scale = np.sqrt(np.maximum(kept, floor)) if standardize else np.ones(n_components)
-        return cls(mean, scale, eigenvectors[:, :n_components], noise)
+        return cls(np.asarray(mean, float), scale, eigenvectors[:, :n_components], noise)
 
     def to_dict(self) -> dict:
         return {"mean": self.mean.tolist(), "scale": self.scale.tolist(),
@@ -122,4 +144,17 @@ class InputProjection:
         return float(self.residual_log_density(x).mean()) if self.components is not None else 0.0
 
 
-__all__ = ["InputProjection", "MIN_NOISE_FRACTION"]
+class ProjectedRows(RowSource):
+    """Rows of an out-of-core X ``(N, d)`` as the flow's input ``(N, n)``: each mini-batch
+    (or chunk) is read from disk and mapped by ``projection`` (:meth:`InputProjection.apply`)."""
+
+    def __init__(self, array: object, projection: InputProjection, device: torch.device | str) -> None:
+        super().__init__(array, projection.mean, np.ones(projection.n_features), device)
+        self.projection = projection
+        self.shape = (self.shape[0], len(projection.scale))
+
+    def standardise(self, block: np.ndarray) -> np.ndarray:
+        return self.projection.apply(np.asarray(block))
+
+
+__all__ = ["InputProjection", "MIN_NOISE_FRACTION", "ProjectedRows"]
