@@ -132,3 +132,62 @@ def test_bad_out_of_core_input_is_refused_before_training(tmp_path, tiny_data):
     np.save(tmp_path / "good.npy", tiny_data.x)
     with pytest.raises(ValueError, match="u has"):
         IFlow(3, **FAST).fit(open_array(tmp_path / "good.npy"), tiny_data.u[:10])
+
+
+def test_early_stopping_on_held_out_rows(tmp_path, tiny_data, monkeypatch):
+    import nica.flows.estimator as flow_estimator
+    from nica.training.trainer import Validation
+
+    rule = Validation(lambda: 0.0, every=1, patience=2, tol=0.1)
+    assert not rule.should_stop([1.0, 2.0, 2.05])  # two evaluations needed before the rule can fire
+    assert rule.should_stop([1.0, 2.0, 2.05, 2.1]) and not rule.should_stop([1.0, 2.0, 2.05, 2.2])
+
+    monkeypatch.setattr(flow_estimator, "VALIDATION_EVERY", 5)
+    x_disk = write(tmp_path, tiny_data.x, "npy")
+    reads = []
+    original_read = ProjectedRows.read
+    monkeypatch.setattr(ProjectedRows, "read", lambda self, rows: reads.append(rows.copy()) or original_read(self, rows))
+    params = {**FAST, "max_steps": 200, "early_stopping": True, "validation_fraction": 0.2, "n_iter_no_change": 2}
+    # a gain of 1e3 nats is never reached: the fit stops after 3 evaluations
+    model = IFlow(3, **{**params, "tol": 1e3}).fit(x_disk, tiny_data.u)
+    assert model.history_.stopped_early and model.n_steps_ == 15 and len(model.history_.validation) == 3
+    held, trained = reads[0], np.concatenate(reads[1:-1])  # the held-out rows are read first, once
+    assert len(held) == 0.2 * len(tiny_data.x) and not np.isin(trained, held).any()
+    # in memory: the same split and the same decisions
+    same = IFlow(3, **{**params, "tol": 1e3}).fit(tiny_data.x, tiny_data.u)
+    np.testing.assert_allclose(same.history_.validation, model.history_.validation, rtol=1e-4)
+    with pytest.raises(ValueError, match="validation_fraction"):
+        IFlow(3, **{**params, "validation_fraction": 1.5}).fit(tiny_data.x, tiny_data.u)
+
+
+class Interrupt(BaseException):
+    """Raised inside training, as a kill would stop it."""
+
+
+@pytest.mark.parametrize("stop", [2, 5, 9])
+def test_a_streamed_early_stopped_fit_resumes_to_the_uninterrupted_fit(tmp_path, tiny_data, monkeypatch, stop):
+    import nica.flows.estimator as flow_estimator
+    from nica.flows.module import IFlowModule
+
+    monkeypatch.setattr(flow_estimator, "VALIDATION_EVERY", 3)
+    x_disk = write(tmp_path, tiny_data.x, "npy")
+    params = {**FAST, "max_steps": 60, "early_stopping": True, "n_iter_no_change": 2, "tol": 1e3,
+              "checkpoint_every": 4}
+    full = IFlow(3, **params, checkpoint_dir=tmp_path / "full").fit(x_disk, tiny_data.u)
+    calls = {"n": 0}
+    loss = IFlowModule.loss
+
+    def interrupted(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == stop:
+            raise Interrupt
+        return loss(self, *args, **kwargs)
+
+    monkeypatch.setattr(IFlowModule, "loss", interrupted)
+    with pytest.raises(Interrupt):
+        IFlow(3, **params, checkpoint_dir=tmp_path / "cut").fit(x_disk, tiny_data.u)
+    monkeypatch.setattr(IFlowModule, "loss", loss)
+    resumed = IFlow(3, **params, checkpoint_dir=tmp_path / "cut").fit(x_disk, tiny_data.u, resume=True)
+    assert full.history_.stopped_early and resumed.n_steps_ == full.n_steps_ == 9
+    assert resumed.history_.validation == full.history_.validation
+    np.testing.assert_array_equal(resumed.transform(x_disk), full.transform(x_disk))

@@ -204,6 +204,30 @@ class RowSource:
             yield torch.from_numpy(self.standardise(self.array[start : start + chunk_rows])).to(self.device)
 
 
+class RowSubset:
+    """The rows ``rows`` of a :class:`RowSource`, indexed from 0 (``gather`` as the source's)."""
+
+    def __init__(self, source: RowSource, rows: torch.Tensor) -> None:
+        self.source, self.rows = source, torch.as_tensor(rows, dtype=torch.int64)
+        self.device = source.device
+        self.shape = (len(self.rows), source.shape[1])
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def gather(self, idx: torch.Tensor) -> torch.Tensor:
+        return self.source.gather(self.rows[idx.cpu()])
+
+
+def row_subset(rows_of: Any, rows: torch.Tensor) -> Any:
+    """The rows ``rows`` of a tensor, a :class:`RowSource` (read lazily) or :class:`OneHotRows`."""
+    if isinstance(rows_of, RowSource):
+        return RowSubset(rows_of, rows)
+    if isinstance(rows_of, OneHotRows):
+        return OneHotRows(rows_of.labels[rows.to(rows_of.device)], rows_of.n_classes)
+    return rows_of[rows.to(rows_of.device)]
+
+
 class OneHotRows:
     """Categorical u kept as label indices ``(N,)`` and one-hot encoded a batch at a time.
 

@@ -106,17 +106,37 @@ class TrainHistory:
     With K stacked models ``elbo`` and ``loss`` are averages over the models and
     ``model_elbo`` holds each model's mean training ELBO over the last epoch ``(K,)``.
     ``events`` records each non-finite step (step, action, new learning rate) and each
-    resume from a checkpoint.
+    resume from a checkpoint. ``validation`` holds the held-out score at each evaluation of
+    a :class:`Validation` (every ``Validation.every`` steps).
     """
 
     elbo: list[float] = field(default_factory=list)
     model_elbo: list[float] = field(default_factory=list)
+    validation: list[float] = field(default_factory=list)
     loss: list[float] = field(default_factory=list)
     learning_rate: list[float] = field(default_factory=list)
     n_steps: int = 0
     stopped_early: bool = False
     fit_time: float = 0.0
     events: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class Validation:
+    """Early stopping on a held-out score: ``score()`` (higher is better, e.g. the held-out
+    log-likelihood) is evaluated every ``every`` steps, and training stops once the last
+    ``patience`` evaluations have not beaten the best one before them by more than ``tol``.
+    The decision reads only ``TrainHistory.validation``, so a resumed fit takes it alike."""
+
+    score: Callable[[], float]
+    every: int = 500
+    patience: int = 10
+    tol: float = 1e-3
+
+    def should_stop(self, scores: list[float]) -> bool:
+        if len(scores) <= self.patience:
+            return False
+        return max(scores[-self.patience:]) <= max(scores[:-self.patience]) + self.tol
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -178,6 +198,7 @@ def train(
     resume: bool = False,
     elbo_offset: float = 0.0,
     score_name: str = "ELBO",
+    validation: Validation | None = None,
 ) -> TrainHistory:
     """Fit ``module`` to ``x`` ``(N, x_dim)`` and ``u`` ``(N, aux_dim)`` in place.
 
@@ -195,7 +216,8 @@ def train(
     with ``resume=True`` training continues from the last checkpoint there (if any) and
     reaches the same result as an uninterrupted run. ``progress`` shows a bar
     (:class:`nica.training.progress.FitProgress`) whose ELBOs are less ``elbo_offset``,
-    labelled ``score_name`` (a flow's "ELBO" is its exact log-likelihood).
+    labelled ``score_name`` (a flow's "ELBO" is its exact log-likelihood). ``validation``
+    stops training early on a held-out score (:class:`Validation`).
 
     Raises
     ------
@@ -294,6 +316,11 @@ def train(
                     failures_in_a_row += 1
                     _recover(opt, snapshot, config, history, failures_in_a_row)
                 opt.schedule.after_step()
+                if validation is not None and history.n_steps % validation.every == 0:
+                    history.validation.append(float(validation.score()))
+                    if validation.should_stop(history.validation):
+                        history.stopped_early = True
+                        loop["n_batches"] = loop["batch"]  # this epoch ends here
                 if progress:
                     bar.step(elbo_sum, n_good)
                 if checkpoint is not None and rank == 0 and history.n_steps % checkpoint.every == 0:
