@@ -484,6 +484,28 @@ def test_fit_with_restarts_checkpoint_and_resume(tmp_path, tiny_data):
     np.testing.assert_array_equal(a.transform(tiny_data.x, tiny_data.u), b.transform(tiny_data.x, tiny_data.u))
 
 
+def test_fit_and_transform_streamed_pick_the_flow(tmp_path, tiny_data, monkeypatch):
+    from nica.datasets import streaming
+
+    np.save(tmp_path / "x.npy", tiny_data.x.astype(np.float32))
+    np.save(tmp_path / "u.npy", tiny_data.u)
+    result = CliRunner().invoke(main, ["fit", str(tmp_path / "x.npy"), "--u", str(tmp_path / "u.npy"), "--stream",
+                                       "--n-components", "3", "--max-steps", "20", "--out", str(tmp_path / "m"),
+                                       "--quiet", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert "model flow" in result.output and "read from disk batch by batch" in result.output
+    model = nica.load(tmp_path / "m")
+    assert isinstance(model, nica.IFlow)
+    monkeypatch.setattr(streaming, "CHUNK_ROWS", 128)  # several chunks, the last one short
+    streamed = CliRunner().invoke(main, ["transform", str(tmp_path / "m"), str(tmp_path / "x.npy"), "--stream",
+                                         "--out", str(tmp_path / "z.npy")])
+    assert streamed.exit_code == 0, streamed.output
+    np.testing.assert_array_equal(np.load(tmp_path / "z.npy"), model.transform(tiny_data.x))
+    wrong = CliRunner().invoke(main, ["transform", str(tmp_path / "m"), str(tmp_path / "x.npy"), "--stream",
+                                      "--out", str(tmp_path / "z.csv")])
+    assert wrong.exit_code != 0 and ".npy" in wrong.output and not (tmp_path / "z.csv").exists()
+
+
 def test_fit_streaming_from_npy(tmp_path, tiny_data):
     np.save(tmp_path / "x.npy", tiny_data.x.astype(np.float32))
     np.save(tmp_path / "u.npy", tiny_data.u)

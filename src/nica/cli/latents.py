@@ -18,10 +18,14 @@ from nica.cli._common import check_outputs, data_options, overwrite_option, read
 @data_options
 @click.option("--sample", is_flag=True, help="one posterior sample instead of the posterior mean")
 @click.option("--seed", type=int, default=0, show_default=True, help="seed for --sample")
+@click.option("--stream", is_flag=True,
+              help="read x from disk chunk by chunk (.npy memory-mapped, HDF5 or zarr) and write the latents "
+                   "(.npy) chunk by chunk: memory bounded by a chunk, not by the rows")
 @overwrite_option()
 @user_errors
 def transform(model_dir: Path, data: Path, out: Path, u_file: Path | None, x_key: str, u_key: str,
-              x_cols: str | None, u_cols: str | None, sample: bool, seed: int, overwrite: bool) -> None:
+              x_cols: str | None, u_cols: str | None, sample: bool, seed: int, stream: bool,
+              overwrite: bool) -> None:
     """Write the latents of DATA under the model in MODEL_DIR to --out (.npy or .csv).
 
     DATA is read as by ``nica fit``, with the same --x-cols/--u-col or --x-key/--u-key.
@@ -38,6 +42,9 @@ def transform(model_dir: Path, data: Path, out: Path, u_file: Path | None, x_key
     model = load(model_dir)
     config = getattr(model, "config_", None)  # only an encoder q(z | x, u) needs u
     need_u = bool(getattr(config, "conditional", False) and getattr(config, "encoder_sees_u", False))
+    if stream:
+        _transform_streamed(model, data, out, u_file, x_key, u_key, need_u, sample, overwrite)
+        return
     ds = read_xu(data, u_file, x_key, u_key, x_cols, u_cols, need_u=need_u)
     x = align_columns(ds.x, ds.x_names, getattr(model, "feature_names_in_", None), str(data))
     if sample and not hasattr(model, "sample_posterior"):
@@ -49,6 +56,31 @@ def transform(model_dir: Path, data: Path, out: Path, u_file: Path | None, x_key
         z = model.transform(x, ds.u)
     save_array(out, z, overwrite=overwrite)
     click.echo(f"wrote {out}: latents {z.shape}")
+
+
+def _transform_streamed(model: object, data: Path, out: Path, u_file: Path | None, x_key: str, u_key: str,
+                        need_u: bool, sample: bool, overwrite: bool) -> None:
+    """``nica transform --stream``: x read a chunk at a time, the latents written likewise."""
+    import numpy as np
+
+    from nica.datasets.io import DataFileError, load_dataset, save_npy_blocks
+    from nica.datasets.streaming import CHUNK_ROWS, check_array_shape, open_array
+
+    if sample:
+        raise click.UsageError("--sample is not available with --stream")
+    if out.suffix.lower() != ".npy":
+        raise DataFileError(f"--stream writes the latents as .npy, not {out.suffix!r}")
+    u = None
+    if need_u:
+        u = load_dataset(data, u_path=u_file, u_key=u_key, parts=("u",)).u
+        if u is None:
+            raise DataFileError(f"this model's encoder reads u: {data} has no {u_key!r}; pass --u FILE")
+    x = check_array_shape(open_array(data, key=x_key), "x", min_rows=1)
+    n_rows, width = int(x.shape[0]), int(getattr(model, "n_components"))
+    blocks = (model.transform(x[start:start + CHUNK_ROWS], None if u is None else np.asarray(u)[start:start + CHUNK_ROWS])
+              for start in range(0, n_rows, CHUNK_ROWS))
+    save_npy_blocks(out, (n_rows, width), blocks, overwrite=overwrite)
+    click.echo(f"wrote {out}: latents {(n_rows, width)}, {CHUNK_ROWS:,} rows at a time")
 
 
 @click.command()

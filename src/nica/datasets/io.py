@@ -337,6 +337,29 @@ def save_array(path: str | Path, array: np.ndarray, *, overwrite: bool = False) 
     raise DataFileError(f"unsupported output type {suffix!r} for {path}; use .npy or .csv")
 
 
+def save_npy_blocks(path: str | Path, shape: tuple[int, int], blocks: Any, *, overwrite: bool = False) -> Path:
+    """Write an ``.npy`` of float32 ``shape`` from consecutive row ``blocks`` (an iterable of
+    arrays), one block at a time and atomically: memory is one block, not the array."""
+    if Path(path).suffix.lower() != ".npy":
+        raise DataFileError(f"output {path} must end in .npy to be written block by block")
+
+    def write(fh: IO[bytes]) -> None:
+        header = {"descr": np.lib.format.dtype_to_descr(np.dtype("<f4")), "fortran_order": False,
+                  "shape": tuple(int(v) for v in shape)}
+        np.lib.format.write_array_header_1_0(fh, header)
+        rows = 0
+        for block in blocks:
+            block = np.ascontiguousarray(block, dtype="<f4")
+            if block.ndim != 2 or block.shape[1] != shape[1]:
+                raise ValueError(f"a block of shape {block.shape} does not fit an array of shape {shape}")
+            fh.write(block.tobytes())
+            rows += len(block)
+        if rows != shape[0]:
+            raise ValueError(f"the blocks held {rows} rows, not {shape[0]}")
+
+    return atomic_write(path, write, overwrite=overwrite)
+
+
 def save_npz(path: str | Path, *, overwrite: bool = False, **arrays: np.ndarray) -> Path:
     """Save named arrays to an ``.npz`` file, atomically."""
     if Path(path).suffix.lower() != ".npz":
