@@ -49,6 +49,8 @@ from nica.training.trainer import TrainConfig, Validation, gather_rows, train
 VALIDATION_EVERY, MAX_VALIDATION_ROWS = 500, 20_000
 #: ``early_stopping``: evaluations without a gain before stopping, when ``n_iter_no_change`` is None
 VALIDATION_PATIENCE = 10
+#: values per tensor in the element-wise layers during inference (16 MB of float32)
+INFERENCE_ELEMENTS = 2**22
 #: ``max_steps="auto"``: this many steps per latent, within [min, max] (docs/tuning.md: on
 #: 10 -> 10 data 5,000 steps gave median MCC 0.90 and 10,000 gave 0.99; 5 -> 5 needs 5,000)
 AUTO_STEPS_PER_LATENT, AUTO_STEPS_MIN, AUTO_STEPS_MAX = 1_000, 5_000, 10_000
@@ -389,9 +391,10 @@ class IFlow(LabelPosteriorMixin, ParamsMixin):
             if X.shape[1] != self.n_features_in_:
                 raise ValueError(f"{name} has {X.shape[1]} features but the model was fitted with {self.n_features_in_}")
             n_rows = int(X.shape[0])
-            return n_rows, (check_finite_block(X[rows], name, rows.start) for rows in chunks(n_rows, INFERENCE_CHUNK))
+            size = inference_rows(self.module_)
+            return n_rows, (check_finite_block(X[rows], name, rows.start) for rows in chunks(n_rows, size))
         x = check_new_observations(X, self.n_features_in_, name, getattr(self, "feature_names_in_", None))
-        return len(x), (x[rows] for rows in chunks(len(x), INFERENCE_CHUNK))
+        return len(x), (x[rows] for rows in chunks(len(x), inference_rows(self.module_)))
 
     @torch.no_grad()
     def _map_blocks(self, X: Any, fn: Any, u: Any = None) -> np.ndarray:
@@ -422,7 +425,7 @@ class IFlow(LabelPosteriorMixin, ParamsMixin):
         check_fitted(self, "module_")
         z = torch.from_numpy(check_new_observations(Z, self.config_.x_dim, "Z"))
         y = torch.cat([self.module_.decode(z[rows].to(self.device_))[0].cpu()
-                       for rows in chunks(len(z), INFERENCE_CHUNK)]).numpy()
+                       for rows in chunks(len(z), inference_rows(self.module_))]).numpy()
         return self.projection_.reconstruct(y).astype(np.float32)
 
     def score_samples(self, X: Any, u: Any) -> np.ndarray:
@@ -465,6 +468,15 @@ class IFlow(LabelPosteriorMixin, ParamsMixin):
         return save_model(self, path, overwrite=overwrite)
 
 
+def inference_rows(module: IFlowModule) -> int:
+    """Rows per block of inference: :data:`~nica._base.INFERENCE_CHUNK` at most, and few
+    enough that the element-wise layers' (restarts, features, units, rows) tensors stay
+    near :data:`INFERENCE_ELEMENTS` values, so memory does not grow with the width."""
+    c = module.config
+    per_row = c.n_models * c.x_dim * (c.n_bins if c.flow == STACKABLE_FLOW else 1)
+    return int(min(INFERENCE_CHUNK, max(256, INFERENCE_ELEMENTS // per_row)))
+
+
 @torch.no_grad()
 def restart_log_likelihood(module: IFlowModule, x: Any, u: torch.Tensor | OneHotRows, projection: InputProjection,
                            device: torch.device) -> np.ndarray:
@@ -472,7 +484,7 @@ def restart_log_likelihood(module: IFlowModule, x: Any, u: torch.Tensor | OneHot
     X, over all rows of ``x`` ``(N, d)`` (in memory or out of core: read a chunk at a time)."""
     total = torch.zeros(module.config.n_models, dtype=torch.float64)
     n_rows = int(x.shape[0])
-    for rows in chunks(n_rows, INFERENCE_CHUNK):
+    for rows in chunks(n_rows, inference_rows(module)):
         block = np.asarray(x[rows])
         y = torch.from_numpy(projection.apply(block)).to(device)
         total += module.log_prob(y, u[rows].to(device)).double().sum(-1).cpu()
