@@ -62,7 +62,7 @@ def test_streamed_flow_fit_matches_the_in_memory_fit(tmp_path, tiny_data, tall, 
 
 
 def test_streamed_fit_reads_a_batch_at_a_time_and_inference_a_chunk(tmp_path, tall, monkeypatch):
-    import nica.flows.estimator as flow_estimator
+    import nica.flows._fitting as flow_estimator
 
     x_disk = write(tmp_path, tall.x, "npy")
     reads, blocks = [], []
@@ -135,7 +135,7 @@ def test_bad_out_of_core_input_is_refused_before_training(tmp_path, tiny_data):
 
 
 def test_early_stopping_on_held_out_rows(tmp_path, tiny_data, monkeypatch):
-    import nica.flows.estimator as flow_estimator
+    import nica.flows._fitting as flow_estimator
     from nica.training.trainer import Validation
 
     rule = Validation(lambda: 0.0, every=1, patience=2, tol=0.1)
@@ -166,7 +166,7 @@ class Interrupt(BaseException):
 
 @pytest.mark.parametrize("stop", [2, 5, 9])
 def test_a_streamed_early_stopped_fit_resumes_to_the_uninterrupted_fit(tmp_path, tiny_data, monkeypatch, stop):
-    import nica.flows.estimator as flow_estimator
+    import nica.flows._fitting as flow_estimator
     from nica.flows.module import IFlowModule
 
     monkeypatch.setattr(flow_estimator, "VALIDATION_EVERY", 3)
@@ -191,3 +191,46 @@ def test_a_streamed_early_stopped_fit_resumes_to_the_uninterrupted_fit(tmp_path,
     assert full.history_.stopped_early and resumed.n_steps_ == full.n_steps_ == 9
     assert resumed.history_.validation == full.history_.validation
     np.testing.assert_array_equal(resumed.transform(x_disk), full.transform(x_disk))
+
+
+def test_restarts_pruned_to_the_most_likely_one(tmp_path, tiny_data):
+    params = {**FAST, "n_restarts": 3, "max_steps": 50, "prune_after": 20}
+    model = IFlow(3, **params).fit(tiny_data.x, tiny_data.u)
+    assert model.restarts_module_.config.n_models == 3 and model.module_.config.n_models == 1
+    assert model.n_steps_ == 50 and any("pruned" in e["event"] for e in model.history_.events)
+    # kept by the training likelihood when they were compared; only its final likelihood exists
+    assert model.selected_restart_ == int(np.argmax(model.restart_scores_))
+    ll = model.restart_log_likelihood_
+    assert np.isfinite(ll[model.selected_restart_]) and np.isnan(np.delete(ll, model.selected_restart_)).all()
+    np.testing.assert_allclose(model.log_likelihood_, model.score(tiny_data.x, tiny_data.u), rtol=1e-5)
+    model.save(tmp_path / "m")
+    loaded = nica.load(tmp_path / "m")
+    np.testing.assert_array_equal(loaded.transform(tiny_data.x), model.transform(tiny_data.x))
+    # "auto": no pruning up to 10 latents, beyond it after 5,000 steps of a larger budget
+    assert IFlow(10)._prune_after(10, 10_000) is None and IFlow(20)._prune_after(20, 40_000) == 5_000
+    assert IFlow(10)._max_steps(10) == 10_000 and IFlow(20)._max_steps(20) == 40_000
+    assert IFlow(3, prune_after=80)._prune_after(3, 50) is None
+
+
+@pytest.mark.parametrize("stop", [7, 20, 23, 41])
+def test_a_pruned_fit_resumes_in_either_phase_to_the_uninterrupted_fit(tmp_path, tiny_data, monkeypatch, stop):
+    from nica.flows.module import IFlowModule
+
+    params = {**FAST, "n_restarts": 3, "max_steps": 50, "prune_after": 20, "checkpoint_every": 6}
+    full = IFlow(3, **params, checkpoint_dir=tmp_path / "full").fit(tiny_data.x, tiny_data.u)
+    calls = {"n": 0}
+    loss = IFlowModule.loss
+
+    def interrupted(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == stop:
+            raise Interrupt
+        return loss(self, *args, **kwargs)
+
+    monkeypatch.setattr(IFlowModule, "loss", interrupted)
+    with pytest.raises(Interrupt):
+        IFlow(3, **params, checkpoint_dir=tmp_path / "cut").fit(tiny_data.x, tiny_data.u)
+    monkeypatch.setattr(IFlowModule, "loss", loss)
+    resumed = IFlow(3, **params, checkpoint_dir=tmp_path / "cut").fit(tiny_data.x, tiny_data.u, resume=True)
+    np.testing.assert_array_equal(resumed.transform(tiny_data.x), full.transform(tiny_data.x))
+    assert resumed.selected_restart_ == full.selected_restart_ and resumed.history_.elbo == full.history_.elbo

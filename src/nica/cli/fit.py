@@ -157,6 +157,8 @@ def fit_summary(model: Any, choice: Any, requested: str) -> str:
     if k > 1:
         agreement = model.restart_agreement_[~np.eye(k, dtype=bool)]
         rule = "log-likelihood" if hasattr(model, "log_likelihood_") and model.selection == "elbo" else model.selection
+        pruned = any("pruned" in e.get("event", "") for e in model.history_.events)
+        rule += " (the others were dropped part-way, prune_after)" if pruned else ""
         restarts = (f", restart {model.selected_restart_} of {k} kept by {rule}; "
                     f"the restarts' latents agree with MCC {agreement.mean():.3f}"
                     + (f" on average (pairs {agreement.min():.3f} to {agreement.max():.3f})" if k > 2 else ""))

@@ -10,7 +10,6 @@ import numpy as np
 import torch
 
 from nica._base import (
-    INFERENCE_CHUNK,
     ParamsMixin,
     check_fitted,
     check_new_observations,
@@ -24,36 +23,28 @@ from nica._checkpointing import aux_identity, fit_checkpointing
 from nica._label_posterior import LabelPosteriorMixin
 from nica._threads import fits_on_threads
 from nica._validation import AuxEncoder, check_observations, check_same_length, warn_identifiability
-from nica._restarts import SELECTION_SAMPLES, check_restarts
+from nica._restarts import check_restarts
 from nica.datasets.features import feature_names
-from nica.datasets.streaming import (
-    OneHotRows,
-    check_array_shape,
-    check_finite_block,
-    column_stats,
-    is_out_of_core,
-    row_subset,
-)
+from nica.datasets.streaming import check_array_shape, check_finite_block, column_stats, is_out_of_core
 from nica.flows._format import IFLOW_FORMAT
 from nica.flows.module import STACKABLE_FLOW, IFlowConfig, IFlowModule
+from nica.flows._fitting import hold_out, inference_rows, restart_latents, restart_log_likelihood, train_restarts
 from nica.flows.projection import InputProjection, ProjectedRows
 from nica.flows.transforms import FLOW_STEPS
 from nica.persistence import register_estimator, save_model
 from nica.training import distributed
 from nica.training.selection import restart_scores
-from nica.training.trainer import TrainConfig, Validation, gather_rows, train
+from nica.training.trainer import TrainConfig
 
 
-#: ``early_stopping``: steps between evaluations of the held-out log-likelihood, and the
-#: most rows held out
-VALIDATION_EVERY, MAX_VALIDATION_ROWS = 500, 20_000
-#: ``early_stopping``: evaluations without a gain before stopping, when ``n_iter_no_change`` is None
-VALIDATION_PATIENCE = 10
-#: values per tensor in the element-wise layers during inference (16 MB of float32)
-INFERENCE_ELEMENTS = 2**22
 #: ``max_steps="auto"``: this many steps per latent, within [min, max] (docs/tuning.md: on
 #: 10 -> 10 data 5,000 steps gave median MCC 0.90 and 10,000 gave 0.99; 5 -> 5 needs 5,000)
 AUTO_STEPS_PER_LATENT, AUTO_STEPS_MIN, AUTO_STEPS_MAX = 1_000, 5_000, 10_000
+#: ... and beyond :data:`AUTO_SMALL_N` latents, this many steps per latent up to a cap, with
+#: the restarts pruned to the most likely one after :data:`AUTO_PRUNE_AFTER` steps
+#: (``prune_after="auto"``; docs/tuning.md, issue 22: the fits of 20 latents converge far
+#: more slowly, and the restart that leads early leads at the end)
+AUTO_SMALL_N, AUTO_LARGE_STEPS_PER_LATENT, AUTO_LARGE_STEPS_MAX, AUTO_PRUNE_AFTER = 10, 2_000, 100_000, 5_000
 
 
 @register_estimator("IFlow", IFLOW_FORMAT)
@@ -102,13 +93,20 @@ class IFlow(LabelPosteriorMixin, ParamsMixin):
     batch_size, learning_rate, max_steps, lr_schedule, n_iter_no_change, tol : Adam
         optimisation by :func:`nica.training.train` (early stopping on the training
         log-likelihood, or with ``early_stopping`` on the held-out one). ``max_steps="auto"``:
-        1,000 steps per latent dimension, between 5,000 and 10,000 (:data:`AUTO_STEPS_PER_LATENT`).
+        1,000 steps per latent dimension, between 5,000 and 10,000, up to 10 latents
+        (:data:`AUTO_STEPS_PER_LATENT`); beyond, 2,000 per latent up to 100,000
+        (:data:`AUTO_LARGE_STEPS_PER_LATENT`).
     early_stopping, validation_fraction : hold out this fraction of the rows (at most
         :data:`MAX_VALIDATION_ROWS`), score the restarts' best mean log-likelihood on them
         every :data:`VALIDATION_EVERY` steps, and stop once ``n_iter_no_change`` (default 10)
         evaluations have not raised it by more than ``tol``; the held-out rows are not
         trained on.
     n_restarts : K flows trained side by side as one batched model (invertible MLP only).
+    prune_after : steps after which only the restart the ``selection`` rule prefers
+        trains on (alone, for the rest of ``max_steps``, on ``lr_schedule``; before it all
+        restarts train at a constant learning rate); None trains every restart for the
+        whole budget. ``"auto"``: None up to 10 latents, 5,000 steps beyond
+        (:data:`AUTO_PRUNE_AFTER`; :mod:`nica.flows._fitting`).
     selection : which restart is kept: ``"elbo"`` (the highest exact log-likelihood on
         the training data: for a flow the bound is tight), ``"agreement"`` or ``"first"``
         (:mod:`nica.training.selection`).
@@ -182,6 +180,7 @@ class IFlow(LabelPosteriorMixin, ParamsMixin):
         early_stopping: bool = False,
         validation_fraction: float = 0.1,
         n_restarts: int = 4,
+        prune_after: int | str | None = "auto",
         selection: str = "elbo",
         standardize: bool = True,
         u_type: str = "auto",
@@ -214,6 +213,7 @@ class IFlow(LabelPosteriorMixin, ParamsMixin):
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_restarts = n_restarts
+        self.prune_after = prune_after
         self.selection = selection
         self.standardize = standardize
         self.u_type = u_type
@@ -292,24 +292,32 @@ class IFlow(LabelPosteriorMixin, ParamsMixin):
         u_t = aux_rows(aux, u).to(device)
         checkpoint, seed = fit_checkpointing(self, (*data_id, *aux_identity(u_t)), resume)
         module = seeded_init(lambda: IFlowModule(config), seed).to(device)
-        generator = torch.Generator(device=device).manual_seed(seed + 1)
-        x_fit, u_fit, validation = self._hold_out(module, x_t, u_t, seed) if early else (x_t, u_t, None)
-        history = train(module, x_fit, u_fit, train_config, generator=generator, progress=self.verbose,
-                        checkpoint=checkpoint, resume=resume, elbo_offset=projection.log_jacobian(),
-                        score_name="log-lik.", validation=validation)
+        x_fit, u_fit, validation = x_t, u_t, None
+        if early:
+            x_fit, u_fit, validation = hold_out(x_t, u_t, fraction=self.validation_fraction, seed=seed,
+                                                patience=self.n_iter_no_change, tol=self.tol)
+        module, history, pruning = train_restarts(
+            module, x_fit, u_fit, train_config, prune_after=self._prune_after(config.x_dim, train_config.max_steps),
+            selection=self.selection, latents=lambda m: restart_latents(m, x_t, seed),
+            log_jacobian=projection.log_jacobian(), generator_seed=seed + 1, device=device, checkpoint=checkpoint,
+            resume=resume, progress=self.verbose, validation=validation)
 
         # fitted state only after training succeeded (a failed refit keeps the old fit)
         module.eval()
         restart_ll = restart_log_likelihood(module, x, u_t, projection, device)
-        scores, agreement = restart_scores(
-            self.selection, model_elbo=np.nan_to_num(restart_ll, nan=-np.inf),
-            latents=lambda: self._restart_latents(module, x_t, seed))
-        chosen = int(np.argmax(scores))
-        self.restarts_module_, self.module_ = module, module.select(chosen).eval()
+        if pruning is None:
+            scores, agreement = restart_scores(
+                self.selection, model_elbo=np.nan_to_num(restart_ll, nan=-np.inf),
+                latents=lambda: restart_latents(module, x_t, seed))
+            chosen, restarts = int(np.argmax(scores)), module
+        else:  # compared when pruned: only the kept restart trained on (its likelihood alone is final)
+            scores, agreement, chosen, restarts = pruning.scores, pruning.agreement, pruning.selected, pruning.restarts
+            restart_ll = np.where(np.arange(restarts.config.n_models) == chosen, restart_ll[0], np.nan)
+        self.restarts_module_, self.module_ = restarts, (module if pruning else module.select(chosen)).eval()
         self.config_, self.history_ = self.module_.config, history
         self.selected_restart_, self.restart_scores_, self.restart_agreement_ = chosen, scores, agreement
         self.restart_log_likelihood_ = restart_ll
-        self.restart_priors_ = module.restart_priors()
+        self.restart_priors_ = restarts.restart_priors()
         self.aux_encoder_, self.feature_names_in_ = aux, names
         self._set_projection(projection)
         self.seed_, self.device_ = seed, device
@@ -331,31 +339,6 @@ class IFlow(LabelPosteriorMixin, ParamsMixin):
         y = projection.apply(x)
         return projection, torch.from_numpy(y).to(device), (y,)
 
-    def _hold_out(self, module: IFlowModule, x: torch.Tensor | ProjectedRows, u: torch.Tensor | OneHotRows,
-                  seed: int) -> tuple[Any, Any, Validation]:
-        """The training rows of x and u, and the held-out score that stops training: the
-        best restart's mean log-likelihood of the flow's input on a seeded random
-        ``validation_fraction`` of the rows."""
-        fraction = float(self.validation_fraction)
-        if not 0 < fraction < 1:
-            raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}")
-        n_rows = len(x)
-        n_held = min(max(1, int(round(fraction * n_rows))), MAX_VALIDATION_ROWS)
-        if n_rows - n_held < 2:
-            raise ValueError(f"early_stopping holds out {n_held} of {n_rows} rows, too few left to train on")
-        order = np.random.default_rng(seed + 2).permutation(n_rows)
-        held = torch.from_numpy(np.sort(order[:n_held]))
-        kept = torch.from_numpy(np.sort(order[n_held:]))
-        x_held, u_held = gather_rows(x, held), u[held]
-        patience = VALIDATION_PATIENCE if self.n_iter_no_change is None else int(self.n_iter_no_change)
-
-        @torch.no_grad()
-        def score() -> float:
-            return float(module.log_prob(x_held, u_held).double().mean(-1).max())
-
-        return (row_subset(x, kept), row_subset(u, kept),
-                Validation(score, every=VALIDATION_EVERY, patience=patience, tol=float(self.tol)))
-
     def _set_projection(self, projection: InputProjection) -> None:
         """The fitted input map and the attributes that name its parts."""
         self.projection_ = projection
@@ -367,15 +350,20 @@ class IFlow(LabelPosteriorMixin, ParamsMixin):
     def _max_steps(self, n: int) -> Any:
         """``max_steps`` with ``"auto"`` resolved for n latents (see the class docstring)."""
         if isinstance(self.max_steps, str) and self.max_steps == "auto":
+            if n > AUTO_SMALL_N:
+                return int(min(AUTO_LARGE_STEPS_MAX, AUTO_LARGE_STEPS_PER_LATENT * n))
             return int(min(AUTO_STEPS_MAX, max(AUTO_STEPS_MIN, AUTO_STEPS_PER_LATENT * n)))
         return self.max_steps
 
-    @staticmethod
-    @torch.no_grad()
-    def _restart_latents(module: IFlowModule, x: torch.Tensor | ProjectedRows, seed: int) -> np.ndarray:
-        """Latents of every restart on a seeded subsample ``(K, rows, n)``."""
-        rows = np.sort(np.random.default_rng(seed).permutation(len(x))[:SELECTION_SAMPLES])
-        return module.encode(gather_rows(x, torch.from_numpy(rows)))[0].cpu().numpy()
+    def _prune_after(self, n: int, max_steps: int) -> int | None:
+        """``prune_after`` with ``"auto"`` resolved for n latents, checked."""
+        value = self.prune_after
+        if isinstance(value, str) and value == "auto":
+            return AUTO_PRUNE_AFTER if n > AUTO_SMALL_N else None
+        if value is None:
+            return None
+        value = check_positive_int(value, "prune_after")
+        return value if value < max_steps else None
 
     def fit_transform(self, X: Any, u: Any) -> np.ndarray:
         """``fit(X, u)`` then ``transform(X)``."""
@@ -468,28 +456,4 @@ class IFlow(LabelPosteriorMixin, ParamsMixin):
         return save_model(self, path, overwrite=overwrite)
 
 
-def inference_rows(module: IFlowModule) -> int:
-    """Rows per block of inference: :data:`~nica._base.INFERENCE_CHUNK` at most, and few
-    enough that the element-wise layers' (restarts, features, units, rows) tensors stay
-    near :data:`INFERENCE_ELEMENTS` values, so memory does not grow with the width."""
-    c = module.config
-    per_row = c.n_models * c.x_dim * (c.n_bins if c.flow == STACKABLE_FLOW else 1)
-    return int(min(INFERENCE_CHUNK, max(256, INFERENCE_ELEMENTS // per_row)))
-
-
-@torch.no_grad()
-def restart_log_likelihood(module: IFlowModule, x: Any, u: torch.Tensor | OneHotRows, projection: InputProjection,
-                           device: torch.device) -> np.ndarray:
-    """Mean exact log p(x | u) per row of every stacked restart ``(K,)``, in the units of
-    X, over all rows of ``x`` ``(N, d)`` (in memory or out of core: read a chunk at a time)."""
-    total = torch.zeros(module.config.n_models, dtype=torch.float64)
-    n_rows = int(x.shape[0])
-    for rows in chunks(n_rows, inference_rows(module)):
-        block = np.asarray(x[rows])
-        y = torch.from_numpy(projection.apply(block)).to(device)
-        total += module.log_prob(y, u[rows].to(device)).double().sum(-1).cpu()
-        total += float(projection.residual_log_density(block).sum())
-    return (total / n_rows).numpy() - projection.log_jacobian()
-
-
-__all__ = ["IFlow", "restart_log_likelihood"]
+__all__ = ["IFlow"]
