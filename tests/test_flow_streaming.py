@@ -207,9 +207,11 @@ def test_restarts_pruned_to_the_most_likely_one(tmp_path, tiny_data):
     loaded = nica.load(tmp_path / "m")
     np.testing.assert_array_equal(loaded.transform(tiny_data.x), model.transform(tiny_data.x))
     # "auto": no pruning up to 10 latents, beyond it after 5,000 steps of a larger budget
-    assert IFlow(10)._prune_after(10, 10_000) is None and IFlow(20)._prune_after(20, 40_000) == 5_000
+    assert IFlow(10)._prune_after(10, 10_000) is None and IFlow(20)._prune_after(20, 40_000) == 3_000
     assert IFlow(10)._max_steps(10) == 10_000 and IFlow(20)._max_steps(20) == 40_000
     assert IFlow(3, prune_after=80)._prune_after(3, 50) is None
+    aux = nica._validation.AuxEncoder().fit(np.arange(50) % 25, 50)
+    assert IFlow(10)._config(10, aux).n_models == 4 and IFlow(11)._config(11, aux).n_models == 8
 
 
 @pytest.mark.parametrize("stop", [7, 20, 23, 41])

@@ -152,7 +152,7 @@ def fit_summary(model: Any, choice: Any, requested: str) -> str:
     import numpy as np
 
     why = f" (auto: {choice.reason})" if requested == "auto" else ""
-    k = getattr(model, "n_restarts", 1)
+    k = len(np.atleast_1d(model.restart_scores_)) if hasattr(model, "restart_scores_") else 1
     restarts = ""
     if k > 1:
         agreement = model.restart_agreement_[~np.eye(k, dtype=bool)]

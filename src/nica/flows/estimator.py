@@ -40,12 +40,13 @@ from nica.training.trainer import TrainConfig
 #: ``max_steps="auto"``: this many steps per latent, within [min, max] (docs/tuning.md: on
 #: 10 -> 10 data 5,000 steps gave median MCC 0.90 and 10,000 gave 0.99; 5 -> 5 needs 5,000)
 AUTO_STEPS_PER_LATENT, AUTO_STEPS_MIN, AUTO_STEPS_MAX = 1_000, 5_000, 10_000
-#: ... and beyond :data:`AUTO_SMALL_N` latents, this many steps per latent up to a cap, with
-#: the restarts pruned to the most likely one after :data:`AUTO_PRUNE_AFTER` steps
-#: (``prune_after="auto"``; docs/tuning.md, issue 22: the fits of 20 latents converge far
-#: more slowly, and the restart that leads early leads at the end)
-AUTO_SMALL_N, AUTO_LARGE_STEPS_PER_LATENT, AUTO_LARGE_STEPS_MAX, AUTO_PRUNE_AFTER = 10, 2_000, 100_000, 5_000
-
+#: ... and beyond :data:`AUTO_SMALL_N` latents, this many steps per latent up to a cap, from
+#: :data:`AUTO_LARGE_RESTARTS` restarts pruned to the most likely one after
+#: :data:`AUTO_PRUNE_AFTER` steps (``n_restarts="auto"``, ``prune_after="auto"``; docs/tuning.md,
+#: round s: with 20 latents the restarts end in basins of very different likelihood, the
+#: one that leads early leads at the end, and more restarts find a better one)
+AUTO_SMALL_N, AUTO_LARGE_STEPS_PER_LATENT, AUTO_LARGE_STEPS_MAX = 10, 2_000, 100_000
+AUTO_RESTARTS, AUTO_LARGE_RESTARTS, AUTO_PRUNE_AFTER = 4, 8, 3_000
 
 @register_estimator("IFlow", IFLOW_FORMAT)
 class IFlow(LabelPosteriorMixin, ParamsMixin):
@@ -101,11 +102,12 @@ class IFlow(LabelPosteriorMixin, ParamsMixin):
         every :data:`VALIDATION_EVERY` steps, and stop once ``n_iter_no_change`` (default 10)
         evaluations have not raised it by more than ``tol``; the held-out rows are not
         trained on.
-    n_restarts : K flows trained side by side as one batched model (invertible MLP only).
+    n_restarts : K flows trained side by side as one batched model (invertible MLP only);
+        ``"auto"``: 4 up to 10 latents, 8 beyond (:data:`AUTO_LARGE_RESTARTS`).
     prune_after : steps after which only the restart the ``selection`` rule prefers
         trains on (alone, for the rest of ``max_steps``, on ``lr_schedule``; before it all
         restarts train at a constant learning rate); None trains every restart for the
-        whole budget. ``"auto"``: None up to 10 latents, 5,000 steps beyond
+        whole budget. ``"auto"``: None up to 10 latents, 3,000 steps beyond
         (:data:`AUTO_PRUNE_AFTER`; :mod:`nica.flows._fitting`).
     selection : which restart is kept: ``"elbo"`` (the highest exact log-likelihood on
         the training data: for a flow the bound is tight), ``"agreement"`` or ``"first"``
@@ -179,7 +181,7 @@ class IFlow(LabelPosteriorMixin, ParamsMixin):
         tol: float = 1e-3,
         early_stopping: bool = False,
         validation_fraction: float = 0.1,
-        n_restarts: int = 4,
+        n_restarts: int | str = "auto",
         prune_after: int | str | None = "auto",
         selection: str = "elbo",
         standardize: bool = True,
@@ -234,7 +236,10 @@ class IFlow(LabelPosteriorMixin, ParamsMixin):
             )
         if self.flow != STACKABLE_FLOW and self.flow not in FLOW_STEPS:
             raise ValueError(f"unknown flow {self.flow!r}; choose one of {(STACKABLE_FLOW, *FLOW_STEPS)}")
-        n_restarts = check_restarts(self.n_restarts, self.selection)
+        n_restarts = self.n_restarts
+        if isinstance(n_restarts, str) and n_restarts == "auto":
+            n_restarts = AUTO_LARGE_RESTARTS if n > AUTO_SMALL_N else AUTO_RESTARTS
+        n_restarts = check_restarts(n_restarts, self.selection)
         if not float(self.init_noise) >= 0:
             raise ValueError(f"init_noise must be >= 0, got {self.init_noise!r}")
         prior_net = self.prior_net
