@@ -344,7 +344,15 @@ def test_weights_of_another_model_are_refused_by_name(tmp_path, tiny_data, estim
     fit = lambda n: cls(n, max_steps=5, random_state=0, device="cpu").fit(tiny_data.x, tiny_data.u)  # noqa: E731
     first, other = fit(3).save(tmp_path / "a"), fit(2).save(tmp_path / "b")
     (first / WEIGHTS_FILE).write_bytes((other / WEIGHTS_FILE).read_bytes())
-    with pytest.raises(ValueError, match="do not fit the saved configuration"):
+    # fewer weights than the configuration's network: refused before it is built
+    with pytest.raises(ValueError, match="describes a network of .* parameters but weights.safetensors holds"
+                                         "|do not fit the saved configuration"):
+        nica.load(first)
+    # more weights than it, of other shapes: refused by the loader, naming the mismatch
+    first, other = fit(2).save(tmp_path / "c"), fit(3).save(tmp_path / "d")
+    (first / WEIGHTS_FILE).write_bytes((other / WEIGHTS_FILE).read_bytes())
+    with pytest.raises(ValueError, match="describes a network of .* parameters but weights.safetensors holds"
+                                         "|do not fit the saved configuration"):
         nica.load(first)
 
 

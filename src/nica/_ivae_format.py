@@ -101,6 +101,9 @@ class IVAEFormat:
         load_module_state(model.module_, state, device)
         if stacked:
             n_models = len(model.restart_elbo_)
+            per_model = sum(t.numel() for t in model.module_.state_dict().values())
+            if n_models * per_model != sum(t.numel() for t in stacked.values()):
+                raise ValueError(f"the record of {n_models} restarts does not match the saved restarts' weights")
             with torch.random.fork_rng(devices=[]):  # its random init is overwritten
                 restarts = IVAEModule(replace(model.config_, n_models=n_models))
             load_module_state(restarts, stacked, device)

@@ -82,6 +82,24 @@ def overwrite_option(help: str = "replace --out if it exists") -> Callable[[Call
     return click.option("--overwrite", is_flag=True, help=help)
 
 
+def check_finite_rows(x: Any, names: list[str] | None, data: Path) -> None:
+    """Refuse NaN or infinite values in x as a file's reader counts: the first such value by
+    its data row (from 1, a header not counted) and its column (the header's name, or its
+    position from 1)."""
+    import numpy as np
+
+    if getattr(x, "dtype", None) is None or x.dtype.kind != "f" or x.ndim != 2:
+        return
+    bad = ~np.isfinite(x)
+    if not bad.any():
+        return
+    row, col = (int(i) for i in np.argwhere(bad)[0])
+    column = repr(names[col]) if names is not None else f"{col + 1} of {x.shape[1]}"
+    raise DataFileError(f"x in {data} contains {int(bad.sum())} NaN or infinite value(s), the first in data row "
+                        f"{row + 1} (counting from 1, without the header), column {column}; drop or impute "
+                        "those rows")
+
+
 def read_xu(data: Path, u_file: Path | None, x_key: str, u_key: str, x_cols: str | None,
             u_cols: str | None, need_u: bool = True) -> Dataset:
     """x (2-D) and u of DATA, located by the :func:`data_options`."""
@@ -89,6 +107,7 @@ def read_xu(data: Path, u_file: Path | None, x_key: str, u_key: str, x_cols: str
                       parts=("x", "u"))
     if ds.x.ndim == 1:  # a single observed feature stored as a flat column
         ds.x = ds.x[:, None]
+    check_finite_rows(ds.x, ds.x_names, data)
     if need_u and ds.u is None:
         suffix = data.suffix.lower()
         where = (f"add an array {u_key!r} to it (or name it with --u-key)" if suffix in KEYED else
