@@ -22,6 +22,9 @@ from nica.model_selection import (
     select_n_components,
 )
 
+# short fits keep these tests fast; the warning they raise is tested in test_data_paths.py
+pytestmark = pytest.mark.filterwarnings("ignore:max_steps=.* per fit is shorter than:UserWarning")
+
 
 @pytest.fixture(scope="module")
 def tiny():

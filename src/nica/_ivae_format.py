@@ -121,7 +121,10 @@ class IVAEFormat:
         aux = model.aux_encoder_
         u_info = aux.describe() if model.config_.conditional else {"kind": "none"}
         return {
-            "data": {"n_features": model.n_features_in_, "n_components": model.config_.n_latent, "u": u_info},
+            "data": {"n_features": model.n_features_in_, "n_components": model.config_.n_latent, "u": u_info,
+                     "feature_names": None if getattr(model, "feature_names_in_", None) is None
+                     else [str(n) for n in model.feature_names_in_]},
+            "model": {"prior": model.config_.prior, "selection_rule": model.selection, "unused_params": []},
             "training": {
                 "n_steps": history.n_steps,
                 "n_epochs": len(history.elbo),

@@ -7,7 +7,8 @@ from typing import Any
 
 import click
 
-from nica.cli._common import check_outputs, data_options, overwrite_option, read_xu, user_errors
+from nica.cli._common import check_model_outputs, check_outputs, data_options, overwrite_option, read_xu, \
+    user_errors
 from nica.presets import PRESETS
 
 
@@ -82,20 +83,23 @@ def fit(ctx: click.Context, data: Path, n_components: int, out: Path, u_file: Pa
     import numpy as np
 
     from nica._checkpointing import checkpoints_beside
-    from nica.datasets.io import DataFileError, load_dataset
+    from nica.datasets.io import DataFileError, Dataset, load_dataset
     from nica.model_choice import MODELS, ModelChoice, choose_model, make_model
     from nica.training.distributed import rank_and_size
 
-    check_outputs([out], overwrite)
+    check_model_outputs(out, overwrite)
     checkpoint_dir = options.pop("checkpoint_dir")
     given = {k: v for k, v in options.items() if v is not None}
     stream, resume = bool(given.pop("stream", False)), bool(given.pop("resume", False))
     if model_name != "auto" and model_name not in MODELS:
         raise ValueError(f"unknown --model {model_name!r}; choose auto or one of {sorted(MODELS)}")
     if stream:
-        from nica.datasets.streaming import open_array
+        from nica.datasets.streaming import open_array, read_store_array
 
-        ds = load_dataset(data, u_path=u_file, u_key=u_key, u_cols=u_cols, parts=("u",))
+        if data.suffix.lower() == ".zarr" and u_file is None:  # a zarr store is a folder of arrays
+            ds = Dataset(x=None, u=read_store_array(data, u_key))
+        else:
+            ds = load_dataset(data, u_path=u_file, u_key=u_key, u_cols=u_cols, parts=("u",))
         if ds.u is None:
             raise DataFileError(f"{data} has no auxiliary variable {u_key!r}; pass --u FILE")
         ds.x = open_array(data, key=x_key)
@@ -132,8 +136,12 @@ def fit(ctx: click.Context, data: Path, n_components: int, out: Path, u_file: Pa
     if max_steps is not None:
         model.set_params(max_steps=max_steps)
     rank = rank_and_size()[0]
+    if rank == 0:
+        click.echo(f"model {chosen}" + (f" (auto: {choice.reason})" if model_name == "auto" else "")
+                   + ": fitting")
     # checkpoints without being asked: a killed fit continues with --resume
-    with checkpoints_beside(model, out, checkpoint_dir=checkpoint_dir, resume=resume, remove=rank == 0):
+    with checkpoints_beside(model, out, checkpoint_dir=checkpoint_dir, resume=resume, remove=rank == 0,
+                            lock=rank == 0):
         model.fit(ds.x, ds.u, resume=resume)
         if ds.x_names is not None:  # a table's header: new data are checked against it
             model.feature_names_in_ = np.asarray(ds.x_names, dtype=object)
@@ -145,13 +153,13 @@ def fit(ctx: click.Context, data: Path, n_components: int, out: Path, u_file: Pa
 
 
 def fit_summary(model: Any, choice: Any, requested: str) -> str:
-    """One line on a finished fit: the model (and why), time, steps, the kept restart and
+    """One line on a finished fit (why the model was chosen is said before it starts): the
+    model, time, steps, the kept restart and
     how far the restarts agree, and its log-likelihood (flow: exact, on all the training
     data) or training ELBO (iVAE: the last epoch's mean, what the progress bar showed), per
     sample in the units of X."""
     import numpy as np
 
-    why = f" (auto: {choice.reason})" if requested == "auto" else ""
     k = getattr(model, "n_restarts", 1)
     restarts = ""
     if k > 1:
@@ -169,7 +177,7 @@ def fit_summary(model: Any, choice: Any, requested: str) -> str:
         shown = "the progress bar showed the restarts' mean and range" if k > 1 else "as the progress bar showed"
         score = (f"training ELBO {model.elbo_:.3f} per sample in the units of X (the last epoch's mean; "
                  f"{shown})")
-    return (f"model {choice.name}{why}: fitted in {model.fit_time_:.1f} s ({model.n_steps_} steps{restarts}); "
+    return (f"model {choice.name}: fitted in {model.fit_time_:.1f} s ({model.n_steps_} steps{restarts}); "
             f"{score}")
 
 
@@ -188,8 +196,15 @@ def _fit_temporal(data: Path, n_components: int, out: Path, where: tuple, lags: 
         flags = {p.name: p.opts[0] for p in click.get_current_context().command.params}
         names = ", ".join(flags.get(k, "--" + k.replace("_", "-")) for k in given)
         raise click.UsageError(f"{names}: iVAE option(s), not taken by --model temporal")
-    check_outputs([out], overwrite)
+    check_model_outputs(out, overwrite)
     ds = read_xu(data, *where, need_u=False)
+    d = ds.x.shape[-1]
+    if n_components != d:  # the temporal model's flow is a bijection of the observed columns
+        columns = "choose those columns with --x-cols" if Path(data).suffix.lower() in (".csv", ".parquet") \
+            else "save those columns as the series"
+        raise ValueError(f"--model temporal needs --n-components equal to the {d} columns of x (it models x with "
+                         f"a bijection), got {n_components}: pass --n-components {d}, or fit it on {n_components} "
+                         f"columns of x (e.g. its top {n_components} principal components): {columns}")
     overrides = {k: v for k, v in options.items() if v is not None and k in TEMPORAL_OPTIONS}
     if threads is not None:
         overrides["n_threads"] = threads
@@ -259,10 +274,10 @@ def select_n(data: Path, candidates: str, out: Path, u_file: Path | None, x_key:
     Each fit uses the plain ELBO and a learned decoder variance (the settings under which
     ELBOs of different n compare; see nica.model_selection). DATA is read as by ``nica fit``.
     """
-    from nica.model_selection import SAVED_FILES, select_n_components
+    from nica.model_selection import check_saved_files, select_n_components
 
     dims = parse_candidates(candidates)
-    check_outputs([out / name for name in SAVED_FILES], overwrite)  # before any fit
+    check_saved_files(out, overwrite)  # before any fit
     ds = read_xu(data, u_file, x_key, u_key, x_cols, u_cols)
     overrides = {k: v for k, v in options.items() if v is not None}
     result = select_n_components(ds.x, ds.u, dims, rule=rule, checkpoint_dir=checkpoint_dir, resume=resume,

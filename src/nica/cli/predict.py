@@ -37,7 +37,7 @@ def predict_u(model_dir: Path, data: Path, out: Path, u_file: Path | None, x_key
     suffix = out.suffix.lower()
     if suffix not in (".npy", ".csv"):
         raise DataFileError(f"unsupported output type {out.suffix!r} for {out}; use .npy or .csv")
-    check_outputs([out], overwrite)
+    check_outputs([out], overwrite, inputs=[data, u_file])
     model = load(model_dir)
     if not hasattr(model, "predict_proba_u"):
         raise ValueError(f"{model_dir} holds a {type(model).__name__}, which cannot predict u; predict-u takes a "
