@@ -140,6 +140,12 @@ class Table:
 
     def numeric(self, indices: Sequence[int], name: str) -> np.ndarray:
         """The selected columns as one float64 array ``(N, k)``; errors name non-numeric columns."""
+        if len(indices) > 64 and all(self.columns[i].dtype.kind == "U" for i in indices):
+            try:  # many text columns (a wide CSV): parsed as one block, not column by column
+                block = np.char.strip(np.stack([self.columns[i] for i in indices], axis=1))
+                return np.where(block == "", "nan", block).astype(np.float64)
+            except ValueError:
+                pass  # some column is not numbers: the loop below names it
         converted = {i: _numeric(self.columns[i]) for i in indices}
         bad = [i for i, values in converted.items() if values is None]
         if bad:
