@@ -308,8 +308,9 @@ def test_model_info(fitted_ivae, saved):
     assert info["estimator"] == "IVAE" and info["format_version"] == FORMAT_VERSION
     assert info["nica_version"] == nica.__version__ and info["torch_version"]
     assert info["seed"] == fitted_ivae.seed_ and info["params"]["max_steps"] == 200
-    assert info["data"] == {"n_features": 3, "n_components": 3,
+    assert info["data"] == {"n_features": 3, "n_components": 3, "feature_names": None,
                             "u": {"kind": "categorical", "n_labels": 10, "labels": list(range(10))}}
+    assert info["model"] == {"prior": "gaussian", "selection_rule": "agreement", "unused_params": []}
     training = info["training"]
     assert training["n_steps"] == 200 and training["n_epochs"] == len(fitted_ivae.history_.elbo)
     assert training["final_elbo"] == pytest.approx(fitted_ivae.elbo_)

@@ -372,3 +372,19 @@ def test_info_calls_the_temporal_flows_score_a_log_likelihood(tmp_path):
            "--out", tmp_path / "t", "--quiet"))
     info = ok(run("info", tmp_path / "t"))
     assert "final log-lik." in info and "per step" in info and "final ELBO" not in info
+
+
+class _Stored:  # pickled into a "checkpoint": torch's error names weights_only=False
+    pass
+
+
+def test_no_message_suggests_unpickling(data, data_file, tmp_path):
+    ok(run("fit", data_file, "--out", tmp_path / "m0", *FIT))  # a clean run first, then a broken resume
+    folder = working_folder(tmp_path / "m")
+    folder.mkdir()
+    torch.save({"x": _Stored()}, folder / "checkpoint.pt")
+    line = error_line(run("fit", data_file, "--out", tmp_path / "m", "--resume", *FIT))
+    assert "could not be read" in line and "weights_only" not in line and "pickle" not in line.lower()
+    np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    line = error_line(run("fit", tmp_path / "obj.npy", "--u", tmp_path / "obj.npy", "--out", tmp_path / "m2", *FIT))
+    assert "allow_pickle" not in line
