@@ -97,8 +97,8 @@ class RegimeTransition(nn.Module):
         log_scale = MAX_LOG_SCALE * torch.tanh(raw / MAX_LOG_SCALE)
         return (z_t - loc) * torch.exp(-log_scale), -log_scale
 
-    def jacobian_l1(self, past: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-        """Mean |d m_{k,i} / d z_{t-l,j}| over regimes, entries and the rows of ``past``
+    def jacobians(self, past: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        """d m_{k,i} / d z_{t-l,j} of every regime at every row: ``(K, B, n, L * n)``
         (forward-mode: the tangent of the past inputs carried through the layers)."""
         h = torch.cat([past, u], dim=-1)
         tangent: torch.Tensor | None = None  # (K, B or 1, width, L * n)
@@ -112,7 +112,11 @@ class RegimeTransition(nn.Module):
             else:
                 tangent = tangent * _activation_slope(module, h)[..., None]
                 h = module(h)
-        return tangent[:, :, : self.n_latent].abs().mean()
+        return tangent[:, :, : self.n_latent].expand(-1, len(past), -1, -1)
+
+    def jacobian_l1(self, past: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        """Mean |d m_{k,i} / d z_{t-l,j}| over regimes, entries and the rows of ``past``."""
+        return self.jacobians(past, u).abs().mean()
 
 
 class SwitchingTemporalModule(nn.Module):
@@ -131,6 +135,10 @@ class SwitchingTemporalModule(nn.Module):
         stay = math.log(INITIAL_STAY * (k - 1) / (1 - INITIAL_STAY)) if k > 1 else 0.0
         self.initial_logits = nn.Parameter(torch.zeros(k))
         self.transition_logits = nn.Parameter(torch.eye(k) * stay)
+        #: the latents reported are W z (z the flow's output): W = R D^{-1} scales the
+        #: innovations to one scale and picks the rotation R the likelihood leaves open,
+        #: after training (:mod:`nica.temporal.rotation`); the identity until then
+        self.register_buffer("readout", torch.eye(c.n_latent))
         #: weight of the Jacobian penalty in the loss (set by the estimator; not saved)
         self.sparsity = 0.0
 
@@ -143,9 +151,13 @@ class SwitchingTemporalModule(nn.Module):
         z, log_det = self.flow().call_and_ladj(y.reshape(-1, y.shape[-1]))
         return z.reshape(y.shape), log_det.reshape(y.shape[:-1])
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """y = f(z): ``(B, n) -> (B, n)``."""
-        return self.flow().inv(z)
+    def latents(self, y: torch.Tensor) -> torch.Tensor:
+        """The reported latents W f^{-1}(y): ``(..., n) -> (..., n)``."""
+        return self.encode(y)[0] @ self.readout.T
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """y = f(W^{-1} latents): ``(B, n) -> (B, n)``."""
+        return self.flow().inv(torch.linalg.solve(self.readout, latents.T).T)
 
     def regime_log_prob(self, z_t: torch.Tensor, past: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         """log p(z_t | past, u, c_t = k) for every regime: ``(B, K)``."""
@@ -174,6 +186,21 @@ class SwitchingTemporalModule(nn.Module):
         log_emission, log_det, _ = self.emissions(y, u)
         log_initial, log_transition = self.log_chain()
         return hmm.log_likelihood(log_emission, log_initial, log_transition) + log_det.sum(-1)
+
+    def orientation_statistics(self, y: torch.Tensor, u: torch.Tensor
+                               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """For chunks y, u, at every scored step (M = chunks x scored steps): the
+        transition Jacobians ``(K, M, n, L * n)``, each regime's posterior ``(M, K)``, the
+        transitions' log-scales ``(K, M, n)`` and the flow's latents ``(M, n)``."""
+        lags, n = self.config.lags, self.config.n_latent
+        log_emission, _, z = self.emissions(y, u)
+        proba, _ = hmm.posteriors(log_emission, *self.log_chain())
+        steps = z.shape[1] - lags
+        past = torch.cat([z[:, lags - l - 1: lags - l - 1 + steps] for l in range(lags)], dim=-1)
+        past, aux = past.reshape(-1, lags * n), u[:, lags:].reshape(len(z) * steps, -1)
+        z_t = z[:, lags:].reshape(-1, n)
+        _, neg_log_scale = self.transition(z_t, past, aux)
+        return self.transition.jacobians(past, aux), proba.reshape(-1, proba.shape[-1]), -neg_log_scale, z_t
 
     def sparsity_penalty(self, y: torch.Tensor, u: torch.Tensor, max_rows: int = 256) -> torch.Tensor:
         """The transition Jacobians' mean |entry| at the latents of (up to ``max_rows``) steps."""

@@ -18,6 +18,7 @@ from nica.flows.projection import InputProjection
 from nica.persistence import register_estimator, save_model
 from nica.temporal import hmm
 from nica.temporal._switching_format import SWITCHING_FORMAT
+from nica.temporal.rotation import jacobian_rotation, varimax
 from nica.temporal.series import Series, aux_encoder, check_series, encoded_aux, windows
 from nica.temporal.switching import SwitchingConfig, SwitchingTemporalModule
 from nica.training.trainer import TrainConfig, train
@@ -25,6 +26,11 @@ from nica.training.trainer import TrainConfig, train
 #: regime counts tried by ``n_regimes="auto"`` unless ``regime_candidates`` says otherwise
 DEFAULT_CANDIDATES = (1, 2, 3, 4, 5, 6)
 PREDICT_METHODS = ("posterior", "viterbi")
+ROTATIONS = ("auto", "jacobian", "loadings", "none")
+#: chunks whose steps the rotation is chosen on (at most), and rows of X for the loadings
+ORIENTATION_STEPS, LOADING_ROWS = 768, 50_000
+#: features the latents explain less of (R^2) are left out of the varimax rotation
+MIN_EXPLAINED = 0.5
 
 
 def _chunked(parts: list[np.ndarray], lags: int, length: int) -> np.ndarray:
@@ -107,6 +113,7 @@ class SwitchingTemporalFlow(ParamsMixin):
         regime_candidates: tuple[int, ...] | None = None,
         validation_fraction: float = 0.1,
         innovation: str = "gaussian",
+        rotation: str = "auto",
         sparsity: float = 0.0,
         transition_hidden: int = 64,
         transition_layers: int = 3,
@@ -134,6 +141,7 @@ class SwitchingTemporalFlow(ParamsMixin):
         self.regime_candidates = regime_candidates
         self.validation_fraction = validation_fraction
         self.innovation = innovation
+        self.rotation = rotation
         self.sparsity = sparsity
         self.transition_hidden = transition_hidden
         self.transition_layers = transition_layers
@@ -197,6 +205,8 @@ class SwitchingTemporalFlow(ParamsMixin):
         if not isinstance(self.sparsity, (int, float)) or not 0 <= self.sparsity < math.inf:
             raise ValueError(f"sparsity must be a number >= 0, got {self.sparsity!r}")
         candidates = self._candidates(series.n_steps - lags * len(series.x))
+        if self.rotation not in ROTATIONS:
+            raise ValueError(f"rotation must be one of {ROTATIONS}, got {self.rotation!r}")
         if self.lr_schedule not in ("constant", "cosine", "plateau"):
             raise ValueError(f"lr_schedule must be 'constant', 'cosine' or 'plateau', got {self.lr_schedule!r}")
         aux = aux_encoder(series, self.u_type)
@@ -217,6 +227,7 @@ class SwitchingTemporalFlow(ParamsMixin):
                 fits[k] = self._train(y_fit, a_fit, aux, k, seed, device)
                 scores[k] = self._mean_log_likelihood(fits[k][0], y_val, a_val, device)
             module, history = fits[max(scores, key=lambda k: scores[k])]
+        self._orient(module, projection, y, a, x_all, seed)
         # fitted state only after training succeeded (a failed refit keeps the old fit)
         self.module_, self.config_, self.history_, self.aux_encoder_ = module, module.config, history, aux
         self.projection_, self.seed_, self.device_ = projection, seed, device
@@ -240,6 +251,43 @@ class SwitchingTemporalFlow(ParamsMixin):
                         torch.from_numpy(_chunked(a, lags, length)).to(device), train_config,
                         generator=generator, progress=self.verbose, score_name="log-likelihood")
         return module, history
+
+    @torch.no_grad()
+    def _orient(self, module: SwitchingTemporalModule, projection: InputProjection, y: list[np.ndarray],
+                a: list[np.ndarray], x: np.ndarray, seed: int) -> None:
+        """Set ``module.readout`` = R D^{-1}: D the innovations' mean scale per component
+        (so that the rotation left open is orthogonal), R chosen by ``rotation``."""
+        module.eval()
+        lags = module.config.lags
+        rule = self.rotation if self.rotation != "auto" else ("loadings" if x.shape[1] > module.config.n_latent
+                                                              else "jacobian")
+        length = min(lags + self.chunk_length, min(len(s) for s in y))
+        y_chunks, a_chunks = _chunked(y, lags, length), _chunked(a, lags, length)
+        n_chunks = max(1, ORIENTATION_STEPS // (length - lags))
+        rows = np.sort(np.random.default_rng(seed).permutation(len(y_chunks))[:n_chunks])
+        device = next(module.parameters()).device
+        jac, proba, log_scale, _ = module.orientation_statistics(torch.from_numpy(y_chunks[rows]).to(device),
+                                                                 torch.from_numpy(a_chunks[rows]).to(device))
+        jac, proba, log_scale = jac.cpu().double(), proba.cpu().double(), log_scale.cpu().double()
+        scale = torch.exp((proba.T[:, :, None] * log_scale).sum((0, 1)) / len(proba))  # (n,)
+        rotation = np.eye(len(scale))
+        if rule == "jacobian":
+            columns = scale.repeat(lags)
+            rotation, self.rotation_objective_, self.unrotated_objective_ = jacobian_rotation(
+                jac * columns / scale[:, None], proba, seed=seed)
+        elif rule == "loadings":
+            sample = np.random.default_rng(seed).permutation(len(x))[:LOADING_ROWS]
+            features = x[sample].astype(np.float64)
+            features = (features - features.mean(0)) / np.where(features.std(0) > 0, features.std(0), 1.0)
+            z = module.encode(torch.from_numpy(projection.apply(x[sample])).to(device))[0].cpu().double().numpy()
+            z = (z - z.mean(0)) / scale.numpy()
+            loadings, residual = np.linalg.lstsq(z, features, rcond=None)[:2]
+            explained = 1.0 - residual / len(z) if len(residual) else np.ones(features.shape[1])
+            keep = explained >= MIN_EXPLAINED
+            rotation = varimax(loadings.T[keep] if keep.sum() >= len(scale) else loadings.T).T
+        module.readout = torch.as_tensor(rotation / scale.numpy()[None, :], dtype=module.readout.dtype,
+                                         device=module.readout.device)
+        self.rotation_rule_ = rule
 
     def _validation_split(self, y: list[np.ndarray], a: list[np.ndarray], lags: int, seed: int
                           ) -> tuple[tuple[list, list], tuple[list, list]]:
@@ -298,7 +346,7 @@ class SwitchingTemporalFlow(ParamsMixin):
         y = torch.from_numpy(self.projection_.apply(x))
         self.module_.eval()
         with torch.no_grad():
-            z = torch.cat([self.module_.encode(y[rows].to(self.device_))[0].cpu()
+            z = torch.cat([self.module_.latents(y[rows].to(self.device_)).cpu()
                            for rows in chunks(len(y), INFERENCE_CHUNK)])
         return series.restore(z.numpy())
 
