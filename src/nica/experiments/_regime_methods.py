@@ -61,7 +61,7 @@ def fit_regime_method(method: str, n: int, lags: int, x: np.ndarray, regimes: np
         z = (rows_test - mean) @ vt[:n].T
         return RegimeFit(z.reshape(*x_test.shape[:-1], n), None, time.process_time() - start, 0)
     if method == IVAE_REGIME:
-        model = IVAE(n, random_state=seed, device="cpu", **(baseline or {})).fit(rows, labels)
+        model = IVAE(n, encoder_sees_u=False, random_state=seed, device="cpu", **(baseline or {})).fit(rows, labels)
     elif method == TCL_REGIME:
         model = TCL(n, random_state=seed, device="cpu", **(baseline or {})).fit(rows, labels)
     else:
