@@ -37,7 +37,7 @@ from torch import nn
 from nica.flows.transforms import make_flow_transform
 from nica.models.ivae import LossOutput
 from nica.models.networks import MLP, StackedLinear
-from nica.temporal import hmm
+import nica.temporal.hmm as hmm
 from nica.temporal.module import MAX_LOG_SCALE, TRANSITION_ACTIVATIONS, _activation_slope
 
 LOG_2PI = math.log(2 * math.pi)

@@ -16,7 +16,7 @@ from nica._threads import fits_on_threads
 from nica._validation import AuxEncoder, check_observations
 from nica.flows.projection import InputProjection
 from nica.persistence import register_estimator, save_model
-from nica.temporal import hmm
+import nica.temporal.hmm as hmm
 from nica.temporal._switching_format import SWITCHING_FORMAT
 from nica.temporal.rotation import jacobian_rotation, varimax
 from nica.temporal.series import Series, aux_encoder, check_series, encoded_aux, windows
