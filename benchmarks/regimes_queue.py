@@ -23,7 +23,8 @@ RESULTS = Path(__file__).parent / "results"
 
 def main(specs: list[str]) -> None:
     for spec in specs:
-        name, method, data_seed, model_seed = spec.rsplit(":", 3)[0].split(":", 1) + spec.rsplit(":", 2)[1:]
+        name, rest = spec.split(":", 1)
+        method, data_seed, model_seed = rest.rsplit(":", 2)
         experiment = EXPERIMENTS[name]
         config = experiment.config("full")
         task = Task(name, "full", method, experiment.setting, "CtrlNS" if name == "switching" else "MOSAIC",
