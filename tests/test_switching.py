@@ -150,17 +150,20 @@ def test_the_fitted_likelihood_is_the_sum_over_regime_paths(switching):
 
 
 def test_regimes_and_latents_are_recovered_on_a_small_switching_problem():
-    data = make_switching(2, 2, n_paths=150, sequences_per_path=8, n_test_paths=20, random_state=5)
-    model = SwitchingTemporalFlow(2, n_regimes=2, max_steps=600, batch_size=32, random_state=0, **FAST).fit(data.x)
+    data = make_switching(3, 2, n_paths=150, sequences_per_path=8, n_test_paths=20, random_state=5)
+    # measured on one CPU: regime accuracy 0.78, MCC 0.93 (2 regimes of 3 latents are close: the
+    # full-size benchmark reaches 0.99 / 0.97-0.98, docs/results.md)
+    model = SwitchingTemporalFlow(3, n_regimes=2, max_steps=1_000, n_flows=1, flow_hidden=16, random_state=0,
+                                  device="cpu").fit(data.x)
     regimes = model.predict_regime(data.x_test)
     accuracy = matched_accuracy(data.regimes_test[:, 1:].ravel(), regimes[:, 1:].ravel())
-    assert accuracy > 0.8, accuracy
+    assert accuracy > 0.7, accuracy
     proba = model.predict_proba_regime(data.x_test)
     assert proba.shape == (160, 16, 2) and np.allclose(proba.sum(-1), 1)
     viterbi = model.predict_regime(data.x_test, method="viterbi")
-    assert (viterbi == regimes).mean() > 0.8
+    assert (viterbi == regimes).mean() > 0.75
     z = model.transform(data.x_test)
-    assert nica.mean_corr_coef(data.s_test.reshape(-1, 2), z.reshape(-1, 2)) > 0.75
+    assert nica.mean_corr_coef(data.s_test.reshape(-1, 3), z.reshape(-1, 3)) > 0.8
     # the rows of the transition matrix are distributions
     assert np.allclose(model.transition_matrix_.sum(1), 1) and np.isclose(model.initial_distribution_.sum(), 1)
 
@@ -197,7 +200,7 @@ def test_bad_input_is_refused_in_one_line_before_training(switching):
     with pytest.raises(ValueError, match="exceeds the 3 features"):
         SwitchingTemporalFlow(4, **FAST).fit(switching.x)
     with pytest.raises(ValueError, match="rotation"):
-        SwitchingTemporalFlow(3, rotation="best", **FAST).fit(switching.x)
+        SwitchingTemporalFlow(3, **{**FAST, "rotation": "best"}).fit(switching.x)
     x = switching.x.copy()
     x[0, 3, 1] = np.nan
     with pytest.raises(ValueError, match="NaN"):

@@ -323,13 +323,14 @@ class SwitchingTemporalFlow(ParamsMixin):
             emission.append(e[:, 0].cpu())
             log_det.append(d[:, 0].cpu())
         sizes = [len(s) - lags for s in y]
-        return list(torch.cat(emission).split(sizes)), list(torch.cat(log_det).split(sizes))
+        # the chain's sums run in float64: posteriors of long series sum to 1 to rounding
+        return list(torch.cat(emission).double().split(sizes)), list(torch.cat(log_det).double().split(sizes))
 
     def _mean_log_likelihood(self, module: SwitchingTemporalModule, y: list[np.ndarray], a: list[np.ndarray],
                              device: torch.device) -> float:
         """Exact log p(y_{L..} | y_{<L}) per scored step, over all series (flow's units)."""
         emission, log_det = self._log_emissions(module, y, a, device)
-        log_initial, log_transition = (p.detach().cpu() for p in module.log_chain())
+        log_initial, log_transition = (p.detach().cpu().double() for p in module.log_chain())
         total = sum(float(hmm.log_likelihood(e[None], log_initial, log_transition)[0] + d.sum())
                     for e, d in zip(emission, log_det))
         return total / sum(len(e) for e in emission)
@@ -368,7 +369,7 @@ class SwitchingTemporalFlow(ParamsMixin):
         series = self._series(X, u, min_length=self.config_.lags + 1)
         y, a = self._inputs(series)
         emission, _ = self._log_emissions(self.module_, y, a, self.device_)
-        log_initial, log_transition = (p.detach().cpu() for p in self.module_.log_chain())
+        log_initial, log_transition = (p.detach().cpu().double() for p in self.module_.log_chain())
         out = [self._pad(hmm.posteriors(e[None], log_initial, log_transition)[0][0]) for e in emission]
         return series.restore(np.concatenate(out))
 
@@ -383,7 +384,7 @@ class SwitchingTemporalFlow(ParamsMixin):
         series = self._series(X, u, min_length=self.config_.lags + 1)
         y, a = self._inputs(series)
         emission, _ = self._log_emissions(self.module_, y, a, self.device_)
-        log_initial, log_transition = (p.detach().cpu() for p in self.module_.log_chain())
+        log_initial, log_transition = (p.detach().cpu().double() for p in self.module_.log_chain())
         paths = [self._pad(hmm.viterbi(e[None], log_initial, log_transition)[0]) for e in emission]
         restored = series.restore(np.concatenate(paths)[:, None])
         return [p[:, 0] for p in restored] if isinstance(restored, list) else restored[..., 0]
