@@ -116,6 +116,7 @@ BUILTIN_ESTIMATORS = {
     "IFlow": "nica.flows.estimator",
     "LatentCausalVAE": "nica.latent_causal.estimator",
     "TemporalIVAE": "nica.temporal.estimator",
+    "SwitchingTemporalFlow": "nica.temporal.switching_estimator",
 }
 
 

@@ -27,6 +27,8 @@ IVAE_ONLY = ("preset", "objective", "encoder_sees_u", "decoder", "decoder_var", 
                    "or a model name: ivae, flow; or temporal: nica.TemporalIVAE on a series, x (T, d) and u "
                    "the domain of each step (optional)")
 @click.option("--lags", type=int, help="--model temporal: past steps the transition reads [default: 1]")
+@click.option("--regimes", help="--model temporal: K hidden regimes whose transitions differ, or 'auto' (K "
+                                "by held-out likelihood): nica.SwitchingTemporalFlow")
 @click.option("--preset", type=click.Choice(sorted(PRESETS)), default=None,
               help="iVAE configuration [default: default]")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -62,8 +64,9 @@ IVAE_ONLY = ("preset", "objective", "encoder_sees_u", "decoder", "decoder_var", 
 @click.pass_context
 @user_errors
 def fit(ctx: click.Context, data: Path, n_components: int, out: Path, u_file: Path | None, x_key: str,
-        u_key: str, x_cols: str | None, u_cols: str | None, model_name: str, lags: int | None, seed: int,
-        epochs: float | None, max_steps: int | None, quiet: bool, overwrite: bool, **options: Any) -> None:
+        u_key: str, x_cols: str | None, u_cols: str | None, model_name: str, lags: int | None,
+        regimes: str | None, seed: int, epochs: float | None, max_steps: int | None, quiet: bool, overwrite: bool,
+        **options: Any) -> None:
     """Fit a model to DATA and save it to --out.
 
     DATA is an .npz or HDF5 file with arrays x and u, a .csv or .parquet table (u from
@@ -72,12 +75,17 @@ def fit(ctx: click.Context, data: Path, n_components: int, out: Path, u_file: Pa
     (on its top principal components when the latent dimension is smaller than the
     number of features) and the iVAE for binary x or --stream (nica.model_choice). Under ``torchrun --nproc_per_node K`` an iVAE fit is
     data-parallel and rank 0 saves it. With --model temporal, x is one series (T, d) (or
-    several, (N, T, d)) and u, when present, the domain of each step.
+    several, (N, T, d)) and u, when present, the domain of each step; with --regimes K
+    (or auto) the transition switches with a hidden Markov regime (nica.SwitchingTemporalFlow;
+    also used when --n-components is below the number of features: a flow on the top
+    principal components), and ``nica predict-regime`` reads the regimes of new series.
     """
     if model_name == "temporal":
         _fit_temporal(data, n_components, out, (u_file, x_key, u_key, x_cols, u_cols), lags, seed, epochs,
-                      max_steps, quiet, overwrite, options, (ctx.obj or {}).get("threads"))
+                      max_steps, quiet, overwrite, options, (ctx.obj or {}).get("threads"), regimes)
         return
+    if regimes is not None:
+        raise click.UsageError("--regimes applies to --model temporal only")
     if lags is not None:
         raise click.UsageError("--lags applies to --model temporal only")
     import numpy as np
@@ -187,8 +195,10 @@ TEMPORAL_OPTIONS = ("batch_size", "learning_rate", "u_type", "device")
 
 def _fit_temporal(data: Path, n_components: int, out: Path, where: tuple, lags: int | None, seed: int,
                   epochs: float | None, max_steps: int | None, quiet: bool, overwrite: bool,
-                  options: dict[str, Any], threads: int | None) -> None:
-    """``nica fit --model temporal``: a :class:`nica.TemporalIVAE` on a series."""
+                  options: dict[str, Any], threads: int | None, regimes: str | None = None) -> None:
+    """``nica fit --model temporal``: a :class:`nica.TemporalIVAE` on a series, or a
+    :class:`nica.SwitchingTemporalFlow` with --regimes or fewer latents than features."""
+    from nica.cli.regimes import describe_switching, fit_switching, parse_regimes
     from nica.temporal import TemporalIVAE
 
     given = [k for k, v in options.items() if v is not None and k not in TEMPORAL_OPTIONS]
@@ -208,6 +218,14 @@ def _fit_temporal(data: Path, n_components: int, out: Path, where: tuple, lags: 
     overrides = {k: v for k, v in options.items() if v is not None and k in TEMPORAL_OPTIONS}
     if threads is not None:
         overrides["n_threads"] = threads
+    if regimes is not None or (ds.x.ndim >= 2 and 0 < n_components < ds.x.shape[-1]):
+        if epochs is not None:
+            raise click.UsageError("--epochs: give --max-steps for --model temporal with regimes")
+        k = 1 if regimes is None else parse_regimes(regimes)
+        model = fit_switching(ds, n_components, k, 1 if lags is None else lags, seed, max_steps, quiet, overrides)
+        model.save(out, overwrite=overwrite)
+        click.echo(describe_switching(model, out))
+        return
     model = TemporalIVAE(n_components, lags=1 if lags is None else lags, random_state=seed,
                          verbose=not quiet, **overrides)
     if epochs is not None:
