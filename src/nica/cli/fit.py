@@ -208,13 +208,6 @@ def _fit_temporal(data: Path, n_components: int, out: Path, where: tuple, lags: 
         raise click.UsageError(f"{names}: iVAE option(s), not taken by --model temporal")
     check_model_outputs(out, overwrite)
     ds = read_xu(data, *where, need_u=False)
-    d = ds.x.shape[-1]
-    if n_components != d:  # the temporal model's flow is a bijection of the observed columns
-        columns = "choose those columns with --x-cols" if Path(data).suffix.lower() in (".csv", ".parquet") \
-            else "save those columns as the series"
-        raise ValueError(f"--model temporal needs --n-components equal to the {d} columns of x (it models x with "
-                         f"a bijection), got {n_components}: pass --n-components {d}, or fit it on {n_components} "
-                         f"columns of x (e.g. its top {n_components} principal components): {columns}")
     overrides = {k: v for k, v in options.items() if v is not None and k in TEMPORAL_OPTIONS}
     if threads is not None:
         overrides["n_threads"] = threads
