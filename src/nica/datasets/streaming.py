@@ -18,6 +18,7 @@ chunked pass.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from nica.datasets.sizes import check_dataset
 from nica.datasets.tabular import require
 
 #: rows read per chunk when scanning or transforming an out-of-core array
@@ -74,15 +76,30 @@ def open_array(path: str | Path, key: str | None = None) -> Any:
     raise ValueError(f"{path}: out-of-core fitting reads .npy, .h5/.hdf5 or .zarr, not {suffix!r}")
 
 
+def read_store_array(path: str | Path, key: str) -> np.ndarray | None:
+    """Array ``key`` of a zarr store (a folder of arrays), read into memory after its
+    size is checked (u beside an out-of-core x); None when the store holds no such array."""
+    zarr = require("zarr", "reading zarr")
+    store = zarr.open(str(path), mode="r")
+    if hasattr(store, "shape") or key not in store:
+        return None
+    array = store[key]
+    check_dataset(array, f"array {key!r} of {path}")
+    return np.asarray(array[...])
+
+
 @dataclass
 class ColumnStats:
-    """Per-feature mean and standard deviation ``(n_features,)`` of an array, and with
-    ``covariance=True`` its covariance ``(n_features, n_features)`` (divisor N)."""
+    """Per-feature mean and standard deviation ``(n_features,)`` of an array, with
+    ``covariance=True`` its covariance ``(n_features, n_features)`` (divisor N), and
+    ``digest``: a hash of every value read, in order (its identity in a checkpoint's
+    fingerprint; empty for an array in memory, which is fingerprinted by its bytes)."""
 
     mean: np.ndarray
     std: np.ndarray
     n_rows: int
     cov: np.ndarray | None = None
+    digest: str = ""
 
 
 def check_array_shape(x: Any, name: str = "X", min_rows: int = 2) -> Any:
@@ -142,9 +159,12 @@ def column_stats(x: Any, name: str = "X", chunk_rows: int = CHUNK_ROWS, *, covar
     total = np.zeros(shape[1])
     total_sq = np.zeros(shape[1])
     cross = np.zeros((shape[1], shape[1])) if covariance else None
+    digest = hashlib.blake2b(str((shape, np.dtype(x.dtype).str)).encode(), digest_size=16)
     step = chunk_rows_for(shape[1], chunk_rows)
     for start in range(0, shape[0], step):
-        chunk = check_finite_block(x[start : start + step], name, start).astype(np.float64)
+        raw = np.ascontiguousarray(x[start : start + step])
+        digest.update(raw.tobytes())
+        chunk = check_finite_block(raw, name, start).astype(np.float64)
         if shift is None:
             shift = chunk[0].copy()
         chunk -= shift
@@ -158,7 +178,18 @@ def column_stats(x: Any, name: str = "X", chunk_rows: int = CHUNK_ROWS, *, covar
     if cross is not None:
         cov = cross / shape[0] - np.outer(offset, offset)
         cov = 0.5 * (cov + cov.T)
-    return ColumnStats(offset + shift, np.sqrt(var), shape[0], cov)
+    return ColumnStats(offset + shift, np.sqrt(var), shape[0], cov, digest.hexdigest())
+
+
+def streamed_data_id(stats: ColumnStats) -> tuple[np.ndarray, ...]:
+    """What identifies an out-of-core X in a fit's checkpoint fingerprint
+    (:func:`nica._checkpointing.fit_checkpointing`): the digest of every row the fit read
+    and the array's shape. Any estimator that streams X from disk passes this (with its
+    u) as its ``data_id``, so ``resume`` refuses a checkpoint of other data, a row-shuffled
+    or edited copy with the same column statistics included."""
+    if not stats.digest:
+        raise ValueError("these statistics were not computed from an out-of-core array (no digest)")
+    return np.frombuffer(bytes.fromhex(stats.digest), np.uint8), np.asarray([stats.n_rows, len(stats.mean)])
 
 
 class RowSource:

@@ -25,7 +25,14 @@ from nica._threads import fits_on_threads
 from nica._validation import AuxEncoder, check_observations, check_same_length, warn_identifiability
 from nica._restarts import check_restarts
 from nica.datasets.features import feature_names
-from nica.datasets.streaming import check_array_shape, check_finite_block, column_stats, is_out_of_core
+from nica.datasets.streaming import (
+    check_array_shape,
+    check_finite_block,
+    column_stats,
+    is_out_of_core,
+    streamed_data_id,
+)
+from nica.datasets.tabular import split_aux
 from nica.flows._format import IFLOW_FORMAT
 from nica.flows.module import STACKABLE_FLOW, IFlowConfig, IFlowModule
 from nica.flows._fitting import hold_out, inference_rows, restart_latents, restart_log_likelihood, train_restarts
@@ -281,6 +288,7 @@ class IFlow(LabelPosteriorMixin, ParamsMixin):
         -------
         self
         """
+        X, u = split_aux(X, u)  # u given as a column name of a DataFrame or AnnData
         names = feature_names(X)
         x = check_array_shape(X, "X") if is_out_of_core(X) else check_observations(X, "X")
         if u is None:
@@ -343,7 +351,7 @@ class IFlow(LabelPosteriorMixin, ParamsMixin):
         if is_out_of_core(x):  # one streamed pass: mean and scale, and the covariance when n < d
             stats = column_stats(x, "X", covariance=n < x.shape[1])
             projection = InputProjection.from_stats(stats, n, standardize)
-            return projection, ProjectedRows(x, projection, device), (stats.mean, stats.std, np.asarray(x.shape))
+            return projection, ProjectedRows(x, projection, device), streamed_data_id(stats)
         projection = InputProjection.fit(x, n, standardize)
         y = projection.apply(x)
         return projection, torch.from_numpy(y).to(device), (y,)
@@ -411,8 +419,10 @@ class IFlow(LabelPosteriorMixin, ParamsMixin):
         return np.concatenate(out) if out else np.empty((0,))
 
     def transform(self, X: Any, u: Any = None) -> np.ndarray:
-        """Latents z = f^{-1}(x): ``(n_rows, n_components)``; ``u`` is not needed. An
-        out-of-core X is read in chunks."""
+        """Latents z = f^{-1}(x): ``(n_rows, n_components)``; ``u`` is not needed (given as
+        a column name of a DataFrame or AnnData X, as to ``fit``, that column is left out).
+        An out-of-core X is read in chunks."""
+        X = split_aux(X, u)[0]
         return self._map_blocks(X, lambda y, _, __: self.module_.encode(y)[0][0].cpu().numpy())
 
     @torch.no_grad()
@@ -429,6 +439,7 @@ class IFlow(LabelPosteriorMixin, ParamsMixin):
         """Exact log p(x | u) per row in the units of X: ``(n_rows,)`` (with n < d, the
         flow's density on the principal subspace times the Gaussian density off it)."""
         check_fitted(self, "module_")
+        X, u = split_aux(X, u)
         if u is None:
             raise ValueError("u is required: the likelihood depends on the prior p(z | u)")
         projection = self.projection_

@@ -55,7 +55,15 @@ class InputProjection:
         if n_components == d:
             return cls._standardisation(mean, x.std(0, dtype=np.float64), standardize)
         centred = x - mean
-        return cls.from_covariance(mean, centred.T @ centred / len(x), n_components, standardize)
+        if len(x) >= d:  # the d x d covariance's eigenvectors
+            return cls.from_covariance(mean, centred.T @ centred / len(x), n_components, standardize)
+        # more features than rows (a wide table): the thin SVD, never a d x d matrix
+        if n_components >= len(x):
+            raise ValueError(f"X has {len(x)} rows for {d} features: too few to find {n_components} "
+                             "principal components (fewer than the rows)")
+        _, singular, vt = np.linalg.svd(centred, full_matrices=False)
+        eigenvalues = np.concatenate([singular**2 / len(x), np.zeros(d - len(singular))])
+        return cls._principal(mean, eigenvalues, vt.T, n_components, standardize)
 
     @classmethod
     def from_stats(cls, stats: ColumnStats, n_components: int, standardize: bool = True) -> InputProjection:
@@ -80,10 +88,18 @@ class InputProjection:
         """The top-n principal subspace of covariance ``cov`` ``(d, d)`` about ``mean`` ``(d,)``."""
         eigenvalues, eigenvectors = np.linalg.eigh(cov)  # ascending
         order = np.argsort(eigenvalues)[::-1]
-        eigenvalues, eigenvectors = np.clip(eigenvalues[order], 0.0, None), eigenvectors[:, order]
+        return cls._principal(mean, np.clip(eigenvalues[order], 0.0, None), eigenvectors[:, order], n_components,
+                              standardize)
+
+    @classmethod
+    def _principal(cls, mean: np.ndarray, eigenvalues: np.ndarray, eigenvectors: np.ndarray, n_components: int,
+                   standardize: bool) -> InputProjection:
+        """The top-n principal subspace from the covariance's eigenvalues ``(d,)`` (descending)
+        and their eigenvectors ``(d, >= n)``; the rest of the variance is isotropic noise."""
+        d = len(eigenvalues)
         kept = eigenvalues[:n_components]
         floor = MIN_NOISE_FRACTION * max(float(eigenvalues.sum()), 1e-300)
-        noise = max(float(eigenvalues[n_components:].mean()), floor)
+        noise = max(float(eigenvalues[n_components:].sum() / (d - n_components)), floor)
         scale = np.sqrt(np.maximum(kept, floor)) if standardize else np.ones(n_components)
         return cls(np.asarray(mean, float), scale, eigenvectors[:, :n_components], noise)
 
