@@ -232,6 +232,18 @@ def test_committed_fixture_model_reproduces_its_latents(version):
         np.testing.assert_allclose(restarts[model.selected_restart_], z, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("name, estimator", [("iflow", "IFlow"), ("iflow_pca", "IFlow"),
+                                             ("temporal", "TemporalIVAE")])
+def test_committed_fixtures_of_other_estimators_reproduce_their_latents(name, estimator):
+    # saved by the nica of their day; see tests/fixtures/make_saved_estimators.py
+    model = nica.load(FIXTURES / f"saved_{name}_v3")
+    with np.load(FIXTURES / f"saved_{name}_v3_data.npz") as f:
+        x, u, z = f["x"], f["u"], f["z"]
+    assert type(model).__name__ == estimator and model.n_components == 2
+    np.testing.assert_allclose(model.transform(x), z, rtol=1e-5, atol=1e-6)
+    assert np.isfinite(model.score(x, u))
+
+
 def _rewrite_weights(path, convert):
     from safetensors.torch import load_file, save_file
 
