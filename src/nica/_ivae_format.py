@@ -31,7 +31,7 @@ def fitted_entries(model: Any) -> dict[str, Any]:
         "x_mean": model.x_mean_.tolist(),
         "x_scale": model.x_scale_.tolist(),
         "seed": model.seed_,
-        "history": vars(model.history_),
+        "history": model.history_.to_dict(),
     }
 
 
@@ -45,7 +45,7 @@ def restore_fitted_entries(model: Any, config: dict[str, Any], x_dim: int) -> No
     if not (np.all(np.isfinite(model.x_mean_)) and np.all(model.x_scale_ > 0)):
         raise ValueError("x_mean must be finite and x_scale > 0")
     model.seed_ = config["seed"]
-    model.history_ = TrainHistory(**config["history"])
+    model.history_ = TrainHistory.from_dict(config["history"])
 
 
 #: prefix of the stacked restarts' tensors in ``weights.safetensors`` (format 3 on)

@@ -16,13 +16,13 @@ from nica._label_posterior import LabelPosteriorMixin, chunked_label_log_likelih
 from nica._random import draw_seed
 from nica._threads import fits_on_threads
 from nica._restarts import check_restarts, choose_restart
-from nica._ivae_settings import SHAPE_DEFAULTS, model_config, standardization, train_config
+from nica._ivae_settings import SHAPE_DEFAULTS, model_config, objective, standardization, train_config
 from nica._validation import AuxEncoder, check_observations, check_same_length, warn_identifiability
 from nica.datasets.features import align_columns, feature_names
 from nica.datasets.streaming import ColumnStats, OneHotRows, RowSource, column_stats, is_out_of_core
 from nica.datasets.tabular import split_aux
 from nica.models.ivae import IVAEConfig, IVAEModule
-from nica.models.objectives import AUTHORS_WEIGHTS
+from nica.models.objectives import AUTHORS_WEIGHTS, Objective
 from nica.persistence import register_estimator, save_model
 from nica.presets import PRESETS
 from nica.training import distributed
@@ -234,6 +234,10 @@ class IVAE(LabelPosteriorMixin, ParamsMixin):
         take the square-shape values, for checks made before the data are seen)."""
         return train_config(self, x_dim)
 
+    def _objective(self) -> Objective:
+        """The training objective (name, weights, annealing), checked."""
+        return objective(self)
+
     def _check_fit_inputs(self, X: Any, u: Any) -> tuple[Any, AuxEncoder, ColumnStats]:
         """Validated X (in memory, or the out-of-core array itself), u's encoder, and X's
         per-column mean and standard deviation."""
@@ -289,6 +293,7 @@ class IVAE(LabelPosteriorMixin, ParamsMixin):
         names = feature_names(X)
         x, aux, stats = self._check_fit_inputs(X, u)
         train_config = self._train_config(x.shape[1])
+        training_objective = self._objective()
         train_config.validate()
         model_config = self._model_config(x.shape[1], aux, self._check_restarts())
         if self._conditional:
@@ -304,10 +309,11 @@ class IVAE(LabelPosteriorMixin, ParamsMixin):
         # fitted state is assigned only after training, so that a refit with bad settings
         # leaves the previous fit consistent and usable
         module = seeded_init(lambda: IVAEModule(model_config), seed).to(device)
+        module.objective, module.analytic_gradients = training_objective, bool(self.analytic_gradients)
         generator = torch.Generator(device=device).manual_seed(seed + 1)
         try:
             history = train(module, x_t, u_t, train_config, generator=generator, progress=self.verbose,
-                            checkpoint=checkpoint, resume=resume, elbo_offset=self._log_jacobian_of(x_scale))
+                            checkpoint=checkpoint, resume=resume, score_offset=self._log_jacobian_of(x_scale))
         except TrainingDivergedError as exc:  # keep the last good model, then report
             self._set_fitted(module, exc.history, x_t, u_t, aux, x_mean, x_scale, seed, device)
             self.feature_names_in_ = names

@@ -40,9 +40,8 @@ from nica._random import draw_seed
 from nica._threads import fits_on_threads
 from nica._validation import AuxEncoder, check_observations
 from nica.baselines.linear import PCA, LinearICA
-from nica.models.ivae import LossOutput
+from nica.models.base import LatentModule, LossOutput
 from nica.models.networks import ACTIVATIONS, MLP
-from nica.models.objectives import ObjectiveWeights
 from nica.training.trainer import TrainConfig, train
 
 #: nonlinearity of the feature layer: the TCL paper's absolute value, or the square
@@ -75,7 +74,7 @@ class _FirstModel(nn.Module):
         return h[0]
 
 
-class TCLNetwork(nn.Module):
+class TCLNetwork(LatentModule):
     """Feature extractor h(x) ``(batch, n)`` and a linear classifier of the segment label.
 
     Parameters
@@ -129,14 +128,13 @@ class TCLNetwork(nn.Module):
         u: torch.Tensor,
         *,
         n_data: int,
-        weights: ObjectiveWeights | None = None,
         generator: torch.Generator | None = None,
     ) -> LossOutput:
         """Mean cross-entropy of the one-hot labels ``u`` ``(batch, n_classes)``.
 
-        Returned in the trainer's :class:`~nica.models.LossOutput`: ``elbo`` and
+        Returned in the trainer's :class:`~nica.models.LossOutput`: ``score`` and
         ``reconstruction`` hold the per-sample log-likelihood of the label, ``kl`` zeros.
-        ``n_data``, ``weights`` and ``generator`` are unused.
+        ``n_data`` and ``generator`` are unused.
         """
         log_lik = -F.cross_entropy(self(x), u.argmax(-1), reduction="none")
         detached = log_lik.detach()
@@ -249,7 +247,7 @@ class TCL(ParamsMixin):
                              "got continuous values")
         aux = AuxEncoder("categorical").fit(u, len(x))
         train_config = TrainConfig(
-            objective="elbo", batch_size=self.batch_size, learning_rate=self.learning_rate,
+            batch_size=self.batch_size, learning_rate=self.learning_rate,
             max_steps=self.max_steps, lr_schedule=self.lr_schedule,
             n_iter_no_change=self.n_iter_no_change, tol=self.tol,
         )

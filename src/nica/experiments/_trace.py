@@ -64,6 +64,7 @@ def fit_traced(
         torch.manual_seed(seed)
         module = IVAEModule(model_config)
     module.to(device)
+    module.objective, module.analytic_gradients = model._objective(), bool(model.analytic_gradients)
     generator = torch.Generator(device=device).manual_seed(seed + 1)
 
     def mcc_now() -> float:

@@ -32,7 +32,7 @@ class IFlowFormat:
             "feature_names": None if getattr(model, "feature_names_in_", None) is None
             else [str(n) for n in model.feature_names_in_],
             "seed": model.seed_,
-            "history": vars(model.history_),
+            "history": model.history_.to_dict(),
             "restarts": {
                 "selected": model.selected_restart_,
                 "scores": np.asarray(model.restart_scores_).tolist(),
@@ -60,7 +60,7 @@ class IFlowFormat:
             raise ValueError(f"feature_names must hold {projection.n_features} names")
         model.feature_names_in_ = None if names is None else np.asarray(names, dtype=object)
         model.seed_ = config["seed"]
-        model.history_ = TrainHistory(**config["history"])
+        model.history_ = TrainHistory.from_dict(config["history"])
         record = config["restarts"]
         model.selected_restart_ = int(record["selected"])
         model.restart_scores_ = np.asarray(record["scores"], dtype=float)

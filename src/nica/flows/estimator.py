@@ -247,7 +247,7 @@ class IFlow(LabelPosteriorMixin, ParamsMixin):
         aux = AuxEncoder(self.u_type).fit(u, len(x))
         config = self._config(x.shape[1], aux)
         train_config = TrainConfig(
-            objective="elbo", batch_size=self.batch_size, learning_rate=self.learning_rate,
+            batch_size=self.batch_size, learning_rate=self.learning_rate,
             max_steps=self._max_steps(config.x_dim), lr_schedule=self.lr_schedule,
             n_iter_no_change=self.n_iter_no_change, tol=self.tol,
         )
@@ -262,7 +262,7 @@ class IFlow(LabelPosteriorMixin, ParamsMixin):
         x_t, u_t = torch.from_numpy(y).to(device), torch.from_numpy(u_enc).to(device)
         generator = torch.Generator(device=device).manual_seed(seed + 1)
         history = train(module, x_t, u_t, train_config, generator=generator, progress=self.verbose,
-                        checkpoint=checkpoint, resume=resume, elbo_offset=projection.log_jacobian(),
+                        checkpoint=checkpoint, resume=resume, score_offset=projection.log_jacobian(),
                         score_name="log-lik.")
 
         # fitted state only after training succeeded (a failed refit keeps the old fit)

@@ -23,8 +23,7 @@ from torch import nn
 
 from nica.flows.invertible_mlp import InvertibleMLP
 from nica.flows.transforms import make_flow_transform
-from nica.models.ivae import LossOutput
-from nica.models.objectives import ObjectiveWeights
+from nica.models.base import LatentModule, LossOutput
 from nica.models.priors import PRIORS, PriorParams
 
 #: the bijection whose parameters are stacked over restarts
@@ -85,7 +84,7 @@ class IFlowConfig:
         return asdict(self)
 
 
-class IFlowModule(nn.Module):
+class IFlowModule(LatentModule):
     """x = f(z), z ~ p(z | u) factorised; ``encode`` is f^{-1}, ``decode`` is f.
 
     Every method works on K stacked models: latents and observations are ``(K, batch, n)``,
@@ -163,21 +162,24 @@ class IFlowModule(nn.Module):
         u: torch.Tensor,
         *,
         n_data: int,
-        weights: ObjectiveWeights | None = None,
         generator: torch.Generator | None = None,
     ) -> LossOutput:
         """Negative mean log-likelihood per model ``(K,)``, in the trainer's
         :class:`~nica.models.LossOutput`.
 
-        ``elbo`` holds the exact log p(x | u) (the bound is tight), ``reconstruction`` the
-        log-determinant and ``kl`` minus log p(z | u), so ``elbo = reconstruction - kl``;
-        all three ``(K, batch)``. ``n_data``, ``weights`` and ``generator`` are unused: the
-        objective is exact and deterministic.
+        ``score`` holds the exact log p(x | u), ``reconstruction`` the log-determinant and
+        ``kl`` minus log p(z | u), so ``score = reconstruction - kl``; all three
+        ``(K, batch)``. ``n_data`` and ``generator`` are unused: the objective is exact and
+        deterministic.
         """
         z, log_det = self.encode(x)
         log_pz = self.prior_log_prob(z, u)
         log_px = log_pz + log_det
         return LossOutput(-log_px.mean(-1), log_px.detach(), log_det.detach(), -log_pz.detach())
+
+    def latents(self, x: torch.Tensor, u: torch.Tensor | None = None) -> torch.Tensor:
+        """z = f^{-1}(x) of every stacked model ``(K, batch, n)`` (u is not needed)."""
+        return self.encode(x)[0]
 
     def select(self, k: int) -> IFlowModule:
         """Model ``k`` of the stack as a module of its own (K = 1)."""

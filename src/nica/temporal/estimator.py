@@ -221,9 +221,9 @@ class TemporalIVAE(ParamsMixin):
         aux = self._aux_encoder(series)
         config = self._config(series.n_features, aux)
         train_config = TrainConfig(
-            objective="elbo", batch_size=self.batch_size, learning_rate=self.learning_rate,
+            batch_size=self.batch_size, learning_rate=self.learning_rate,
             max_steps=self.max_steps, lr_schedule=self.lr_schedule, n_iter_no_change=self.n_iter_no_change,
-            tol=self.tol, analytic_gradients=False,
+            tol=self.tol,
         )
         train_config.validate()
         device = resolve_device(self.device)
