@@ -72,8 +72,6 @@ class Recorder:
 
     def attributes(self, key: str, model: Any) -> None:
         for name in ATTRIBUTES:
-            if hasattr(type(model), name) and isinstance(getattr(type(model), name), property):
-                continue
             try:
                 value = getattr(model, name)
             except Exception:  # noqa: BLE001 - absent for this estimator

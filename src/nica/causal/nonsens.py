@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from nica._base import ParamsMixin, check_fitted, check_new_observations
+from nica.base.params import ParamsMixin, check_fitted, check_new_observations
 from nica._random import as_generator, draw_seed
 from nica._validation import AuxEncoder, check_observations, check_same_length
 from nica.baselines import TCL
@@ -31,7 +31,7 @@ from nica.causal.hsic import (
     rows_to_test,
 )
 from nica.causal.ordering import CORRECTIONS, CausalOrdering, adjust_pvalues, causal_order
-from nica.estimator import IVAE
+from nica.ivae.estimator import IVAE
 from nica.flows import IFlow
 
 #: the unmixing estimators known by name (any object with fit(X, u) and transform(X, u) works)

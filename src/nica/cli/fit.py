@@ -81,7 +81,7 @@ def fit(ctx: click.Context, data: Path, n_components: int, out: Path, u_file: Pa
         raise click.UsageError("--lags applies to --model temporal only")
     import numpy as np
 
-    from nica._checkpointing import checkpoints_beside
+    from nica.base.checkpointing import checkpoints_beside
     from nica.datasets.io import DataFileError, load_dataset
     from nica.model_choice import MODELS, ModelChoice, choose_model, make_model
     from nica.training.distributed import rank_and_size
@@ -120,7 +120,7 @@ def fit(ctx: click.Context, data: Path, n_components: int, out: Path, u_file: Pa
     if threads is not None:
         params["n_threads"] = threads
     if chosen == "ivae":
-        from nica.estimator import IVAE
+        from nica.ivae.estimator import IVAE
 
         model = IVAE.from_preset(params.pop("preset", "default"), n_components, **params)
     else:

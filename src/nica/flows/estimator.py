@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from nica._base import (
+from nica.base.params import (
     INFERENCE_CHUNK,
     ParamsMixin,
     check_fitted,
@@ -18,17 +18,18 @@ from nica._base import (
     resolve_device,
     seeded_init,
 )
-from nica._checkpointing import fit_checkpointing
-from nica._label_posterior import LabelPosteriorMixin
+from nica.base.checkpointing import fit_checkpointing
+from nica.base.label_posterior import LabelPosteriorMixin
 from nica._threads import fits_on_threads
 from nica._validation import AuxEncoder, check_observations, check_same_length, warn_identifiability
-from nica._restarts import SELECTION_SAMPLES, check_restarts
+from nica.base.restarts import SELECTION_SAMPLES, check_restarts
 from nica.datasets.features import feature_names
 from nica.flows._format import IFLOW_FORMAT
 from nica.flows.module import STACKABLE_FLOW, IFlowConfig, IFlowModule
 from nica.flows.projection import InputProjection
 from nica.flows.transforms import FLOW_STEPS
-from nica.persistence import register_estimator, save_model
+from nica.base.registry import register_estimator
+from nica.persistence import save_model
 from nica.training.selection import restart_scores
 from nica.training.trainer import TrainConfig, train
 
@@ -38,7 +39,7 @@ from nica.training.trainer import TrainConfig, train
 AUTO_STEPS_PER_LATENT, AUTO_STEPS_MIN, AUTO_STEPS_MAX = 1_000, 5_000, 10_000
 
 
-@register_estimator("IFlow", IFLOW_FORMAT)
+@register_estimator("IFlow", IFLOW_FORMAT, model="flow", unmixing=True)
 class IFlow(LabelPosteriorMixin, ParamsMixin):
     """Identifiable normalising flow (Khemakhem et al. 2020, §special case; Li et al. 2020).
 

@@ -9,13 +9,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from nica._base import INFERENCE_CHUNK
-from nica._ivae_format import IVAE_FORMAT
+from nica.base.params import INFERENCE_CHUNK
+from nica.ivae._format import IVAE_FORMAT
 from nica._validation import AuxEncoder
-from nica.estimator import IVAE
+from nica.ivae.estimator import IVAE
 from nica.models.ivae import IVAEConfig
 from nica.models.latent_causal import LatentCausalPrior
-from nica.persistence import register_estimator
+from nica.base.registry import register_estimator
 
 #: IVAE parameters that LatentCausalVAE fixes
 FIXED_PARAMS = ("prior",)
@@ -24,7 +24,7 @@ FIXED_PARAMS = ("prior",)
 LATENT_CAUSAL_WEIGHTS = (100.0, 1.0, 10.0, 10.0)
 
 
-@register_estimator("LatentCausalVAE", IVAE_FORMAT)
+@register_estimator("LatentCausalVAE", IVAE_FORMAT, model="latent-causal")
 class LatentCausalVAE(IVAE):
     """iVAE with a latent causal prior: latents that depend on each other given u.
 
@@ -130,7 +130,7 @@ class LatentCausalVAE(IVAE):
     @torch.no_grad()
     def _prior_params(self, u: Any) -> list[Any]:
         """The prior's parameters for the rows of u, in blocks of ``INFERENCE_CHUNK`` rows."""
-        self._check_is_fitted()
+        self._check_fitted()
         if not isinstance(self.module_.prior, LatentCausalPrior):  # pragma: no cover - format guard
             raise TypeError("the fitted module has no latent causal prior")
         n_rows = len(np.asarray(u)) if u is not None else 0

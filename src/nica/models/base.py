@@ -83,4 +83,47 @@ class LatentModule(nn.Module):
         return self.loss(x, u, **kwargs)
 
 
-__all__ = ["LatentModule", "LossOutput"]
+class RestartStack(LatentModule):
+    """K independent copies of a module that does not stack its own parameters, trained
+    side by side as one module (the trainer sums their losses; they share nothing, so each
+    gets its own gradients), with the stacked module's protocol.
+
+    ``modules`` are built from one seed in turn, so the first equals a single fit's module.
+    """
+
+    def __init__(self, modules: list[LatentModule]) -> None:
+        super().__init__()
+        self.restarts = nn.ModuleList(modules)
+        self.config = modules[0].config
+
+    @property
+    def n_models(self) -> int:
+        return len(self.restarts)
+
+    def loss(self, x: torch.Tensor, u: torch.Tensor, *, n_data: int, generator: torch.Generator | None = None,
+             **objective: Any) -> LossOutput:
+        """Every restart's loss on the same batch: ``loss`` ``(K,)``, the others ``(K, batch)``."""
+        outs = [m.loss(x, u, n_data=n_data, generator=generator, **objective) for m in self.restarts]
+
+        def stacked(name: str) -> torch.Tensor:
+            return torch.cat([getattr(o, name).reshape(-1, *getattr(o, name).shape[-1:]) for o in outs])
+
+        return LossOutput(torch.cat([o.loss.reshape(-1) for o in outs]), stacked("score"),
+                          stacked("reconstruction"), stacked("kl"))
+
+    def training_loss_kwargs(self, step: int, max_steps: int) -> dict[str, Any]:
+        return self.restarts[0].training_loss_kwargs(step, max_steps)
+
+    def latents(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        """``(K, batch, n)``: every restart's latents."""
+        out = [m.latents(x, u) for m in self.restarts]
+        return torch.cat([z.reshape(-1, *z.shape[-2:]) for z in out])
+
+    def select(self, k: int) -> LatentModule:
+        """Restart ``k`` (its own module, shared with this stack)."""
+        if not 0 <= k < len(self.restarts):
+            raise IndexError(f"model index {k} out of range for {len(self.restarts)} models")
+        return self.restarts[k]
+
+
+__all__ = ["LatentModule", "LossOutput", "RestartStack"]

@@ -27,7 +27,7 @@ import torch
 from nica.datasets.io import Dataset, load_dataset
 from nica.datasets.nonstationary import make_nonstationary
 from nica.datasets.settings import BENCHMARK_SETTINGS
-from nica.estimator import IVAE, VAE
+from nica.ivae.estimator import IVAE, VAE
 from nica.presets import PRESETS
 from nica.sweep._values import canonical_json, cell, one_line
 

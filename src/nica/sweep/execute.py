@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from nica.datasets.io import Dataset
-from nica.estimator import IVAE
+from nica.ivae.estimator import IVAE
 from nica.metrics import mean_corr_coef
 from nica.sweep._values import canonical_json, one_line
 from nica.sweep.config import INSTALL_HINT, Run, SweepConfig, SweepConfigError, _make_data, load_config

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from nica._ivae_format import fitted_entries, restore_fitted_entries
+from nica.ivae._format import fitted_entries, restore_fitted_entries
 from nica.persistence import load_module_state
 from nica.temporal.module import TemporalIVAEConfig, TemporalIVAEModule
 

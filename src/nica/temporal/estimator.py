@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from nica._base import (
+from nica.base.params import (
     INFERENCE_CHUNK,
     ParamsMixin,
     check_fitted,
@@ -20,14 +20,15 @@ from nica._base import (
 from nica._random import draw_seed
 from nica._threads import fits_on_threads
 from nica._validation import AuxEncoder, check_observations
-from nica.persistence import register_estimator, save_model
+from nica.base.registry import register_estimator
+from nica.persistence import save_model
 from nica.temporal._format import TEMPORAL_FORMAT
 from nica.temporal.module import TemporalIVAEConfig, TemporalIVAEModule
 from nica.temporal.series import Series, check_series, window_ends, windows
 from nica.training.trainer import TrainConfig, train
 
 
-@register_estimator("TemporalIVAE", TEMPORAL_FORMAT)
+@register_estimator("TemporalIVAE", TEMPORAL_FORMAT, model="temporal")
 class TemporalIVAE(ParamsMixin):
     """Temporal nonlinear ICA with a learned transition prior (TDRL, Yao et al. 2022).
 
