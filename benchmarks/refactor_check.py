@@ -455,7 +455,7 @@ def compare(before: Path, after: Path) -> int:
         elif a_values[key] == b_values[key]:
             same += 1
         else:
-            differ.append(f"{key}: {_short(a_values[key])} vs {_short(b_values[key])}")
+            differ.append(f"{key}: " + "; ".join(_leaf_differences(a_values[key], b_values[key])))
     print(f"{same} outputs bitwise identical, {len(differ)} differ, "
           f"{len(only_before)} only before, {len(only_after)} only after")
     for title, keys in (("DIFFER", differ), ("ONLY BEFORE", only_before), ("ONLY AFTER", only_after)):
@@ -464,9 +464,32 @@ def compare(before: Path, after: Path) -> int:
     return 1 if differ else 0
 
 
+def _leaf_differences(a: Any, b: Any, path: str = "") -> list[str]:
+    """Where two JSON values differ, leaf by leaf (at most 6 entries); text by its lines."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for k in sorted(set(a) | set(b), key=str):
+            if k not in a or k not in b:
+                out.append(f"{path}{k}: {'only after' if k in b else 'only before'}")
+            elif a[k] != b[k]:
+                out.extend(_leaf_differences(a[k], b[k], f"{path}{k}."))
+        return out[:6]
+    if isinstance(a, str) and isinstance(b, str) and "\n" in a + b:
+        lines = [f"{path}line {i}: {_short(x)} vs {_short(y)}"
+                 for i, (x, y) in enumerate(zip(a.splitlines(), b.splitlines())) if x != y]
+        return (lines or [f"{path}: line count"])[:6]
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        out = []
+        for i, (x, y) in enumerate(zip(a, b)):
+            if x != y:
+                out.extend(_leaf_differences(x, y, f"{path}[{i}]."))
+        return out[:6]
+    return [f"{path.rstrip('.')}: {_short(a)} vs {_short(b)}"]
+
+
 def _short(value: Any) -> str:
     text = json.dumps(value, default=str)
-    return text if len(text) < 300 else text[:300] + "..."
+    return text if len(text) < 160 else text[:160] + "..."
 
 
 if __name__ == "__main__":

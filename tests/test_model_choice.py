@@ -144,7 +144,7 @@ def test_fit_bad_input_on_the_flow_path(tmp_path, clean_square):
 def test_threads_reach_the_fit_and_are_restored(monkeypatch, clean_square):
     import torch
 
-    import nica.flows.estimator as flow_estimator
+    import nica.base.estimator as flow_estimator
 
     seen = []
     original = flow_estimator.train

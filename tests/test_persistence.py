@@ -227,7 +227,7 @@ def test_committed_fixture_model_reproduces_its_latents(version):
     # another torch or CPU may round differently in the last bits, never more
     np.testing.assert_allclose(model.transform(x, u), z, rtol=1e-5, atol=1e-6)
     if version >= 3:  # the restarts are kept with the model
-        restarts = model.transform_restarts(x)
+        restarts = model.transform_restarts(x, u)
         assert restarts.shape == (2, len(x), 2)
         np.testing.assert_allclose(restarts[model.selected_restart_], z, rtol=1e-5, atol=1e-6)
 

@@ -33,8 +33,11 @@ from nica.base.registry import ESTIMATOR_TYPES, EstimatorType, SavedType, regist
 
 #: 2: every tensor has a leading model dimension (stacked restarts); 1 is read and converted.
 #: 3: also every restart (``restarts.*``), u's label counts and X's column names; 1-2 load
-#: without them (no restarts after load, uniform label prior, no column check)
-FORMAT_VERSION = 3
+#: without them (no restarts after load, uniform label prior, no column check).
+#: 4: the flow's module config names its width ``n_latent`` (was ``x_dim``), and the
+#: temporal model and TCL save their restarts' settings; 1-3 load as before (a nica that
+#: reads up to 3 refuses a format-4 model with a message rather than misreading it)
+FORMAT_VERSION = 4
 CONFIG_FILE, WEIGHTS_FILE = "config.json", "weights.safetensors"
 
 class SaveFormat(Protocol):

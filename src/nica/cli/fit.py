@@ -156,12 +156,16 @@ def fit_summary(model: Any, choice: Any, requested: str) -> str:
     restarts = ""
     if k > 1:
         agreement = model.restart_agreement_[~np.eye(k, dtype=bool)]
-        rule = "log-likelihood" if hasattr(model, "log_likelihood_") and model.selection == "elbo" else model.selection
+        from nica.training.selection import canonical_rule
+
+        rule = model.selection
+        if canonical_rule(rule) == "score":  # the model's own training score, by its name
+            rule = model.score_name
         restarts = (f", restart {model.selected_restart_} of {k} kept by {rule}; "
                     f"the restarts' latents agree with MCC {agreement.mean():.3f}"
                     + (f" on average (pairs {agreement.min():.3f} to {agreement.max():.3f})" if k > 2 else ""))
     if hasattr(model, "log_likelihood_"):
-        shown = float(np.mean(model.history_.model_elbo) - model.projection_.log_jacobian())
+        shown = float(np.mean(model.history_.model_score) - model.projection_.log_jacobian())
         score = (f"log-likelihood {model.log_likelihood_:.3f} per sample in the units of X (exact, the kept "
                  f"restart on all training rows; the progress bar's {shown:.3f} was the last epoch's mean "
                  f"over mini-batches{' and restarts' if k > 1 else ''})")

@@ -48,12 +48,13 @@ class IFlowFormat:
 
     def rebuild(self, cls: type, params: dict[str, Any], config: dict[str, Any]) -> Any:
         model = cls(**params)
-        model.config_ = IFlowConfig(**config["module"])
+        model.config_ = IFlowConfig.from_dict(config["module"])
         model.module_ = IFlowModule(model.config_)
         model.aux_encoder_ = AuxEncoder(**config["aux"])
         projection = InputProjection.from_dict(config["projection"])
-        if len(projection.scale) != model.config_.x_dim:
-            raise ValueError(f"the projection has {len(projection.scale)} outputs, the flow {model.config_.x_dim} inputs")
+        if len(projection.scale) != model.config_.n_latent:
+            raise ValueError(f"the projection has {len(projection.scale)} outputs, the flow "
+                             f"{model.config_.n_latent} inputs")
         model._set_projection(projection)
         names = config.get("feature_names")
         if names is not None and len(names) != projection.n_features:
@@ -68,7 +69,7 @@ class IFlowFormat:
         model.restart_priors_ = list(record["priors"])
         agreement = record["agreement"]
         model.restart_agreement_ = None if agreement is None else np.asarray(agreement, dtype=float)
-        model.log_likelihood_ = float(model.restart_log_likelihood_[model.selected_restart_])
+        model.score_ = float(model.restart_log_likelihood_[model.selected_restart_])
         return model
 
     def load_tensors(self, model: Any, state: dict[str, torch.Tensor], format_version: int,
@@ -85,17 +86,17 @@ class IFlowFormat:
         offset = model.projection_.log_jacobian()
         u_info = model.aux_encoder_.describe()
         return {
-            "data": {"n_features": model.n_features_in_, "n_components": model.config_.x_dim, "u": u_info,
+            "data": {"n_features": model.n_features_in_, "n_components": model.config_.n_latent, "u": u_info,
                      "input": "standardised features" if model.components_ is None
-                     else f"top {model.config_.x_dim} principal components"},
+                     else f"top {model.config_.n_latent} principal components"},
             "training": {
                 "n_steps": history.n_steps,
-                "n_epochs": len(history.elbo),
+                "n_epochs": len(history.score),
                 "fit_time": history.fit_time,
-                "final_log_likelihood": model.log_likelihood_,
+                "final_log_likelihood": model.score_,
                 "stopped_early": history.stopped_early,
                 # per epoch, the mean over restarts of the mini-batch log-likelihood
-                "log_likelihood": [e - offset for e in history.elbo],
+                "log_likelihood": [e - offset for e in history.score],
             },
             "restarts": {
                 "n_restarts": len(model.restart_log_likelihood_),
