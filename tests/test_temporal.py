@@ -241,7 +241,7 @@ def test_bad_input_is_refused_before_training(series, X, u, params, fragment):
 
 
 def test_the_fit_runs_on_n_threads_and_restores_the_callers_setting(series, monkeypatch):
-    import nica.temporal.estimator as temporal_estimator
+    import nica.base.estimator as temporal_estimator
 
     seen = []
     original = temporal_estimator.train

@@ -139,6 +139,8 @@ class Estimator(ParamsMixin):
     streams: ClassVar[bool] = False
     #: the fit is data-parallel under torchrun (DDP)
     data_parallel: ClassVar[bool] = False
+    #: what X is: ``"table"`` ``(n_samples, n_features)``, or ``"series"`` (time steps)
+    input_kind: ClassVar[str] = "table"
 
     # ----------------------------------------------------------------- fitting
     @fits_on_threads

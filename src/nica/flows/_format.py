@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from nica._validation import AuxEncoder
+from nica.base.formats import feature_names_entry, restarts_entry, restore_feature_names, restore_restarts_entry
 from nica.flows.module import IFlowConfig, IFlowModule
 from nica.flows.projection import InputProjection
 from nica.persistence import load_module_state
@@ -29,18 +30,11 @@ class IFlowFormat:
             "module": model.config_.to_dict(),
             "aux": model.aux_encoder_.to_dict(),
             "projection": model.projection_.to_dict(),
-            "feature_names": None if getattr(model, "feature_names_in_", None) is None
-            else [str(n) for n in model.feature_names_in_],
+            "feature_names": feature_names_entry(model),
             "seed": model.seed_,
             "history": model.history_.to_dict(),
-            "restarts": {
-                "selected": model.selected_restart_,
-                "scores": np.asarray(model.restart_scores_).tolist(),
-                "log_likelihood": np.asarray(model.restart_log_likelihood_).tolist(),
-                "priors": list(model.restart_priors_),
-                "agreement": None if model.restart_agreement_ is None
-                else np.asarray(model.restart_agreement_).tolist(),
-            },
+            "restarts": restarts_entry(model, log_likelihood=model.restart_log_likelihood_,
+                                       priors=list(model.restart_priors_)),
         }
 
     def tensors(self, model: Any) -> dict[str, torch.Tensor]:
@@ -56,19 +50,13 @@ class IFlowFormat:
             raise ValueError(f"the projection has {len(projection.scale)} outputs, the flow "
                              f"{model.config_.n_latent} inputs")
         model._set_projection(projection)
-        names = config.get("feature_names")
-        if names is not None and len(names) != projection.n_features:
-            raise ValueError(f"feature_names must hold {projection.n_features} names")
-        model.feature_names_in_ = None if names is None else np.asarray(names, dtype=object)
+        restore_feature_names(model, config.get("feature_names"), projection.n_features)
         model.seed_ = config["seed"]
         model.history_ = TrainHistory.from_dict(config["history"])
         record = config["restarts"]
-        model.selected_restart_ = int(record["selected"])
-        model.restart_scores_ = np.asarray(record["scores"], dtype=float)
+        restore_restarts_entry(model, record)
         model.restart_log_likelihood_ = np.asarray(record["log_likelihood"], dtype=float)
         model.restart_priors_ = list(record["priors"])
-        agreement = record["agreement"]
-        model.restart_agreement_ = None if agreement is None else np.asarray(agreement, dtype=float)
         model.score_ = float(model.restart_log_likelihood_[model.selected_restart_])
         return model
 

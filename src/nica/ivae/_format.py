@@ -16,36 +16,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from nica._validation import AuxEncoder
+from nica.base.formats import (
+    feature_names_entry,
+    fitted_entries,
+    restarts_entry,
+    restore_feature_names,
+    restore_fitted_entries,
+    restore_restarts_entry,
+    single_restart_record,
+)
 from nica.models.ivae import IVAEConfig, IVAEModule
 from nica.persistence import load_module_state
-from nica.training.trainer import TrainHistory
-
-
-def fitted_entries(model: Any) -> dict[str, Any]:
-    """The ``config.json`` entries of a model with a module config, an encoding of u, a
-    standardisation of X, a seed and a training history (the iVAE family, the temporal model)."""
-    return {
-        "module": model.config_.to_dict(),
-        "aux": model.aux_encoder_.to_dict(),
-        "x_mean": model.x_mean_.tolist(),
-        "x_scale": model.x_scale_.tolist(),
-        "seed": model.seed_,
-        "history": model.history_.to_dict(),
-    }
-
-
-def restore_fitted_entries(model: Any, config: dict[str, Any], x_dim: int) -> None:
-    """Set what :func:`fitted_entries` wrote (but the module) back on ``model``, checked."""
-    model.aux_encoder_ = AuxEncoder(**config["aux"])
-    model.x_mean_ = np.asarray(config["x_mean"], np.float32)
-    model.x_scale_ = np.asarray(config["x_scale"], np.float32)
-    if not model.x_mean_.shape == model.x_scale_.shape == (x_dim,):
-        raise ValueError(f"x_mean and x_scale must hold {x_dim} values each")
-    if not (np.all(np.isfinite(model.x_mean_)) and np.all(model.x_scale_ > 0)):
-        raise ValueError("x_mean must be finite and x_scale > 0")
-    model.seed_ = config["seed"]
-    model.history_ = TrainHistory.from_dict(config["history"])
 
 
 #: prefix of the stacked restarts' tensors in ``weights.safetensors`` (format 3 on)
@@ -58,15 +39,8 @@ class IVAEFormat:
     def config(self, model: Any) -> dict[str, Any]:
         return {
             **fitted_entries(model),
-            "feature_names": None if getattr(model, "feature_names_in_", None) is None
-            else [str(n) for n in model.feature_names_in_],
-            "restarts": {
-                "selected": model.selected_restart_,
-                "scores": np.asarray(model.restart_scores_).tolist(),
-                "elbo": np.asarray(model.restart_elbo_).tolist(),
-                "agreement": None if model.restart_agreement_ is None
-                else np.asarray(model.restart_agreement_).tolist(),
-            },
+            "feature_names": feature_names_entry(model),
+            "restarts": restarts_entry(model, elbo=model.restart_elbo_),
         }
 
     def tensors(self, model: Any) -> dict[str, torch.Tensor]:
@@ -83,10 +57,7 @@ class IVAEFormat:
         model.config_ = IVAEConfig(**config["module"])
         model.module_ = IVAEModule(model.config_)
         restore_fitted_entries(model, config, model.config_.x_dim)
-        names = config.get("feature_names")  # absent from models saved before it was recorded
-        if names is not None and len(names) != model.config_.x_dim:
-            raise ValueError(f"feature_names must hold {model.config_.x_dim} names")
-        model.feature_names_in_ = None if names is None else np.asarray(names, dtype=object)
+        restore_feature_names(model, config.get("feature_names"), model.config_.x_dim)
         _restore_restarts(model, config.get("restarts"))
         return model
 
@@ -121,11 +92,11 @@ class IVAEFormat:
             "data": {"n_features": model.n_features_in_, "n_components": model.config_.n_latent, "u": u_info},
             "training": {
                 "n_steps": history.n_steps,
-                "n_epochs": len(history.elbo),
+                "n_epochs": len(history.score),
                 "fit_time": history.fit_time,
                 "final_elbo": model.score_,
                 "stopped_early": history.stopped_early,
-                "elbo": [e - offset for e in history.elbo],
+                "elbo": [e - offset for e in history.score],
             },
             "restarts": {
                 "n_restarts": len(model.restart_elbo_),
@@ -138,15 +109,10 @@ class IVAEFormat:
 
 def _restore_restarts(model: Any, record: dict | None) -> None:
     """Restart attributes from config.json; a format-1 model was a single restart."""
-    log_jacobian = float(np.log(model.x_scale_).sum())
     if record is None:
-        elbo = model.history_.elbo[-1] - log_jacobian
-        record = {"selected": 0, "scores": [1.0], "elbo": [elbo], "agreement": None}
-    model.selected_restart_ = int(record["selected"])
-    model.restart_scores_ = np.asarray(record["scores"], dtype=float)
+        record = single_restart_record("elbo", model.history_.score[-1] - float(np.log(model.x_scale_).sum()))
+    restore_restarts_entry(model, record)
     model.restart_elbo_ = np.asarray(record["elbo"], dtype=float)
-    agreement = record["agreement"]
-    model.restart_agreement_ = None if agreement is None else np.asarray(agreement, dtype=float)
     model.score_ = float(model.restart_elbo_[model.selected_restart_])
 
 

@@ -78,6 +78,12 @@ class LatentModule(nn.Module):
     def latents(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def select(self, k: int) -> LatentModule:
+        """Stacked model ``k`` as a module of its own; a module of one model is itself."""
+        if k != 0 or self.n_models != 1:
+            raise IndexError(f"model index {k} out of range for {self.n_models} models")
+        return self
+
     def forward(self, x: torch.Tensor, u: torch.Tensor, **kwargs: Any) -> LossOutput:
         """:meth:`loss`: the forward pass of training (what DDP wraps)."""
         return self.loss(x, u, **kwargs)
