@@ -17,33 +17,26 @@ exponential decay, weight decay 1e-4 and a first MLR-only phase.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
-from torch.nn import functional as F
 
-from nica.base.params import (
-    INFERENCE_CHUNK,
-    ParamsMixin,
-    check_fitted,
-    check_n_components,
-    check_new_observations,
-    check_positive_int,
-    chunks,
-    resolve_device,
-    seeded_init,
-)
-from nica._random import draw_seed
-from nica._threads import fits_on_threads
-from nica._validation import AuxEncoder, check_observations
+from nica._validation import AuxEncoder
+from nica.base.estimator import Estimator, FitData, FitInputs, FitPlan
+from nica.base.params import check_new_observations, check_positive_int
+from nica.base.registry import register_estimator
+from nica.base.restarts import RestartChoice, check_restarts
 from nica.baselines.linear import PCA, LinearICA
+from nica.models.base import RestartStack
+from nica.tcl._format import TCL_FORMAT
 from nica.tcl.network import FEATURE_NONLINEARITIES, Maxout, TCLNetwork
-from nica.training.trainer import TrainConfig, train
+from nica.training.trainer import TrainConfig
 
-class TCL(ParamsMixin):
+
+@register_estimator("TCL", TCL_FORMAT, model="tcl", unmixing=True)
+class TCL(Estimator):
     """Time-contrastive learning: nonlinear ICA by classifying segments, then linear ICA.
 
     Parameters
@@ -58,6 +51,13 @@ class TCL(ParamsMixin):
         optimisation by :func:`nica.training.train` (early stopping on the training
         log-likelihood of the labels). Batch 512 as the authors.
     ica_max_iter : iteration budget of the final FastICA.
+    n_restarts : K networks trained side by side on the same batches; one is kept by
+        ``selection`` (``"score"``: the highest training log-likelihood of the labels, also
+        called ``"likelihood"``; ``"agreement"``; ``"first"``).
+    selection : as above.
+    checkpoint_dir, checkpoint_every : write the training state to
+        ``checkpoint_dir/checkpoint.pt`` every ``checkpoint_every`` steps, so that
+        ``fit(X, u, resume=True)`` continues an interrupted fit to the same result.
     device : ``"auto"``, ``"cpu"``, ``"cuda"``, ...
     n_threads : torch CPU threads during ``fit`` (1 by default; None: torch's setting),
         as :class:`nica.IVAE`.
@@ -71,7 +71,10 @@ class TCL(ParamsMixin):
     ica_ : the :class:`~nica.baselines.LinearICA` on the features.
     classification_accuracy_ : accuracy on the training data after fit.
     classes_ : the segment labels, in the classifier's order.
-    history_ : :class:`nica.training.TrainHistory` (``elbo``: mean log-likelihood of the label).
+    score_ : ``classification_accuracy_`` (what :meth:`score` measures: :attr:`score_name`).
+    history_ : :class:`nica.training.TrainHistory` (``score``: mean log-likelihood of the label).
+    selected_restart_, restart_scores_, restart_agreement_, restarts_module_ : as
+        :class:`nica.IVAE`.
     seed_, device_, n_features_in_, n_steps_, fit_time_ : as named.
 
     Examples
@@ -84,6 +87,10 @@ class TCL(ParamsMixin):
     >>> 0.0 <= model.score(data.x, data.u) <= 1.0
     True
     """
+
+    score_name = "accuracy"
+    progress_label = "log-lik."
+    u_required = "u is required: TCL learns features by classifying the segment labels u"
 
     def __init__(
         self,
@@ -100,6 +107,10 @@ class TCL(ParamsMixin):
         n_iter_no_change: int | None = None,
         tol: float = 1e-3,
         ica_max_iter: int = 1000,
+        n_restarts: int = 1,
+        selection: str = "score",
+        checkpoint_dir: str | Path | None = None,
+        checkpoint_every: int = 1_000,
         device: str = "auto",
         n_threads: int | None = 1,
         random_state: int | np.random.Generator | None = None,
@@ -117,6 +128,10 @@ class TCL(ParamsMixin):
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
         self.ica_max_iter = ica_max_iter
+        self.n_restarts = n_restarts
+        self.selection = selection
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
         self.device = device
         self.n_threads = n_threads
         self.random_state = random_state
@@ -127,27 +142,32 @@ class TCL(ParamsMixin):
             return 2 * n
         return check_positive_int(self.hidden_dim, "hidden_dim")
 
-    @fits_on_threads
-    def fit(self, X: Any, u: Any) -> TCL:
+    def fit(self, X: Any, u: Any, *, resume: bool = False) -> TCL:
         """Train the classifier of u, then FastICA on the learned features.
 
         Parameters
         ----------
         X : ``(n_samples, n_features)`` observations.
         u : ``(n_samples,)`` segment labels or ``(n_samples, n_segments)`` one-hot rows.
+        resume : continue from the checkpoint in ``checkpoint_dir`` (if there is one).
 
         Returns
         -------
         self
         """
-        x = check_observations(X, "X")
-        n = check_n_components(self.n_components, x.shape[1])
+        return super().fit(X, u, resume=resume)
+
+    # ----------------------------------------------------------------- fitting: the skeleton's hooks
+    def _encode_u(self, u: Any, n_samples: int) -> AuxEncoder:
         if u is None:
-            raise ValueError("u is required: TCL learns features by classifying the segment labels u")
-        if AuxEncoder("auto").fit(u, len(x)).kind != "categorical":
+            raise ValueError(self.u_required)
+        if AuxEncoder("auto").fit(u, n_samples).kind != "categorical":
             raise ValueError("TCL needs segment labels u (integers, strings or one-hot rows), "
                              "got continuous values")
-        aux = AuxEncoder("categorical").fit(u, len(x))
+        return AuxEncoder("categorical").fit(u, n_samples)
+
+    def _fit_plan(self, inputs: FitInputs) -> FitPlan:
+        n, d, aux = int(self.n_components), inputs.n_features, inputs.aux
         train_config = TrainConfig(
             batch_size=self.batch_size, learning_rate=self.learning_rate,
             max_steps=self.max_steps, lr_schedule=self.lr_schedule,
@@ -156,55 +176,48 @@ class TCL(ParamsMixin):
         train_config.validate()
         n_layers = check_positive_int(self.n_layers, "n_layers")
         hidden = self._hidden_width(n)
-        device = resolve_device(self.device)
-        seed = draw_seed(self.random_state)
+        n_restarts = check_restarts(self.n_restarts, self.selection)
 
+        def network() -> TCLNetwork:
+            return TCLNetwork(d, n, aux.dim, hidden_dim=hidden, n_layers=n_layers, activation=self.activation,
+                              feature_nonlinearity=self.feature_nonlinearity)
+
+        if n_restarts == 1:
+            return FitPlan(network, train_config)
+        return FitPlan(lambda: RestartStack([network() for _ in range(n_restarts)]), train_config)
+
+    def _fit_data(self, inputs: FitInputs, plan: FitPlan, device: torch.device) -> FitData:
+        """PCA-whitened X and one-hot u on ``device``."""
+        x = inputs.x
         whitener = PCA(whiten=True).fit(x)
         if np.any(whitener.explained_variance_ <= 1e-10 * whitener.explained_variance_.max()):
             raise ValueError("X is rank deficient (a feature is constant or a linear combination "
                              "of others); drop the redundant features before fitting TCL")
-        module = seeded_init(lambda: TCLNetwork(
-            x.shape[1], n, aux.dim, hidden_dim=hidden, n_layers=n_layers,
-            activation=self.activation, feature_nonlinearity=self.feature_nonlinearity,
-        ), seed).to(device)
-        x_t = torch.from_numpy(whitener.transform(x)).to(device)
-        u_t = torch.from_numpy(aux.transform(u)).to(device)
-        generator = torch.Generator(device=device).manual_seed(seed + 1)
-        history = train(module, x_t, u_t, train_config, generator=generator, progress=self.verbose)
+        x_w, u_enc = whitener.transform(x), inputs.aux.transform(inputs.u)
+        return FitData(torch.from_numpy(x_w).to(device), torch.from_numpy(u_enc).to(device), (x_w, u_enc),
+                       state={"whitener": whitener})
 
-        features = self._apply(module, lambda m, xb: m.features(xb), x_t)
-        ica = LinearICA(n, max_iter=self.ica_max_iter, random_state=seed).fit(features)
-        logits = self._apply(module, lambda m, xb: m(xb), x_t)
+    def _set_outputs(self, inputs: FitInputs, data: FitData, choice: RestartChoice) -> None:
+        """FastICA on the kept network's features, and its training accuracy."""
+        features = self._batched(self.module_.features, data.x).numpy()
+        ica = LinearICA(int(self.n_components), max_iter=self.ica_max_iter, random_state=self.seed_).fit(features)
+        logits = self._batched(self.module_, data.x).numpy()
+        self.whitener_, self.ica_ = data.state["whitener"], ica
+        self.classes_ = np.asarray(inputs.aux.classes)
+        self.classification_accuracy_ = float(np.mean(logits.argmax(1) == data.u.argmax(1).cpu().numpy()))
+        self.restart_score_ = choice.fit_scores
+        self.score_ = self.classification_accuracy_
 
-        self.module_, self.whitener_, self.ica_, self.history_ = module, whitener, ica, history
-        self.aux_encoder_ = aux
-        self.classes_ = np.asarray(aux.classes)
-        self.classification_accuracy_ = float(np.mean(logits.argmax(1) == u_t.argmax(1).cpu().numpy()))
-        self.seed_, self.device_ = seed, device
-        self.n_features_in_ = x.shape[1]
-        self.n_steps_, self.fit_time_ = history.n_steps, history.fit_time
-        return self
-
-    def fit_transform(self, X: Any, u: Any) -> np.ndarray:
-        """``fit(X, u)`` then ``transform(X)``."""
-        return self.fit(X, u).transform(X)
-
-    @staticmethod
-    @torch.no_grad()
-    def _apply(module: TCLNetwork, fn: Callable, x: torch.Tensor) -> np.ndarray:
-        device = next(module.parameters()).device
-        out = [fn(module, x[rows].to(device)).cpu() for rows in chunks(len(x), INFERENCE_CHUNK)]
-        return torch.cat(out).numpy()
-
+    # ----------------------------------------------------------------- inference
     def _whitened(self, X: Any) -> torch.Tensor:
-        check_fitted(self, "module_")
-        x = check_new_observations(X, self.n_features_in_)
+        self._check_fitted()
+        x = check_new_observations(X, self.n_features_in_, "X", getattr(self, "feature_names_in_", None))
         return torch.from_numpy(self.whitener_.transform(x))
 
     def features(self, X: Any) -> np.ndarray:
         """The network's features h(x), after the feature nonlinearity: ``(n_rows, n_components)``."""
-        x = self._whitened(X)
-        return self._apply(self.module_, lambda m, xb: m.features(xb), x)
+        x = self._whitened(X)  # checks the fit first
+        return self._batched(self.module_.features, x).numpy()
 
     def transform(self, X: Any, u: Any = None) -> np.ndarray:
         """Estimated sources: FastICA of :meth:`features` ``(n_rows, n_components)``; ``u`` is not needed.
@@ -218,7 +231,7 @@ class TCL(ParamsMixin):
     def predict(self, X: Any) -> np.ndarray:
         """Most likely segment label of each row: ``(n_rows,)``, values from ``classes_``."""
         x = self._whitened(X)
-        return self.classes_[self._apply(self.module_, lambda m, xb: m(xb), x).argmax(1)]
+        return self.classes_[self._batched(self.module_, x).numpy().argmax(1)]
 
     def score(self, X: Any, u: Any) -> float:
         """Segment classification accuracy on (X, u)."""

@@ -4,6 +4,7 @@ layer, and a linear classifier of the segment label (Hyvärinen & Morioka 2016).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
@@ -42,6 +43,22 @@ class _FirstModel(nn.Module):
         return h[0]
 
 
+@dataclass
+class TCLConfig:
+    """Architecture of a :class:`TCLNetwork` (the arguments it was built with); saved as JSON."""
+
+    x_dim: int
+    n_components: int
+    n_classes: int
+    hidden_dim: int
+    n_layers: int
+    activation: str = "maxout"
+    feature_nonlinearity: str = "abs"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
 class TCLNetwork(LatentModule):
     """Feature extractor h(x) ``(batch, n)`` and a linear classifier of the segment label.
 
@@ -66,6 +83,8 @@ class TCLNetwork(LatentModule):
         feature_nonlinearity: str = "abs",
     ) -> None:
         super().__init__()
+        self.config = TCLConfig(x_dim, n_components, n_classes, hidden_dim, n_layers, activation,
+                                feature_nonlinearity)
         if feature_nonlinearity not in FEATURE_NONLINEARITIES:
             raise ValueError(f"unknown feature_nonlinearity {feature_nonlinearity!r}; "
                              f"choose one of {sorted(FEATURE_NONLINEARITIES)}")
@@ -86,8 +105,20 @@ class TCLNetwork(LatentModule):
         """h(x) after the feature nonlinearity: ``(batch, x_dim) -> (batch, n_components)``."""
         return self.nonlinearity(self.extractor(x))
 
+    @classmethod
+    def from_config(cls, config: TCLConfig) -> TCLNetwork:
+        """The network a :class:`TCLConfig` describes."""
+        c = config
+        return cls(c.x_dim, c.n_components, c.n_classes, hidden_dim=c.hidden_dim, n_layers=c.n_layers,
+                   activation=c.activation, feature_nonlinearity=c.feature_nonlinearity)
+
+    def latents(self, x: torch.Tensor, u: torch.Tensor | None = None) -> torch.Tensor:
+        """The features h(x) as the latents of one model ``(1, batch, n_components)``."""
+        return self.features(x)[None]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Segment logits ``(batch, n_classes)``."""
+        """Segment logits ``(batch, n_classes)`` (not the loss, as other modules' forward:
+        TCL trains in one process, never wrapped by DDP)."""
         return self.classifier(self.features(x))
 
     def loss(
@@ -109,4 +140,4 @@ class TCLNetwork(LatentModule):
         return LossOutput(-log_lik.mean(), detached, detached, torch.zeros_like(detached))
 
 
-__all__ = ["FEATURE_NONLINEARITIES", "MAXOUT_PIECES", "Maxout", "TCLNetwork"]
+__all__ = ["FEATURE_NONLINEARITIES", "MAXOUT_PIECES", "Maxout", "TCLConfig", "TCLNetwork"]
