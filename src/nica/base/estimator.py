@@ -288,6 +288,11 @@ class Estimator(ParamsMixin):
         the results on the CPU, concatenated along ``dim``."""
         return batched(fn, x, *others, device=self.device_ if device is None else device, dim=dim)
 
+    def describe_score(self) -> str:
+        """``score_`` in words, as ``nica fit`` reports it (a family says how it was measured)."""
+        self._check_fitted()
+        return f"{self.score_name} {self.score_:.3f} per sample in the units of X"
+
     def score(self, X: Any, u: Any = None) -> float:
         """The mean of :meth:`score_samples`: the model's score per sample (what
         :attr:`score_name` says); higher is better."""

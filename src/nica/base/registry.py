@@ -150,13 +150,19 @@ def estimator_types() -> dict[str, EstimatorType]:
 
 
 def models() -> dict[str, type]:
-    """Model name -> class, for every estimator offered by name, in the order registered."""
-    return {t.model: t.cls for t in estimator_types().values() if t.model is not None}
+    """Model name -> class, for every estimator offered by name, by name (whatever order
+    the families were imported in)."""
+    return {t.model: t.cls for t in sorted(estimator_types().values(), key=_model_key) if t.model is not None}
 
 
 def unmixings() -> dict[str, type]:
-    """Model name -> class of the estimators NonSENS may unmix with."""
-    return {t.model: t.cls for t in estimator_types().values() if t.unmixing and t.model is not None}
+    """Model name -> class of the estimators NonSENS may unmix with, by name."""
+    return {t.model: t.cls for t in sorted(estimator_types().values(), key=_model_key)
+            if t.unmixing and t.model is not None}
+
+
+def _model_key(saved: EstimatorType) -> str:
+    return saved.model or ""
 
 
 def type_of(cls: type) -> EstimatorType | None:
@@ -168,19 +174,23 @@ def type_of(cls: type) -> EstimatorType | None:
 
 
 class ModelTable(Mapping[str, type]):
-    """A read-only live view of :func:`models` (what :data:`nica.MODELS` is)."""
+    """A read-only live view of :func:`models` (what :data:`nica.MODELS` is), or with
+    ``unmixing=True`` of :func:`unmixings` (:data:`nica.causal.nonsens.UNMIXINGS`)."""
+
+    def __init__(self, *, unmixing: bool = False) -> None:
+        self._read = unmixings if unmixing else models
 
     def __getitem__(self, name: str) -> type:
-        return models()[name]
+        return self._read()[name]
 
     def __iter__(self) -> Iterator[str]:
-        return iter(models())
+        return iter(self._read())
 
     def __len__(self) -> int:
-        return len(models())
+        return len(self._read())
 
     def __repr__(self) -> str:
-        return repr({name: cls.__name__ for name, cls in models().items()})
+        return repr({name: cls.__name__ for name, cls in self._read().items()})
 
 
 __all__ = ["ESTIMATOR_TYPES", "EstimatorType", "ModelTable", "SavedType", "builtin_modules", "estimator_types",

@@ -21,7 +21,6 @@ import numpy as np
 from nica.base.params import ParamsMixin, check_fitted, check_new_observations
 from nica._random import as_generator, draw_seed
 from nica._validation import AuxEncoder, check_observations, check_same_length
-from nica.baselines import TCL
 from nica.causal.hsic import (
     DEFAULT_MAX_SAMPLES,
     DEFAULT_PERMUTATIONS,
@@ -31,11 +30,12 @@ from nica.causal.hsic import (
     rows_to_test,
 )
 from nica.causal.ordering import CORRECTIONS, CausalOrdering, adjust_pvalues, causal_order
-from nica.ivae.estimator import IVAE
-from nica.flows import IFlow
+from nica.base.registry import ModelTable
 
-#: the unmixing estimators known by name (any object with fit(X, u) and transform(X, u) works)
-UNMIXINGS = {"ivae": IVAE, "flow": IFlow, "tcl": TCL}
+#: the unmixing estimators known by name: a live view of the estimators registered with
+#: ``unmixing=True`` (:mod:`nica.base.registry`: ``"flow"``, ``"ivae"``, ``"tcl"``); any
+#: object with fit(X, u) and transform(X, u) works too
+UNMIXINGS = ModelTable(unmixing=True)
 
 
 class NonSENS(ParamsMixin):

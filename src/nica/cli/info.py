@@ -10,8 +10,10 @@ import click
 
 from nica.cli._common import user_errors
 
-#: epochs shown in ``nica info``'s compact ELBO curve
+#: epochs shown in ``nica info``'s compact training curve
 CURVE_POINTS = 6
+#: how ``nica info`` labels a training score
+SHORT_NAMES = {"log-likelihood": "log-lik.", "label log-likelihood": "label log-lik."}
 
 
 @click.command()
@@ -42,13 +44,13 @@ def info_lines(record: dict[str, Any]) -> list[tuple[str, str]]:
 
     data, train = record["data"], record["training"]
     u = data["u"]
-    u_text = {"none": "no u" + ("" if record["estimator"] == "TemporalIVAE" else " (plain VAE)"),
+    u_text = {"none": "no u" + (" (plain VAE)" if record["estimator"] in ("VAE", "BetaVAE", "BetaTCVAE") else ""),
               "categorical": f"u categorical, {u.get('n_labels')} labels",
               "continuous": f"u continuous, {u.get('dim')} column(s)"}[u["kind"]]
-    # the iVAE family records ELBOs, the flow exact log-likelihoods (both per sample, units of X)
-    exact = "final_log_likelihood" in train
-    name = "log-lik." if exact else "ELBO"
-    elbo = train["log_likelihood" if exact else "elbo"]
+    # every model records its training score: the iVAE family's ELBO, the flow's exact
+    # log-likelihood (both per sample, units of X), TCL's label log-likelihood
+    name = SHORT_NAMES.get(train["score_name"], train["score_name"])
+    elbo = train["score"]
     epochs = sorted({int(round(i)) for i in np.linspace(0, len(elbo) - 1, min(len(elbo), CURVE_POINTS))})
     curve = ", ".join(f"{i + 1}: {elbo[i]:.4g}" for i in epochs)
     return [
@@ -59,7 +61,7 @@ def info_lines(record: dict[str, Any]) -> list[tuple[str, str]]:
         ("data", f"{data['n_features']} features -> {data['n_components']} components; {u_text}"),
         ("training", f"{train['n_steps']} steps in {train['n_epochs']} epochs, {train['fit_time']:.2f} s; "
                      f"stopped early: {'yes' if train['stopped_early'] else 'no'}"),
-        (f"final {name}", f"{train['final_log_likelihood' if exact else 'final_elbo']:.4f} per sample (units of X)"
+        (f"final {name}", f"{train['final_score']:.4f} per sample (units of X)"
                        + (f"; restart {record['restarts']['selected']} kept of {record['restarts']['n_restarts']}"
                           if record["restarts"]["n_restarts"] > 1 else "")),
         (f"{name} curve", f"epoch {curve}"),

@@ -85,6 +85,9 @@ class IFlowFormat:
                 "stopped_early": history.stopped_early,
                 # per epoch, the mean over restarts of the mini-batch log-likelihood
                 "log_likelihood": [e - offset for e in history.score],
+                "score_name": "log-likelihood",
+                "final_score": model.score_,
+                "score": [e - offset for e in history.score],
             },
             "restarts": {
                 "n_restarts": len(model.restart_log_likelihood_),

@@ -250,6 +250,15 @@ class IFlow(LabelPosteriorMixin, Estimator):
         self._set_projection(data.state["projection"])
         self.score_ = float(choice.fit_scores[choice.selected])
 
+    def describe_score(self) -> str:
+        """The exact log-likelihood in words, beside the progress bar's last value."""
+        self._check_fitted()
+        k = len(self.restart_log_likelihood_)
+        shown = float(np.mean(self.history_.model_score) - self.projection_.log_jacobian())
+        return (f"log-likelihood {self.score_:.3f} per sample in the units of X (exact, the kept restart on all "
+                f"training rows; the progress bar's {shown:.3f} was the last epoch's mean over mini-batches"
+                f"{' and restarts' if k > 1 else ''})")
+
     def _set_projection(self, projection: InputProjection) -> None:
         """The fitted input map and the attributes that name its parts."""
         self.projection_ = projection

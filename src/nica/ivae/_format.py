@@ -97,6 +97,9 @@ class IVAEFormat:
                 "final_elbo": model.score_,
                 "stopped_early": history.stopped_early,
                 "elbo": [e - offset for e in history.score],
+                "score_name": "ELBO",
+                "final_score": model.score_,
+                "score": [e - offset for e in history.score],
             },
             "restarts": {
                 "n_restarts": len(model.restart_elbo_),

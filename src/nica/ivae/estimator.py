@@ -305,6 +305,13 @@ class IVAE(LabelPosteriorMixin, Estimator):
         self.restart_elbo_ = choice.fit_scores - log_jacobian(self.x_scale_)
         self.score_ = float(self.restart_elbo_[choice.selected])
 
+    def describe_score(self) -> str:
+        """The training ELBO in words: the last epoch's mean, as the progress bar showed."""
+        self._check_fitted()
+        k = len(self.restart_elbo_)
+        shown = "the progress bar showed the restarts' mean and range" if k > 1 else "as the progress bar showed"
+        return f"training ELBO {self.score_:.3f} per sample in the units of X (the last epoch's mean; {shown})"
+
     # ----------------------------------------------------------------- helpers
     def _log_jacobian(self) -> float:
         """log |d x_std / d x| per sample: converts ELBOs back to the units of X."""

@@ -208,6 +208,10 @@ class TCL(Estimator):
         self.restart_score_ = choice.fit_scores
         self.score_ = self.classification_accuracy_
 
+    def describe_score(self) -> str:
+        self._check_fitted()
+        return f"segment classification accuracy {self.score_:.3f} on the training data"
+
     # ----------------------------------------------------------------- inference
     def _whitened(self, X: Any) -> torch.Tensor:
         self._check_fitted()

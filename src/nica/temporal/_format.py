@@ -66,7 +66,9 @@ class TemporalFormat:
             "data": {"n_features": c.x_dim, "n_components": c.n_latent, "lags": c.lags, "u": u_info},
             "training": {"inference": c.inference, "n_steps": history.n_steps, "n_epochs": len(history.score),
                          "fit_time": history.fit_time, "final_elbo": model.score_,
-                         "stopped_early": history.stopped_early, "elbo": [e - offset for e in history.score]},
+                         "stopped_early": history.stopped_early, "elbo": [e - offset for e in history.score],
+                         "score_name": model.score_name, "final_score": model.score_,
+                         "score": [e - offset for e in history.score]},
             "restarts": {"n_restarts": len(model.restart_score_), "selected": model.selected_restart_,
                          **({"score": np.asarray(model.restart_score_).tolist(),
                              "scores": np.asarray(model.restart_scores_).tolist()}

@@ -290,6 +290,10 @@ class TemporalIVAE(Estimator):
         self.restart_score_ = choice.fit_scores - log_jacobian(self.x_scale_)
         self.score_ = float(self.restart_score_[choice.selected])
 
+    def describe_score(self) -> str:
+        self._check_fitted()
+        return f"{self.score_name} {self.score_:.3f} per step"
+
     # ----------------------------------------------------------------- inference
     def _log_jacobian(self) -> float:
         """log |d x_std / d x| per step: converts log-densities back to the units of X."""
