@@ -40,7 +40,7 @@ from nica.base.params import (
     resolve_device,
     seeded_init,
 )
-from nica.base.restarts import RestartChoice, choose_restart, selection_rows
+from nica.base.restarts import RestartChoice, check_restarts, choose_restart, selection_rows
 from nica.datasets.features import feature_names
 from nica.datasets.streaming import RowSource, is_out_of_core
 from nica.datasets.tabular import split_aux
@@ -173,6 +173,7 @@ class Estimator(ParamsMixin):
         """:meth:`fit`; ``on_epoch(module, data, epoch, history)`` is called before training
         (``epoch`` and ``history`` None) and after every epoch."""
         inputs = self._fit_inputs(X, u)
+        self._n_restarts()  # checked for every family, before its own settings
         plan = self._fit_plan(inputs)
         device = resolve_device(self.device)
         if self.data_parallel:
@@ -213,6 +214,10 @@ class Estimator(ParamsMixin):
         check_n_components(self.n_components, x.shape[1], reason=self.components_reason)
         self._check_observations(x)
         return FitInputs(x, u, self._encode_u(u, x.shape[0]), x.shape[1], names)
+
+    def _n_restarts(self) -> int:
+        """``n_restarts`` checked (with ``selection``); 1 for an estimator without restarts."""
+        return check_restarts(getattr(self, "n_restarts", 1), getattr(self, "selection", "score"))
 
     def _check_observations(self, x: Any) -> None:
         """A family's own check of X (e.g. binary values for a Bernoulli decoder)."""

@@ -251,7 +251,7 @@ def train(
         history = TrainHistory()
         loop = dict(epoch=0, batch=0, n_batches=0, order=None, best_elbo=-math.inf, epochs_without_gain=0)
         # models that stack K restarts report (K, batch) ELBOs; any other module (batch,)
-        n_models = getattr(getattr(module, "config", None), "n_models", 1)
+        n_models = int(getattr(module, "n_models", None) or getattr(getattr(module, "config", None), "n_models", 1))
         score_sum = torch.zeros(n_models, device=x.device)
         loss_sum = torch.zeros((), device=x.device)
         n_good = 0
