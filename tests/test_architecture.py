@@ -299,7 +299,7 @@ def test_a_new_estimator_saves_and_loads_without_an_edit_to_persistence(whitenin
 
 
 def test_a_subclass_of_ivae_registers_with_the_ivae_format(tiny_data, fast_params, tmp_path):
-    from nica._ivae_format import IVAE_FORMAT
+    from nica.ivae import IVAE_FORMAT
 
     class LaplaceIVAE(nica.IVAE):
         """An IVAE with a Laplace prior by default."""

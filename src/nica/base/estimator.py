@@ -37,6 +37,7 @@ from nica.base.params import (
     NotFittedError,
     ParamsMixin,
     check_n_components,
+    log_jacobian,
     resolve_device,
     seeded_init,
 )
@@ -292,6 +293,11 @@ class Estimator(ParamsMixin):
         tensor, an array, or a reader of an out-of-core X) and the same rows of ``others``;
         the results on the CPU, concatenated along ``dim``."""
         return batched(fn, x, *others, device=self.device_ if device is None else device, dim=dim)
+
+    def _log_jacobian(self) -> float:
+        """log |d x_std / d x| per sample of the fitted standardisation (``x_scale_``):
+        converts log-densities and ELBOs of standardised X back to the units of X."""
+        return log_jacobian(self.x_scale_)
 
     def describe_score(self) -> str:
         """``score_`` in words, as ``nica fit`` reports it (a family says how it was measured)."""

@@ -110,6 +110,12 @@ def check_n_components(n_components: Any, n_features: int, *, allow_none: bool =
     return n
 
 
+def log_jacobian(x_scale: np.ndarray) -> float:
+    """log |d x_std / d x| per sample of X divided by ``x_scale`` ``(d,)``: subtracted from a
+    log-density (or ELBO) of the standardised X, it gives the same in the units of X."""
+    return float(np.log(x_scale).sum())
+
+
 def check_fitted(estimator: Any, attribute: str) -> None:
     """Raise :class:`nica.NotFittedError` unless ``estimator`` has ``attribute``."""
     if not hasattr(estimator, attribute):

@@ -44,8 +44,8 @@ class NonSENS(ParamsMixin):
     Parameters
     ----------
     unmixing : ``"flow"`` (default: :class:`nica.IFlow` at its defaults, the identifiable
-        flow: exact likelihood, learned prior mean and scale; on the simulated pairs of
-        docs/results.md it unmixes near-exactly and is right where the iVAE is not),
+        flow: exact likelihood, learned prior mean and scale; docs/results.md, section
+        causal, compares the unmixings),
         ``"ivae"`` (:class:`nica.IVAE`, its defaults; the iVAE paper's choice), ``"tcl"``
         (:class:`nica.TCL`, the original NonSENS paper's choice), or an
         unfitted estimator with ``fit(X, u)`` and ``transform(X, u)`` and

@@ -23,8 +23,7 @@ from nica.models.base import LatentModule
 from nica.training.trainer import TrainConfig, TrainHistory
 
 
-#: ``max_steps="auto"``: this many steps per latent, within [min, max] (docs/tuning.md: on
-#: 10 -> 10 data 5,000 steps gave median MCC 0.90 and 10,000 gave 0.99; 5 -> 5 needs 5,000)
+#: ``max_steps="auto"``: this many steps per latent, within [min, max] (docs/tuning.md, round f)
 AUTO_STEPS_PER_LATENT, AUTO_STEPS_MIN, AUTO_STEPS_MAX = 1_000, 5_000, 10_000
 
 
@@ -258,6 +257,10 @@ class IFlow(LabelPosteriorMixin, Estimator):
         return (f"log-likelihood {self.score_:.3f} per sample in the units of X (exact, the kept restart on all "
                 f"training rows; the progress bar's {shown:.3f} was the last epoch's mean over mini-batches"
                 f"{' and restarts' if k > 1 else ''})")
+
+    def _log_jacobian(self) -> float:
+        """The projection's log-Jacobian (the flow's input is X standardised or projected)."""
+        return self.projection_.log_jacobian()
 
     def _set_projection(self, projection: InputProjection) -> None:
         """The fitted input map and the attributes that name its parts."""

@@ -25,6 +25,7 @@ from nica.base.formats import (
     restore_restarts_entry,
     single_restart_record,
 )
+from nica.base.params import log_jacobian
 from nica.models.ivae import IVAEConfig, IVAEModule
 from nica.persistence import load_module_state
 
@@ -85,7 +86,7 @@ class IVAEFormat:
 
     def describe(self, model: Any) -> dict[str, Any]:
         history = model.history_
-        offset = float(np.log(model.x_scale_).sum())  # ELBOs in the units of X, as ``score_``
+        offset = log_jacobian(model.x_scale_)  # ELBOs in the units of X, as ``score_``
         aux = model.aux_encoder_
         u_info = aux.describe() if model.config_.conditional else {"kind": "none"}
         return {
@@ -113,7 +114,7 @@ class IVAEFormat:
 def _restore_restarts(model: Any, record: dict | None) -> None:
     """Restart attributes from config.json; a format-1 model was a single restart."""
     if record is None:
-        record = single_restart_record("elbo", model.history_.score[-1] - float(np.log(model.x_scale_).sum()))
+        record = single_restart_record("elbo", model.history_.score[-1] - log_jacobian(model.x_scale_))
     restore_restarts_entry(model, record)
     model.restart_elbo_ = np.asarray(record["elbo"], dtype=float)
     model.score_ = float(model.restart_elbo_[model.selected_restart_])

@@ -16,7 +16,7 @@ from nica._validation import AuxEncoder, check_observations, check_same_length, 
 from nica.base.checkpointing import aux_identity
 from nica.base.estimator import Estimator, FitData, FitInputs, FitPlan, fitted_alias
 from nica.base.label_posterior import LabelPosteriorMixin
-from nica.base.params import NotFittedError, resolve_device
+from nica.base.params import NotFittedError, log_jacobian, resolve_device
 from nica.base.registry import register_estimator
 from nica.base.restarts import RestartChoice, check_restarts
 from nica.datasets.features import align_columns, feature_names
@@ -34,12 +34,6 @@ from nica.training.trainer import TrainConfig
 def _standardize(x: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
     """``(x - mean) / scale`` as float32; x ``(N, d)``, mean and scale ``(d,)``."""
     return ((x - mean) / scale).astype(np.float32)
-
-
-def log_jacobian(x_scale: np.ndarray) -> float:
-    """log |d x_std / d x| per sample of X scaled by ``x_scale`` ``(d,)``: subtracted from a
-    score of standardised X, it gives the score in the units of X."""
-    return float(np.log(x_scale).sum())
 
 
 @register_estimator("IVAE", IVAE_FORMAT, model="ivae", unmixing=True)
@@ -96,8 +90,7 @@ class IVAE(LabelPosteriorMixin, Estimator):
     standardize : how X is scaled before fitting (Gaussian decoder only): ``True`` z-scores
         each feature, ``"global"`` centres each feature and divides all by one scale (the
         root mean feature variance, which keeps the features' relative scales), ``False``
-        leaves X as it is; ``"auto"``: by shape (per-feature z-scores cost 5 -> 20 data
-        about 0.1 MCC, round h3).
+        leaves X as it is; ``"auto"``: by shape (docs/tuning.md, round h3).
     u_type : ``"auto"``, ``"categorical"`` or ``"continuous"``.
     device : ``"auto"``, ``"cpu"``, ``"cuda"``, ...
     n_threads : torch CPU threads during ``fit`` (restored afterwards); ``None`` leaves
@@ -313,10 +306,6 @@ class IVAE(LabelPosteriorMixin, Estimator):
         return f"training ELBO {self.score_:.3f} per sample in the units of X (the last epoch's mean; {shown})"
 
     # ----------------------------------------------------------------- helpers
-    def _log_jacobian(self) -> float:
-        """log |d x_std / d x| per sample: converts ELBOs back to the units of X."""
-        return log_jacobian(self.x_scale_)
-
     def _aux_rows(self, u: Any, n_samples: int, aux: AuxEncoder | None = None) -> torch.Tensor | OneHotRows:
         """The network's auxiliary input ``(n_samples, aux_dim)`` under ``aux`` (default: the
         fitted one): a float32 tensor, or for categorical u the label indices that give its

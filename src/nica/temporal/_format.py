@@ -20,6 +20,7 @@ from nica.base.formats import (
     restore_restarts_entry,
     single_restart_record,
 )
+from nica.base.params import log_jacobian
 from nica.persistence import load_module_state
 from nica.temporal.module import TemporalIVAEConfig, TemporalIVAEModule
 
@@ -44,7 +45,7 @@ class TemporalFormat:
         record = config.get("restarts")  # format 4 on; before, a single restart
         if record is None:
             last = model.history_.score[-1] if model.history_.score else float("nan")
-            record = single_restart_record("score", last - float(np.log(model.x_scale_).sum()))
+            record = single_restart_record("score", last - log_jacobian(model.x_scale_))
         restore_restarts_entry(model, record)
         model.restart_score_ = np.asarray(record["score"], dtype=float)
         model.score_ = float(model.restart_score_[model.selected_restart_])
@@ -60,7 +61,7 @@ class TemporalFormat:
         ``inference``; ``final_elbo`` and ``elbo`` hold the exact log-likelihood per step
         for flow inference; with several restarts each one's score and selection score."""
         c, history, aux = model.config_, model.history_, model.aux_encoder_
-        offset = float(np.log(model.x_scale_).sum())
+        offset = log_jacobian(model.x_scale_)
         u_info = {"kind": "none"} if aux.kind == "categorical" and len(aux.classes) == 1 else aux.describe()
         return {
             "data": {"n_features": c.x_dim, "n_components": c.n_latent, "lags": c.lags, "u": u_info},

@@ -12,10 +12,9 @@ import torch
 
 from nica._validation import AuxEncoder, check_observations
 from nica.base.estimator import Estimator, FitData, FitInputs, FitPlan
-from nica.base.params import check_n_components, check_positive_int
+from nica.base.params import check_n_components, check_positive_int, log_jacobian
 from nica.base.registry import register_estimator
 from nica.base.restarts import RestartChoice, check_restarts
-from nica.ivae.estimator import log_jacobian
 from nica.models.base import LatentModule, RestartStack
 from nica.temporal._format import TEMPORAL_FORMAT
 from nica.temporal.module import TemporalIVAEConfig, TemporalIVAEModule
@@ -38,13 +37,11 @@ class TemporalIVAE(Estimator):
     lags : L, how many past latents the transition reads.
     inference : ``"flow"``: x_t = f(z_t) with f a normalising flow, fitted by exact
         maximum likelihood (needs ``n_components == n_features``); ``"vae"``: TDRL's
-        factorised encoder q(z_t | x_t) and Gaussian decoder, fitted by the ELBO. On the
-        ``temporal`` benchmark's nonstationary setting (8 latents, tuning seed 4001) the
-        flow reached MCC 0.95 where the VAE reached 0.56 (benchmarks/results/temporal_tuning.csv).
+        factorised encoder q(z_t | x_t) and Gaussian decoder, fitted by the ELBO (for more
+        features than latents).
     transition : ``"affine"``: eps_i = (z_{t,i} - m_i(past, u)) exp(-s_i(past, u)),
         invertible by construction; ``"mlp"``: TDRL's nonparametric eps_i = r_i(z_{t,i},
-        past, u), one MLP per component, not guaranteed monotone in z_{t,i}. On tuning
-        seeds 4001 / 4002 the affine transition gave 0.95 / 0.94, TDRL's 0.72 / 0.73.
+        past, u), one MLP per component, not guaranteed monotone in z_{t,i}.
     innovation : family of p_eps: ``"laplace"`` or ``"gaussian"``, with a scale per u.
     transition_hidden, transition_layers, transition_activation : the transition MLP(s)
         (``"lrelu"``, ``"xtanh"`` or ``"tanh"``).
@@ -53,10 +50,7 @@ class TemporalIVAE(Estimator):
     hidden_dim, n_layers, activation, decoder_var : encoder and decoder of ``"vae"``
         inference (the data are noise-free in the benchmark: a small fixed variance).
     batch_size, learning_rate, max_steps, lr_schedule, n_iter_no_change, tol : Adam on
-        mini-batches of windows x_{t-L..t} by :func:`nica.training.train`. The step is
-        bound by per-operation overhead on a CPU, so 256 windows cost little more than 64;
-        on tuning seed 4003, 1,000 steps gave 0.74 and 3,000 gave 0.97
-        (``benchmarks/temporal_tuning.py``).
+        mini-batches of windows x_{t-L..t} by :func:`nica.training.train`.
     n_restarts : K initialisations trained side by side (one module each, the same
         batches); one is kept by ``selection``.
     selection : ``"score"`` (the highest last-epoch training log-likelihood or ELBO; also
@@ -85,6 +79,9 @@ class TemporalIVAE(Estimator):
         :class:`nica.IVAE`.
     aux_encoder_, x_mean_, x_scale_, seed_, device_, n_features_in_, n_steps_,
     fit_time_ : as named.
+
+    The defaults (flow inference, the affine transition, 3,000 steps of 256 windows) were
+    chosen on tuning seeds: docs/results.md, section temporal, has the measurements.
 
     Notes
     -----
@@ -295,10 +292,6 @@ class TemporalIVAE(Estimator):
         return f"{self.score_name} {self.score_:.3f} per step"
 
     # ----------------------------------------------------------------- inference
-    def _log_jacobian(self) -> float:
-        """log |d x_std / d x| per step: converts log-densities back to the units of X."""
-        return log_jacobian(self.x_scale_)
-
     def _series(self, X: Any, u: Any = None, min_length: int = 1) -> Series:
         self._check_fitted()
         return check_series(X, u, min_length=min_length, n_features=self.n_features_in_)
