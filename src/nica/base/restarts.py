@@ -48,7 +48,7 @@ def choose_restart(fit_scores: np.ndarray, selection: str, latents: Callable[[],
     restart's training score (NaN counts as the worst); ``latents()``: every restart's
     latents on a common sample ``(K, rows, n)``, computed only when K > 1."""
     fit_scores = np.asarray(fit_scores, dtype=float)
-    scores, agreement = restart_scores(selection, model_elbo=np.nan_to_num(fit_scores, nan=-np.inf), latents=latents)
+    scores, agreement = restart_scores(selection, fit_scores=np.nan_to_num(fit_scores, nan=-np.inf), latents=latents)
     return RestartChoice(int(np.argmax(scores)), scores, fit_scores, agreement)
 
 

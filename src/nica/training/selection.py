@@ -53,22 +53,22 @@ def agreement_scores(agreement: np.ndarray) -> np.ndarray:
 
 
 def restart_scores(
-    rule: str, *, model_elbo: np.ndarray, latents: Callable[[], np.ndarray]
+    rule: str, *, fit_scores: np.ndarray | None = None, latents: Callable[[], np.ndarray],
+    model_elbo: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Scores ``(K,)`` under ``rule`` and the ``(K, K)`` agreement matrix (None when K = 1).
 
-    ``model_elbo`` ``(K,)``: each model's training score (ELBO or log-likelihood).
-
-    ``latents()`` returns the posterior means of every restart on a common sample
-    ``(K, N, n)``; it is not called for a single restart.
+    ``fit_scores`` ``(K,)``: each model's training score (ELBO or log-likelihood;
+    ``model_elbo`` is its former name). ``latents()`` returns the latents of every restart
+    on a common sample ``(K, N, n)``; it is not called for a single restart.
     """
     rule = canonical_rule(rule)
-    model_elbo = np.asarray(model_elbo, dtype=float)
-    agreement = agreement_matrix(latents()) if len(model_elbo) > 1 else None
+    fit_scores = np.asarray(model_elbo if fit_scores is None else fit_scores, dtype=float)
+    agreement = agreement_matrix(latents()) if len(fit_scores) > 1 else None
     if rule == "score":
-        return model_elbo, agreement
+        return fit_scores, agreement
     if rule == "first":
-        scores = np.zeros(len(model_elbo))
+        scores = np.zeros(len(fit_scores))
         scores[0] = 1.0
         return scores, agreement
     return agreement_scores(agreement if agreement is not None else np.ones((1, 1))), agreement
