@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from nica.base.params import check_positive_int
+from nica.base.params import check_n_components
 from nica._validation import check_observations
 from nica.datasets.streaming import is_out_of_core
 from nica.datasets.tabular import split_aux
@@ -65,9 +65,7 @@ def choose_model(X: Any, n_components: int) -> ModelChoice:
     {'decoder': 'bernoulli'}
     """
     n_features = _n_features(X)
-    n = check_positive_int(n_components, "n_components")
-    if n > n_features:
-        raise ValueError(f"n_components={n} exceeds the {n_features} features of X")
+    n = check_n_components(n_components, n_features)
     if is_out_of_core(X):
         return ModelChoice("ivae", {}, "X is read from disk batch by batch, which the iVAE supports")
     x = check_observations(X, "X")

@@ -19,6 +19,7 @@ from nica.base.label_posterior import LabelPosteriorMixin
 from nica.base.params import NotFittedError, log_jacobian, resolve_device
 from nica.base.registry import register_estimator
 from nica.base.restarts import RestartChoice, check_restarts
+from nica.base.scaling import stats_of
 from nica.datasets.features import align_columns, feature_names
 from nica.datasets.streaming import ColumnStats, OneHotRows, RowSource, column_stats, is_out_of_core
 from nica.datasets.tabular import split_aux
@@ -280,8 +281,8 @@ class IVAE(LabelPosteriorMixin, Estimator):
         x = inputs.x
         if is_out_of_core(x):  # one chunked pass; X itself is never loaded whole
             stats = column_stats(x, "X")
-        else:  # float64 sums: squares of float32 values above ~1e19 overflow in float32
-            stats = ColumnStats(x.mean(0, dtype=np.float64), x.std(0, dtype=np.float64), len(x))
+        else:
+            stats = stats_of(x)
         x_mean, x_scale = self._standardization(stats)
         u_t = self._aux_rows(inputs.u, stats.n_rows, inputs.aux).to(device)
         state = {"x_mean": x_mean, "x_scale": x_scale}

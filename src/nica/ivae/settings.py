@@ -8,12 +8,12 @@ Six parameters may be ``"auto"`` and are then resolved by the shape of X
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
 
-from nica._validation import AuxEncoder, user_stacklevel
+from nica._validation import AuxEncoder
+from nica.base.scaling import standardization as column_scaling
 from nica.datasets.streaming import ColumnStats
 from nica.models.ivae import IVAEConfig
 from nica.models.objectives import Objective, ObjectiveWeights
@@ -104,18 +104,8 @@ def standardization(est: Any, stats: ColumnStats) -> tuple[np.ndarray, np.ndarra
     """Mean and scale ``(n_features,)`` each that X is standardised with: per feature, one
     scale for every feature (``"global"``: the root mean feature variance), or the identity
     (not standardising, or a Bernoulli decoder)."""
-    d = len(stats.mean)
-    kind = scaling(est, d)
-    if kind == "none" or est.decoder != "gaussian":
-        return np.zeros(d, np.float32), np.ones(d, np.float32)
-    mean, std = stats.mean, stats.std
-    if np.any(std == 0):
-        cols = np.nonzero(std == 0)[0].tolist()
-        warnings.warn(f"X has constant column(s) {cols}; they carry no information", stacklevel=user_stacklevel())
-    if kind == "global":
-        scale = float(np.sqrt(np.mean(np.square(std))))
-        return mean.astype(np.float32), np.full(d, scale if scale > 0 else 1.0, np.float32)
-    return mean.astype(np.float32), np.where(std > 0, std, 1.0).astype(np.float32)
+    kind = scaling(est, len(stats.mean))
+    return column_scaling(stats, kind if est.decoder == "gaussian" else "none")
 
 
 __all__ = ["MAX_AUTO_WIDTH", "MIN_AUTO_WIDTH", "SHAPE_DEFAULTS", "by_shape", "hidden_width", "model_config",

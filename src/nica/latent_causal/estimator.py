@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from nica.base.params import INFERENCE_CHUNK
 from nica.ivae._format import IVAE_FORMAT
 from nica._validation import AuxEncoder
 from nica.ivae.estimator import IVAE
@@ -112,24 +111,17 @@ class LatentCausalVAE(IVAE):
             raise ValueError(f"weight_penalty must be a finite number >= 0, got {penalty!r}")
         return replace(super()._model_config(x_dim, aux, n_models), prior_penalty=float(penalty))
 
-    @torch.no_grad()
-    def _prior_params(self, u: Any) -> list[Any]:
-        """The prior's parameters for the rows of u, in blocks of ``INFERENCE_CHUNK`` rows."""
-        self._check_fitted()
-        if not isinstance(self.module_.prior, LatentCausalPrior):  # pragma: no cover - format guard
-            raise TypeError("the fitted module has no latent causal prior")
-        n_rows = len(np.asarray(u)) if u is not None else 0
-        u_t = self._aux_rows(u, n_rows)
-        return [self.module_.prior_params(u_t[start:start + INFERENCE_CHUNK].to(self.device_))
-                for start in range(0, n_rows, INFERENCE_CHUNK)]
-
     def causal_weights(self, u: Any) -> np.ndarray:
         """The learned weights lambda(u): ``(n_rows, n_components, n_components)``.
 
         ``[k, i, j]`` is the weight of z_j in z_i for the k-th row of u (the same forms
         of u as in ``fit``); zero on and above the diagonal.
         """
-        return torch.cat([p.weights[0].cpu() for p in self._prior_params(u)]).numpy()
+        self._check_fitted()
+        if not isinstance(self.module_.prior, LatentCausalPrior):  # pragma: no cover - format guard
+            raise TypeError("the fitted module has no latent causal prior")
+        u_t = self._aux_rows(u, len(np.asarray(u)) if u is not None else 0)
+        return self._batched(lambda ub: self.module_.prior_params(ub).weights[0], u_t).numpy()
 
     @torch.no_grad()
     def transform_noise(self, X: Any, u: Any = None) -> np.ndarray:

@@ -15,6 +15,7 @@ from nica.base.estimator import Estimator, FitData, FitInputs, FitPlan
 from nica.base.params import check_n_components, check_positive_int, log_jacobian
 from nica.base.registry import register_estimator
 from nica.base.restarts import RestartChoice, check_restarts
+from nica.base.scaling import standardization, stats_of
 from nica.models.base import LatentModule, RestartStack
 from nica.temporal._format import TEMPORAL_FORMAT
 from nica.temporal.module import TemporalIVAEConfig, TemporalIVAEModule
@@ -267,12 +268,7 @@ class TemporalIVAE(Estimator):
         of their last step."""
         series, lags = inputs.x, int(self.lags)
         x_all, _ = series.concatenated()
-        if self.standardize:
-            x_mean = x_all.mean(0, dtype=np.float64).astype(np.float32)
-            std = x_all.std(0, dtype=np.float64)
-            x_scale = np.where(std > 0, std, 1.0).astype(np.float32)
-        else:
-            x_mean, x_scale = np.zeros(x_all.shape[1], np.float32), np.ones(x_all.shape[1], np.float32)
+        x_mean, x_scale = standardization(stats_of(x_all), "feature" if self.standardize else "none")
         aux_rows = self._encoded_aux(series, inputs.aux)[window_ends(series.x, lags)]
         x_win = windows([(s - x_mean) / x_scale for s in series.x], lags)
         return FitData(torch.from_numpy(x_win).to(device), torch.from_numpy(aux_rows).to(device), (x_win, aux_rows),
