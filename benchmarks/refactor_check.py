@@ -433,6 +433,10 @@ def compare(before: Path, after: Path) -> int:
     b_values = json.loads((after / "values.json").read_text())
     a_values.pop("nica_file", None), b_values.pop("nica_file", None)
     differ, only_before, only_after, same = [], [], [], 0
+    shared = sorted(set(a_arrays.files) & set(b_arrays.files))
+    arrays_same = sum(a_arrays[k].dtype == b_arrays[k].dtype and a_arrays[k].shape == b_arrays[k].shape
+                      and a_arrays[k].tobytes() == b_arrays[k].tobytes() for k in shared)
+    print(f"numbers: {arrays_same} of the {len(shared)} arrays both runs recorded are bitwise identical")
     for key in sorted(set(a_arrays.files) | set(b_arrays.files)):
         if key not in b_arrays.files:
             only_before.append(key)

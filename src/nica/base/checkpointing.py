@@ -1,5 +1,5 @@
-"""The checkpoints of a fit (:class:`nica.IVAE`, :class:`nica.IFlow`): where they go, what
-identifies the fit, and the seed a resumed fit continues with.
+"""The checkpoints of a fit (every estimator of the skeleton, :class:`nica.base.Estimator`):
+where they go, what identifies the fit, and the seed a resumed fit continues with.
 
 A checkpoint is tied to its fit by a fingerprint of the settings that change the result
 and of the training data, so ``fit(..., resume=True)`` refuses a checkpoint of another fit.
@@ -41,9 +41,10 @@ def fit_checkpointing(estimator: Any, data_id: tuple[np.ndarray, ...], resume: b
 
     ``estimator`` supplies ``checkpoint_dir``, ``checkpoint_every``, ``random_state`` and
     its settings (``get_params()``); ``data_id`` identifies the training data: the
-    standardised arrays, or for an out-of-core X its shape and column statistics.
+    standardised arrays, or for an out-of-core X its shape and column statistics. An
+    estimator without a ``checkpoint_dir`` parameter fits without checkpoints.
     """
-    if estimator.checkpoint_dir is None:
+    if getattr(estimator, "checkpoint_dir", None) is None:
         if resume:
             raise ValueError("resume=True needs checkpoint_dir: the folder the interrupted fit wrote to")
         return None, draw_seed(estimator.random_state)
