@@ -454,4 +454,4 @@ class VAE(IVAE):
     u_required = None
 
 
-__all__ = ["IVAE", "VAE", "NotFittedError", "log_jacobian", "resolve_device"]
+__all__ = ["IVAE", "SHAPE_DEFAULTS", "VAE", "NotFittedError", "log_jacobian", "resolve_device"]
