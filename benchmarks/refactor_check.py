@@ -282,6 +282,47 @@ def record_temporal(rec: Recorder, tmp: Path) -> None:
     record_estimator(rec, "temporal_stacked", several, stacked, None, tmp)
 
 
+def record_switching(rec: Recorder, tmp: Path) -> None:
+    """The regime-switching temporal flow (where the code has it): one K, K by held-out
+    likelihood, fewer latents than features; regimes of new series; the command line."""
+    import nica
+
+    if not hasattr(nica, "SwitchingTemporalFlow"):
+        return
+    from nica.datasets.switching import make_switching
+
+    data = make_switching(3, 2, n_paths=12, sequences_per_path=2, n_test_paths=4, random_state=0)
+    fast = dict(n_flows=1, transition_hidden=16, flow_hidden=16, max_steps=8, device="cpu", random_state=0)
+    one = nica.SwitchingTemporalFlow(3, n_regimes=2, **fast).fit(data.x)
+    record_estimator(rec, "switching", one, data.x, None, tmp)
+    rec.add("switching.predict_regime", one.predict_regime(data.x_test))
+    rec.add("switching.viterbi", one.predict_regime(data.x_test, method="viterbi"))
+    rec.add("switching.predict_proba_regime", one.predict_proba_regime(data.x_test))
+    rec.add("switching.transition_matrix", one.transition_matrix_)
+    rec.add("switching.inverse_transform", one.inverse_transform(one.transform(data.x_test).reshape(-1, 3)))
+    auto = nica.SwitchingTemporalFlow(3, n_regimes="auto", regime_candidates=(1, 2), **fast).fit(data.x)
+    record_estimator(rec, "switching_auto", auto, data.x, None, tmp)
+    rec.add("switching_auto.regime_scores", {str(k): v for k, v in auto.regime_scores_.items()})
+    wide = np.concatenate([data.x, data.x[..., :1] ** 2], axis=-1)
+    pca = nica.SwitchingTemporalFlow(3, n_regimes=1, rotation="loadings", **fast).fit(wide)
+    record_estimator(rec, "switching_pca", pca, wide, None, tmp)
+
+    from click.testing import CliRunner
+
+    from nica.cli import main
+
+    np.savez(tmp / "switching.npz", x=data.x)
+    runner = CliRunner()
+    fit = runner.invoke(main, ["--threads", "1", "fit", str(tmp / "switching.npz"), "--model", "temporal",
+                               "--regimes", "2", "--n-components", "3", "--max-steps", "6", "--out",
+                               str(tmp / "switching-cli"), "--quiet"], catch_exceptions=False)
+    rec.add("cli.fit_switching.exit_code", fit.exit_code)
+    regimes = runner.invoke(main, ["predict-regime", str(tmp / "switching-cli"), str(tmp / "switching.npz"),
+                                   "--out", str(tmp / "regimes.npy")], catch_exceptions=False)
+    rec.add("cli.predict_regime.output", without_times(regimes.output))
+    rec.add("cli.predict_regime.file", np.load(tmp / "regimes.npy"))
+
+
 def record_tcl_nonsens(rec: Recorder, tmp: Path) -> None:
     import nica
     from nica.causal import NonSENS, make_causal
@@ -416,7 +457,8 @@ def record(out: Path) -> None:
     rec.add("nica_file", str(Path(nica.__file__).resolve()))
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        for step in (record_ivae_family, record_resume, record_flows, record_temporal, record_tcl_nonsens):
+        for step in (record_ivae_family, record_resume, record_flows, record_temporal, record_switching,
+                     record_tcl_nonsens):
             step(rec, tmp)
             print(f"{step.__name__}: done", flush=True)
         record_select_n(rec)

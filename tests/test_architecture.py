@@ -177,8 +177,8 @@ def test_every_module_imports_alone():
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["failed"] == {}
-    assert result["estimators"] == ["BetaTCVAE", "BetaVAE", "IFlow", "IVAE", "LatentCausalVAE", "TCL", "TemporalIVAE",
-                                    "VAE"]
+    assert result["estimators"] == ["BetaTCVAE", "BetaVAE", "IFlow", "IVAE", "LatentCausalVAE", "SwitchingTemporalFlow", "TCL",
+                                    "TemporalIVAE", "VAE"]
 
 
 # ---------------------------------------------------------------- recipe: a new prior

@@ -238,7 +238,7 @@ def test_registered_for_load_and_offered_by_its_model_name(name):
 
 def test_every_built_in_model_is_checked():
     names = {t.model for t in estimator_types().values()}
-    assert {"ivae", "vae", "beta-vae", "beta-tcvae", "flow", "latent-causal", "tcl", "temporal",
+    assert {"ivae", "vae", "beta-vae", "beta-tcvae", "flow", "latent-causal", "tcl", "temporal", "switching",
             "toy-linear-ica"} <= names
     assert set(models()) == names - {None}
 

@@ -299,7 +299,7 @@ def test_fit_and_transform_a_series_from_the_command_line(series, tmp_path):
 @pytest.mark.parametrize("args, fragment", [
     (["--model", "temporal", "--prior", "laplace"], "--prior applies to --model ivae, beta-tcvae"),
     (["--model", "temporal", "--objective", "elbo"], "but the model is 'temporal'; pass --model ivae"),
-    (["--lags", "2"], "--lags applies to --model temporal, but the model is 'flow'"),
+    (["--lags", "2"], "--lags applies to --model switching, temporal, but the model is 'flow'"),
     (["--model", "temporal", "--lags", "700"], "too short for the model's lags"),
 ])
 def test_command_line_errors_are_one_line(series, tmp_path, args, fragment):

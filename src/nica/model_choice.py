@@ -18,7 +18,7 @@ sample in the units of X, so they can be compared on held-out data
 (:func:`compare_models`).
 
 Every estimator registered with a model name (:mod:`nica.base.registry`: ``"ivae"``,
-``"vae"``, ``"beta-vae"``, ``"beta-tcvae"``, ``"flow"``, ``"temporal"``,
+``"vae"``, ``"beta-vae"``, ``"beta-tcvae"``, ``"flow"``, ``"temporal"``, ``"switching"``,
 ``"latent-causal"``, ``"tcl"``, and any of your own) is ``model=NAME`` here, ``nica fit
 --model NAME`` and ``nica sweep``'s ``model.estimator``.
 """

@@ -181,6 +181,23 @@ class Estimator(ParamsMixin):
             device = distributed.setup(device)
         data = self._fit_data(inputs, plan, device)
         checkpoint, seed = fit_checkpointing(self, data.identity, resume)
+        # fitted state is assigned only after training, so that a refit with bad settings
+        # leaves the previous fit consistent and usable
+        try:
+            module, history = self._train_module(plan, data, seed, device, checkpoint=checkpoint, resume=resume,
+                                                 on_epoch=on_epoch)
+        except TrainingDivergedError as exc:  # keep the last good model, then report
+            self._set_fitted(exc.module, exc.history, inputs, data, seed, device)
+            raise
+        self._set_fitted(module, history, inputs, data, seed, device)
+        return self
+
+    def _train_module(self, plan: FitPlan, data: FitData, seed: int, device: torch.device, *,
+                      checkpoint: Any = None, resume: bool = False,
+                      on_epoch: Callable[..., None] | None = None) -> tuple[LatentModule, TrainHistory]:
+        """Build ``plan``'s module under ``seed`` and train it on ``data``: the module (in
+        its last good state) and its history. A ``TrainingDivergedError`` carries both
+        (``module``, ``history``)."""
         module = seeded_init(plan.build_module, seed).to(device)
         if plan.configure is not None:
             plan.configure(module)
@@ -189,17 +206,14 @@ class Estimator(ParamsMixin):
         if on_epoch is not None:
             on_epoch(module, data, None, None)
             observer = lambda epoch, history: on_epoch(module, data, epoch, history)  # noqa: E731
-        # fitted state is assigned only after training, so that a refit with bad settings
-        # leaves the previous fit consistent and usable
         try:
             history = train(module, data.x, data.u, plan.train_config, generator=generator, progress=self.verbose,
                             checkpoint=checkpoint, resume=resume, score_offset=data.score_offset,
                             score_name=self.progress_label, on_epoch=observer)
-        except TrainingDivergedError as exc:  # keep the last good model, then report
-            self._set_fitted(module, exc.history, inputs, data, seed, device)
+        except TrainingDivergedError as exc:
+            exc.module = module
             raise
-        self._set_fitted(module, history, inputs, data, seed, device)
-        return self
+        return module, history
 
     def fit_transform(self, X: Any, u: Any = None) -> Any:
         """``fit(X, u)`` then ``transform(X, u)``."""
@@ -288,11 +302,11 @@ class Estimator(ParamsMixin):
 
     @torch.no_grad()
     def _batched(self, fn: Callable[..., torch.Tensor], x: Any, *others: Any, dim: int = 0,
-                 device: torch.device | None = None) -> torch.Tensor:
-        """``fn`` over blocks of ``INFERENCE_CHUNK`` rows, on the fitted device: of x (a
-        tensor, an array, or a reader of an out-of-core X) and the same rows of ``others``;
-        the results on the CPU, concatenated along ``dim``."""
-        return batched(fn, x, *others, device=self.device_ if device is None else device, dim=dim)
+                 device: torch.device | None = None, size: int | None = None) -> torch.Tensor:
+        """``fn`` over blocks of ``size`` rows (default ``INFERENCE_CHUNK``), on the fitted
+        device: of x (a tensor, an array, or a reader of an out-of-core X) and the same
+        rows of ``others``; the results on the CPU, concatenated along ``dim``."""
+        return batched(fn, x, *others, device=self.device_ if device is None else device, dim=dim, size=size)
 
     def _log_jacobian(self) -> float:
         """log |d x_std / d x| per sample of the fitted standardisation (``x_scale_``):

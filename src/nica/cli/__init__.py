@@ -24,6 +24,7 @@ from nica.cli.fit import fit, parse_candidates, select_n
 from nica.cli.info import info
 from nica.cli.latents import evaluate, transform
 from nica.cli.predict import predict_u
+from nica.cli.regimes import predict_regime
 from nica.cli.reproduce import reproduce_command
 from nica.cli.simulate import simulate
 from nica.cli.sweep import sweep_command
@@ -51,7 +52,7 @@ def main(ctx: click.Context, threads: int | None) -> None:
 
 
 for _command in (simulate, fit, select_n, transform, evaluate, info, demo, sweep_command, reproduce_command,
-                 predict_u, causal):
+                 predict_u, predict_regime, causal):
     main.add_command(_command)
 del _command
 

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from nica.cli._common import check_outputs, data_options, overwrite_option, read_xu, user_errors
+from nica.cli.regimes import parse_regimes
 from nica.presets import PRESETS
 
 
@@ -28,8 +29,13 @@ NOT_PARAMETERS = ("stream", "preset")
                    "--n-components is smaller than its number of features; the iVAE for binary x or --stream), "
                    "or a model name (nica.MODELS): ivae, vae, beta-vae, beta-tcvae, flow, latent-causal, tcl; "
                    "or temporal: nica.TemporalIVAE on a series, x (T, d) and u the domain of each step "
-                   "(optional). Each model takes the options below that name its parameters")
+                   "(optional), which with --regimes (or fewer latents than features) is switching: "
+                   "nica.SwitchingTemporalFlow. Each model takes the options below that name its parameters")
 @click.option("--lags", type=int, help="--model temporal: past steps the transition reads [default: 1]")
+@click.option("--regimes", "n_regimes", callback=lambda ctx, param, value: None if value is None
+              else parse_regimes(value),
+              help="--model temporal: K hidden regimes whose transitions differ, or 'auto' (K "
+                   "by held-out likelihood): nica.SwitchingTemporalFlow")
 @click.option("--preset", type=click.Choice(sorted(PRESETS)), default=None,
               help="iVAE configuration [default: default]")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -76,12 +82,16 @@ def fit(ctx: click.Context, data: Path, n_components: int, out: Path, u_file: Pa
     (on its top principal components when the latent dimension is smaller than the
     number of features) and the iVAE for binary x or --stream (nica.model_choice). Under ``torchrun --nproc_per_node K`` an iVAE fit is
     data-parallel and rank 0 saves it. With --model temporal, x is one series (T, d) (or
-    several, (N, T, d)) and u, when present, the domain of each step.
+    several, (N, T, d)) and u, when present, the domain of each step; with --regimes K
+    (or auto) the transition switches with a hidden Markov regime (nica.SwitchingTemporalFlow;
+    also used when --n-components is below the number of features: a flow on the top
+    principal components), and ``nica predict-regime`` reads the regimes of new series.
     """
+
     import numpy as np
 
     from nica.base.checkpointing import checkpoints_beside
-    from nica.model_choice import MODELS, ModelChoice, choose_model, make_model
+    from nica.model_choice import MODELS, choose_model, make_model
     from nica.training.distributed import rank_and_size
 
     checkpoint_dir = options.pop("checkpoint_dir")
@@ -91,13 +101,16 @@ def fit(ctx: click.Context, data: Path, n_components: int, out: Path, u_file: Pa
     if model_name != "auto":
         if model_name not in MODELS:
             raise ValueError(f"unknown --model {model_name!r}; choose auto or one of {sorted(MODELS)}")
-        refuse_misplaced(flags, ModelChoice(model_name), model_name)  # before any work
+        refuse_misplaced(flags, _series_choice(model_name, given, n_components, None), model_name)  # before any work
     check_outputs([out], overwrite)
     named = MODELS[model_name] if model_name != "auto" else None
     ds = _read_data(data, (u_file, x_key, u_key, x_cols, u_cols), named, stream)
-    choice = choose_model(ds.x, n_components) if model_name == "auto" else ModelChoice(model_name)
+    choice = (choose_model(ds.x, n_components) if model_name == "auto"
+              else _series_choice(model_name, given, n_components, ds.x))
     cls = MODELS[choice.name]
     refuse_misplaced(flags, choice, model_name)
+    if epochs is not None and choice.name == "switching":
+        raise click.UsageError("--epochs: give --max-steps for --model temporal with regimes")
     if "decoder_var" in given and given["decoder_var"] != "learned":
         try:
             given["decoder_var"] = float(given["decoder_var"])
@@ -127,6 +140,22 @@ def fit(ctx: click.Context, data: Path, n_components: int, out: Path, u_file: Pa
         model.set_params(checkpoint_dir=checkpoint_dir)  # saved as given: no record of the working folder
         model.save(out, overwrite=overwrite)
     click.echo(fit_summary(model, choice, model_name) + f"; saved to {out}")
+
+
+def _series_choice(name: str, given: dict[str, Any], n_components: int, x: Any) -> Any:
+    """``--model temporal`` is the temporal family: the switching flow
+    (:class:`nica.SwitchingTemporalFlow`, model ``switching``) with ``--regimes``, or with
+    fewer latents than features (a flow on the top principal components); otherwise
+    :class:`nica.TemporalIVAE`. Any other name stands for itself."""
+    from nica.model_choice import ModelChoice
+
+    if name != "temporal":
+        return ModelChoice(name)
+    if given.get("n_regimes") is not None:
+        return ModelChoice("switching", {}, "--regimes: transitions that switch with a hidden regime")
+    if x is not None and x.ndim >= 2 and 0 < n_components < x.shape[-1]:
+        return ModelChoice("switching", {}, "fewer latents than features: a flow on the top principal components")
+    return ModelChoice(name)
 
 
 def _read_data(data: Path, where: tuple, cls: type | None, stream: bool) -> Any:
@@ -200,6 +229,8 @@ def fit_summary(model: Any, choice: Any, requested: str) -> str:
     from nica.training.selection import canonical_rule
 
     why = f" (auto: {choice.reason})" if requested == "auto" else ""
+    if requested != choice.name and requested != "auto":  # --model temporal stood for the switching flow
+        why = f" (--model {requested}: {choice.reason})"
     k = getattr(model, "n_restarts", 1)
     restarts = ""
     if k > 1:

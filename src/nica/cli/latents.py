@@ -47,6 +47,8 @@ def transform(model_dir: Path, data: Path, out: Path, u_file: Path | None, x_key
         z = model.sample_posterior(x, ds.u, n_samples=1, random_state=seed)[0]
     else:
         z = model.transform(x, ds.u)
+    if getattr(z, "ndim", 2) == 3:  # several series (N, T, n): one row per step, series after series
+        z = z.reshape(-1, z.shape[-1])
     save_array(out, z, overwrite=overwrite)
     click.echo(f"wrote {out}: latents {z.shape}")
 
