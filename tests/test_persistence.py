@@ -244,6 +244,20 @@ def test_committed_fixtures_of_other_estimators_reproduce_their_latents(name, es
     assert np.isfinite(model.score(x, u))
 
 
+def test_committed_switching_fixture_of_format_3_loads_with_one_restart_and_score_in_x_units():
+    # saved before the skeleton (format 3: no restarts' record, the history under "elbo",
+    # score_ in the units of the flow's standardised input); see make_saved_estimators.py
+    path = FIXTURES / "saved_switching_v3"
+    model = nica.load(path)
+    with np.load(FIXTURES / "saved_switching_v3_data.npz") as f:
+        x, z = f["x"], f["z"]
+    assert type(model).__name__ == "SwitchingTemporalFlow" and model.n_regimes_ == 2
+    np.testing.assert_allclose(model.transform(x), z, rtol=1e-5, atol=1e-6)
+    assert model.selected_restart_ == 0 and model.restart_score_.shape == (1,)
+    assert model.score_ == pytest.approx(model.history_.score[-1] - model.projection_.log_jacobian())
+    assert nica.persistence.model_info(path)["restarts"] == {"n_restarts": 1, "selected": 0}
+
+
 def _rewrite_weights(path, convert):
     from safetensors.torch import load_file, save_file
 
