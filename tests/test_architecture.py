@@ -34,7 +34,7 @@ MAX_LINES = 600
 #: the layers of docs/architecture.md, bottom to top: a module imports from its own layer
 #: or below, never above (a module belongs to the layer of its longest matching prefix)
 LAYERS = [
-    ("datasets & metrics", ("nica._fs", "nica._random", "nica._threads", "nica._version", "nica._validation", "nica.presets",
+    ("datasets & metrics", ("nica._fs", "nica._model_dir", "nica._random", "nica._threads", "nica._version", "nica._validation", "nica.presets",
                             "nica.datasets", "nica.metrics")),
     ("models", ("nica.models",)),
     ("training", ("nica.training",)),

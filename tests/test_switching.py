@@ -9,7 +9,7 @@ import torch
 from click.testing import CliRunner
 
 import nica
-from nica import SwitchingTemporalFlow
+from nica import IdentifiabilityWarning, SwitchingTemporalFlow
 from nica.cli import main
 from nica.datasets.energy_landscape import (SUPPORTS, boundary_buffer, energy, energy_gradient,
                                             make_energy_landscape, well_of_x)
@@ -149,15 +149,18 @@ def test_the_fitted_likelihood_is_the_sum_over_regime_paths(switching):
                                atol=1e-4)
 
 
+@pytest.mark.numerics
 def test_regimes_and_latents_are_recovered_on_a_small_switching_problem():
     data = make_switching(3, 2, n_paths=150, sequences_per_path=8, n_test_paths=20, random_state=5)
-    # measured on one CPU: regime accuracy 0.78, MCC 0.93 (2 regimes of 3 latents are close: the
-    # full-size benchmark reaches 0.99 / 0.97-0.98, docs/results.md)
+    # 2 regimes of 3 latents are close: the full-size benchmark reaches 0.99 / 0.97-0.98
+    # (docs/results.md). Margin over model seeds 0-7 (stand-ins for other CPUs, issue 20):
+    # regime accuracy 0.693-0.830 (0.7 failed seed 5), Viterbi against the posterior 0.993-0.998,
+    # MCC 0.867-0.978
     model = SwitchingTemporalFlow(3, n_regimes=2, max_steps=1_000, n_flows=1, flow_hidden=16, random_state=0,
                                   device="cpu").fit(data.x)
     regimes = model.predict_regime(data.x_test)
     accuracy = matched_accuracy(data.regimes_test[:, 1:].ravel(), regimes[:, 1:].ravel())
-    assert accuracy > 0.7, accuracy
+    assert accuracy > 0.65, accuracy
     proba = model.predict_proba_regime(data.x_test)
     assert proba.shape == (160, 16, 2) and np.allclose(proba.sum(-1), 1)
     viterbi = model.predict_regime(data.x_test, method="viterbi")
@@ -298,7 +301,8 @@ def test_regimes_need_the_temporal_model_and_predict_regime_needs_regimes(switch
     result = CliRunner().invoke(main, ["fit", str(data), "--n-components", "3", "--out", str(tmp_path / "m"),
                                        "--regimes", "2"])
     assert result.exit_code != 0 and "--regimes applies to --model switching" in result.output
-    model = nica.IVAE(3, max_steps=2, device="cpu").fit(switching.x[:, 0], switching.regimes[:, 0])
+    with pytest.warns(IdentifiabilityWarning, match="2 distinct values"):  # a model without regimes, any model
+        model = nica.IVAE(3, max_steps=2, device="cpu").fit(switching.x[:, 0], switching.regimes[:, 0])
     model.save(tmp_path / "ivae")
     result = CliRunner().invoke(main, ["predict-regime", str(tmp_path / "ivae"), str(data),
                                        "--out", str(tmp_path / "r.npy")])

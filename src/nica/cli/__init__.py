@@ -48,6 +48,7 @@ def main(ctx: click.Context, threads: int | None) -> None:
         torch.set_num_threads(threads)
     # warnings print as one line while a command runs; the caller's handler comes back after
     ctx.with_resource(warnings.catch_warnings())
+    warnings.filterwarnings("default", category=UserWarning)  # shown, as one line, whatever the caller's filters
     warnings.showwarning = one_line_warning
 
 

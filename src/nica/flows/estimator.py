@@ -15,6 +15,7 @@ from nica.base.label_posterior import LabelPosteriorMixin
 from nica.base.params import check_new_observations, check_positive_int
 from nica.base.registry import register_estimator
 from nica.base.restarts import RestartChoice, check_restarts
+from nica.datasets.tabular import split_aux
 from nica.flows._format import IFLOW_FORMAT
 from nica.flows.module import STACKABLE_FLOW, IFlowConfig, IFlowModule
 from nica.flows.projection import InputProjection
@@ -292,8 +293,9 @@ class IFlow(LabelPosteriorMixin, Estimator):
         return check_new_observations(X, self.n_features_in_, name, getattr(self, "feature_names_in_", None))
 
     def transform(self, X: Any, u: Any = None) -> np.ndarray:
-        """Latents z = f^{-1}(x): ``(n_rows, n_components)``; ``u`` is not needed."""
-        x = self._checked(X)
+        """Latents z = f^{-1}(x): ``(n_rows, n_components)``; ``u`` is not needed (given as
+        a column name of a DataFrame or AnnData X, as to ``fit``, that column is left out)."""
+        x = self._checked(split_aux(X, u)[0])
         y = torch.from_numpy(self.projection_.apply(x))
         return self._batched(lambda yb: self.module_.encode(yb)[0][0], y).numpy()
 
@@ -308,6 +310,7 @@ class IFlow(LabelPosteriorMixin, Estimator):
     def score_samples(self, X: Any, u: Any) -> np.ndarray:
         """Exact log p(x | u) per row in the units of X: ``(n_rows,)`` (with n < d, the
         flow's density on the principal subspace times the Gaussian density off it)."""
+        X, u = split_aux(X, u)
         x = self._checked(X)
         if u is None:
             raise ValueError("u is required: the likelihood depends on the prior p(z | u)")
