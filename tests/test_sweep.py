@@ -339,7 +339,7 @@ def test_command_runs_on_a_scheduler_and_resumes(client, tmp_path):
     assert dry.exit_code == 0, dry.output
     assert "2 data seed(s) x 2 model seed(s) x 2 combination(s) = 8 runs; 0 already" in dry.output
     first = runner.invoke(main, [*args, "--max-runs", "5"])
-    assert first.exit_code == 0, (first.output, first.exception)
+    assert first.exit_code == 0, (first.output, [r["error"] for r in read_rows(tmp_path / "results.csv")])
     assert "8 runs: 0 already" in first.output and "3 left for later" in first.output
     second = runner.invoke(main, args)
     assert second.exit_code == 0, (second.output, second.exception)
@@ -395,7 +395,7 @@ def test_runs_with_a_checkpoint_dir_each_get_their_own_folder(client, tmp_path):
     assert dry.exit_code == 0, dry.output
     assert not (tmp_path / "ck").exists()
     result = CliRunner().invoke(main, args)
-    assert result.exit_code == 0, (result.output, result.exception)
+    assert result.exit_code == 0, (result.output, [r["error"] for r in read_rows(tmp_path / "results.csv")])
     rows = read_rows(tmp_path / "results.csv")
     assert len(rows) == 8 and all(r["status"] == "ok" for r in rows), [r["error"] for r in rows]
     assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == sorted(r["run_key"] for r in rows)

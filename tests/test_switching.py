@@ -301,7 +301,7 @@ def test_regimes_need_the_temporal_model_and_predict_regime_needs_regimes(switch
     result = CliRunner().invoke(main, ["fit", str(data), "--n-components", "3", "--out", str(tmp_path / "m"),
                                        "--regimes", "2"])
     assert result.exit_code != 0 and "--regimes applies to --model switching" in result.output
-    with pytest.warns(IdentifiabilityWarning, match="2 distinct values"):  # a model without regimes, any model
+    with pytest.warns(IdentifiabilityWarning):  # 2 regimes are too few for 3 latents: a model all the same
         model = nica.IVAE(3, max_steps=2, device="cpu").fit(switching.x[:, 0], switching.regimes[:, 0])
     model.save(tmp_path / "ivae")
     result = CliRunner().invoke(main, ["predict-regime", str(tmp_path / "ivae"), str(data),
