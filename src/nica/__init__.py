@@ -16,7 +16,7 @@ is :mod:`nica.causal`.
 
 Each name is imported when first used (PEP 562), so that ``import nica`` and the command
 line's ``nica --help`` do not import torch; :func:`load` imports the module of whichever
-built-in estimator a saved model names (:data:`nica.persistence.BUILTIN_ESTIMATORS`).
+built-in estimator a saved model names (the registry, :mod:`nica.base.registry`).
 """
 
 from __future__ import annotations
@@ -28,21 +28,21 @@ from nica._version import __version__
 
 #: public name -> the module it is imported from on first use
 _EXPORTS = {
-    "BetaTCVAE": "nica.baselines",
-    "BetaVAE": "nica.baselines",
+    "BetaTCVAE": "nica.ivae",
+    "BetaVAE": "nica.ivae",
     "IFlow": "nica.flows",
-    "IVAE": "nica.estimator",
+    "IVAE": "nica.ivae",
     "IdentifiabilityWarning": "nica._validation",
     "LatentCausalVAE": "nica.latent_causal",
     "LatentSCMData": "nica.datasets",
     "MODELS": "nica.model_choice",
     "NonstationaryData": "nica.datasets",
-    "NotFittedError": "nica.estimator",
+    "NotFittedError": "nica.base",
     "PRESETS": "nica.presets",
     "SwitchingTemporalFlow": "nica.temporal",
-    "TCL": "nica.baselines",
+    "TCL": "nica.tcl",
     "TemporalIVAE": "nica.temporal",
-    "VAE": "nica.estimator",
+    "VAE": "nica.ivae",
     "choose_model": "nica.model_choice",
     "fit_model": "nica.model_choice",
     "load": "nica.persistence",
@@ -61,10 +61,10 @@ _EXPORTS = {
 
 if TYPE_CHECKING:  # what static tools and IDEs see
     from nica._validation import IdentifiabilityWarning
-    from nica.baselines import TCL, BetaTCVAE, BetaVAE
+    from nica.base import NotFittedError
     from nica.datasets import (LatentSCMData, NonstationaryData, make_energy_landscape, make_latent_scm,
                                make_nonstationary, make_regimes, make_switching, make_temporal)
-    from nica.estimator import IVAE, VAE, NotFittedError
+    from nica.ivae import IVAE, VAE, BetaTCVAE, BetaVAE
     from nica.flows import IFlow
     from nica.latent_causal import LatentCausalVAE
     from nica.metrics import mean_corr_coef, pairwise_mcc, regime_accuracy, weak_mean_corr_coef
@@ -72,6 +72,7 @@ if TYPE_CHECKING:  # what static tools and IDEs see
     from nica.model_selection import select_n_components
     from nica.persistence import load
     from nica.presets import PRESETS
+    from nica.tcl import TCL
     from nica.temporal import SwitchingTemporalFlow, TemporalIVAE
 
 

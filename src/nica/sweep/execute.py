@@ -21,7 +21,6 @@ import numpy as np
 import torch
 
 from nica.datasets.io import Dataset
-from nica.estimator import IVAE
 from nica.metrics import mean_corr_coef
 from nica.sweep._values import canonical_json, one_line
 from nica.sweep.config import INSTALL_HINT, Run, SweepConfig, SweepConfigError, _make_data, load_config
@@ -214,7 +213,7 @@ def _split(u: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.nd
     return np.nonzero(~mask)[0], np.nonzero(mask)[0]
 
 
-def _fit_and_evaluate(data: Dataset, model: IVAE, holdout: float, split_seed: int) -> dict[str, Any]:
+def _fit_and_evaluate(data: Dataset, model: Any, holdout: float, split_seed: int) -> dict[str, Any]:
     """Fit on the training rows; MCC of the posterior mean, training ELBO, score and time."""
     x, u, s = data.x, data.u, data.s
     train, test = _split(u, holdout, split_seed) if holdout > 0 else (np.arange(len(x)), None)
@@ -222,7 +221,8 @@ def _fit_and_evaluate(data: Dataset, model: IVAE, holdout: float, split_seed: in
     model.fit(x[train], u[train], resume=model.checkpoint_dir is not None)
     z = model.transform(x[train], u[train])
     measured: dict[str, Any] = {
-        "mcc": mean_corr_coef(s[train], z), "elbo": model.elbo_, "fit_time": model.fit_time_,
+        "mcc": mean_corr_coef(s[train], z), "train_score": model.score_,
+        "elbo": model.score_ if model.score_name == "ELBO" else "", "fit_time": model.fit_time_,
         "steps": model.n_steps_,
     }
     if test is None:
@@ -234,7 +234,7 @@ def _fit_and_evaluate(data: Dataset, model: IVAE, holdout: float, split_seed: in
     return measured
 
 
-def _run_task(data: Dataset, model: IVAE, holdout: float, split_seed: int, torch_threads: int) -> dict[str, Any]:
+def _run_task(data: Dataset, model: Any, holdout: float, split_seed: int, torch_threads: int) -> dict[str, Any]:
     """One run as a Dask task; an error becomes a failed row rather than a failed task."""
     torch.set_num_threads(torch_threads)  # workers x threads x torch threads within the cores
     start = time.perf_counter()
