@@ -43,7 +43,7 @@ LAYERS = [
                    "nica._label_posterior",
                    "nica.estimator")),
     ("baselines / flows / model selection", ("nica.baselines", "nica.flows", "nica.latent_causal", "nica.temporal",
-                                             "nica.model_selection", "nica.model_choice", "nica.plotting",
+                                             "nica.model_selection", "nica.model_choice", "nica.plotting", "nica.replication",
                                              "nica.demo", "nica.causal")),
     ("experiments / sweep", ("nica.experiments", "nica.sweep")),
     ("cli", ("nica.cli",)),
