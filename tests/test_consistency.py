@@ -225,3 +225,16 @@ def test_command_refuses_bad_options_in_one_line(data_file, args, message):
     base = ["consistency", str(data_file), "--n-components", "3", "--seeds", "2", "--jobs", "1"]
     result = CliRunner().invoke(main, base + args)
     assert result.exit_code in (1, 2) and message in result.output and "Traceback" not in result.output
+
+
+def test_agreement_on_new_rows(small):
+    new = nica.make_nonstationary(3, n_segments=8, n_per_segment=20, random_state=3)  # same mixing, new rows
+    result = consistency(small.x, small.u, 3, seeds=2, reference=None, X_eval=new.x, n_jobs=1, **QUICK)
+    assert result.new_rows and result.rows is None and result.n_eval_rows == 160 and result.n_fit_rows == 480
+    assert result.latents.shape == (2, 160, 3) and "160 new rows" in result.summary()
+    with pytest.raises(ValueError, match="not both"):
+        consistency(small.x, small.u, 3, holdout=0.2, X_eval=new.x)
+    with pytest.raises(ValueError, match="features"):
+        consistency(small.x, small.u, 3, X_eval=new.x[:, :2])
+    with pytest.raises(ValueError, match="without X_eval"):
+        consistency(small.x, small.u, 3, u_eval=new.u)

@@ -61,6 +61,8 @@ def consistency(
     n_jobs: int | None = None,
     random_state: int | np.random.Generator | None = 0,
     reference_params: dict[str, Any] | None = None,
+    X_eval: Any = None,
+    u_eval: Any = None,
     echo: Callable[[str], None] | None = None,
     **params: Any,
 ) -> ConsistencyResult:
@@ -87,6 +89,9 @@ def consistency(
         the usable CPU cores). The results do not depend on it.
     random_state : seeds the rows held out, the rotations and the permutations of u.
     reference_params : keyword arguments of the VAE reference's estimator.
+    X_eval, u_eval : new rows to measure agreement on (e.g. held-out recordings), instead
+        of ``holdout``: every fit then uses all of X. ``u_eval`` is needed only by a
+        model whose encoder reads u.
     echo : called with one progress line per finished fit.
     params : keyword arguments of the model's estimator (``max_steps``, ...); the
         shuffled-u reference gets them too.
@@ -114,6 +119,7 @@ def consistency(
     seed_list = _check_seeds(seeds)
     references = _check_references(reference)
     holdout = _check_fraction(holdout, len(x), n_components)
+    x_new, u_new = _check_eval_rows(X_eval, u_eval, x, holdout)
     threshold = _check_threshold(threshold)
     n_jobs = _check_jobs(n_jobs)
 
@@ -135,7 +141,11 @@ def consistency(
     rng = np.random.default_rng(draw_seed(random_state))
     fit_rows, eval_rows = _split_rows(len(x), holdout, rng)
     base = int(rng.integers(0, 2**31 - 1))
-    data = FitData(x_fit=x[fit_rows], u_fit=u[fit_rows], x_eval=x[eval_rows], u_eval=u[eval_rows],
+    if x_new is None:
+        x_new, u_new = x[eval_rows], u[eval_rows]
+    else:
+        eval_rows = None  # new rows: not rows of X
+    data = FitData(x_fit=x[fit_rows], u_fit=u[fit_rows], x_eval=x_new, u_eval=u_new,
                    whitening=Whitening.fit(x[fit_rows], n_components) if rotated else None)
 
     def fit_rng(group: int, seed: int) -> np.random.Generator:
@@ -161,7 +171,7 @@ def consistency(
     return ConsistencyResult(
         model=type(probe).__name__, model_name=name, reason=reason, seeds=seed_list, n_components=n_components,
         agreement=agreements.pop("model"), references=agreements, rotated=rotated, holdout=holdout,
-        n_fit_rows=len(fit_rows), n_eval_rows=len(eval_rows), threshold=threshold,
+        n_fit_rows=len(fit_rows), n_eval_rows=len(x_new), threshold=threshold, new_rows=eval_rows is None,
         cpu_seconds={g: [o.cpu_seconds for o in outs] for g, outs in groups.items()},
         wall_seconds={g: [o.wall_seconds for o in outs] for g, outs in groups.items()},
         latents=np.stack([align_to(anchor, o.latents) for o in groups["model"]]), rows=eval_rows,
@@ -204,6 +214,23 @@ def _check_fraction(holdout: float, n_rows: int, n_components: int) -> float:
         raise ValueError(f"holdout={holdout} of {n_rows} rows holds out {held}: too few to measure agreement on "
                          f"(at least {max(MIN_EVAL_ROWS, n_components + 1)}) or too many to fit on")
     return float(holdout)
+
+
+def _check_eval_rows(X_eval: Any, u_eval: Any, x: np.ndarray, holdout: float) -> tuple[Any, Any]:
+    """``X_eval`` (and ``u_eval``) checked against X, or (None, None) when not given."""
+    if X_eval is None:
+        if u_eval is not None:
+            raise ValueError("u_eval was given without X_eval")
+        return None, None
+    if holdout:
+        raise ValueError("pass either holdout (rows of X held out) or X_eval (new rows), not both")
+    x_new = check_observations(X_eval, "X_eval", min_samples=MIN_EVAL_ROWS)
+    if x_new.shape[1] != x.shape[1]:
+        raise ValueError(f"X_eval has {x_new.shape[1]} features, X has {x.shape[1]}")
+    if u_eval is not None:
+        u_eval = np.asarray(to_aux(u_eval))
+        check_same_length(x_new, u_eval, "X_eval", "u_eval")
+    return x_new, u_eval
 
 
 def _check_threshold(threshold: float) -> float:

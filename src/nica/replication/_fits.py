@@ -90,7 +90,7 @@ class FitData:
     x_fit: np.ndarray
     u_fit: np.ndarray
     x_eval: np.ndarray
-    u_eval: np.ndarray
+    u_eval: np.ndarray | None
     whitening: Whitening | None = None
 
 
@@ -132,11 +132,15 @@ def run_job(job: FitJob, data: FitData | None = None) -> FitOutcome:
                       cpu_seconds=time.process_time() - start_cpu, wall_seconds=time.perf_counter() - start_wall)
 
 
-def _transform(model: Any, x: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """Latents of x; u is passed only to a model whose encoder reads it."""
-    if getattr(model, "encoder_sees_u", False):
-        return model.transform(x, u)
-    return model.transform(x)
+def _transform(model: Any, x: np.ndarray, u: np.ndarray | None) -> np.ndarray:
+    """Latents of x, without u where the model allows (its encoder does not read u: the
+    evaluation rows may be new groups whose labels mean something else), else with u."""
+    try:
+        return model.transform(x)
+    except ValueError:
+        if u is None:
+            raise
+    return model.transform(x, u)
 
 
 def run_jobs(jobs: Sequence[FitJob], data: FitData, n_jobs: int,

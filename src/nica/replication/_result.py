@@ -40,7 +40,8 @@ class ConsistencyResult:
     threshold : components below it are named as not replicating.
     chance_mcc : the MCC between seeds expected when the latents are pinned down only up
         to a rotation (:func:`nica.metrics.chance_agreement`; 0.73 for n = 5).
-    rows : ``(n_eval_rows,)`` the indices of the rows agreement was measured on.
+    rows : ``(n_eval_rows,)`` the indices of the rows of X agreement was measured on (None
+        when it was measured on new rows, ``X_eval``: then ``new_rows`` is True).
     cpu_seconds, wall_seconds : group (``"model"`` or a reference) -> seconds of each fit
         (process CPU time of its single-threaded worker; wall time).
     latents : ``(K, n_eval_rows, n)`` the latents of every model fit on the evaluation
@@ -60,6 +61,7 @@ class ConsistencyResult:
     n_eval_rows: int
     threshold: float
     chance_mcc: float = float("nan")
+    new_rows: bool = False
     rows: np.ndarray | None = None
     cpu_seconds: dict[str, list[float]] = field(default_factory=dict)
     wall_seconds: dict[str, list[float]] = field(default_factory=dict)
@@ -105,7 +107,7 @@ class ConsistencyResult:
             "chance_mcc": self.chance_mcc, "not_replicating": self.not_replicating(), "threshold": self.threshold,
             "model": self.model, "model_name": self.model_name, "reason": self.reason, "seeds": self.seeds,
             "n_components": self.n_components, "rotated": self.rotated, "holdout": self.holdout,
-            "n_fit_rows": self.n_fit_rows, "n_eval_rows": self.n_eval_rows,
+            "new_rows": self.new_rows, "n_fit_rows": self.n_fit_rows, "n_eval_rows": self.n_eval_rows,
             "agreement": self.agreement.to_dict(),
             "references": {name: a.to_dict() for name, a in self.references.items()},
             "cpu_seconds": self.cpu_seconds, "wall_seconds": self.wall_seconds,
@@ -119,7 +121,8 @@ class ConsistencyResult:
         each component's, the components that do not replicate, and what it says."""
         a = self.agreement
         why = f" (auto: {self.reason})" if self.reason else ""
-        rows = (f"{self.n_eval_rows} held-out rows ({self.holdout:.0%}; fitted on the other {self.n_fit_rows})"
+        rows = (f"{self.n_eval_rows} new rows (X_eval; fitted on all {self.n_fit_rows} rows of X)" if self.new_rows
+                else f"{self.n_eval_rows} held-out rows ({self.holdout:.0%}; fitted on the other {self.n_fit_rows})"
                 if self.holdout else f"all {self.n_eval_rows} rows (fitted and measured on the same rows)")
         lines = [f"{self.model}{why}, n = {self.n_components}, seeds {_seed_list(self.seeds)}; agreement "
                  f"measured on {rows}"]
