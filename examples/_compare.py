@@ -95,7 +95,7 @@ def downstream_accuracy(z_train, groups_train, labels_train, z_test, groups_test
 
 
 def check_consistency(x_train, u_train, x_test, n: int, seeds: int, max_steps: int | None, out: Path,
-                      stem: str) -> dict[str, Any]:
+                      stem: str, jobs: int | None = None) -> dict[str, Any]:
     """``nica.consistency`` of the default model: fitted on the training rows, agreement on
     the test rows, beside the VAE and the same model with u shuffled (rotated inputs);
     writes ``{stem}-consistency.json`` and ``.png``. Returns its JSON."""
@@ -103,7 +103,7 @@ def check_consistency(x_train, u_train, x_test, n: int, seeds: int, max_steps: i
     from nica.datasets.io import atomic_write
 
     steps = {} if max_steps is None else {"max_steps": max_steps}
-    result = nica.consistency(x_train, u_train, n, seeds=seeds, X_eval=x_test, reference_params=steps,
+    result = nica.consistency(x_train, u_train, n, seeds=seeds, X_eval=x_test, reference_params=steps, n_jobs=jobs,
                               echo=lambda line: print("  consistency " + line, flush=True), **steps)
     print(result.summary())
     d = result.to_dict()

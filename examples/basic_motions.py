@@ -103,6 +103,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     parser.add_argument("--methods", default="flow,ivae,vae,cebra",
                         help="comma separated: flow (nica fit's default), ivae, vae, cebra (cebra only when installed)")
     parser.add_argument("--out", type=Path, default=Path("docs/figures"), help="folder of the CSVs and figure")
+    parser.add_argument("--jobs", type=int, help="processes of the consistency check (default: the usable cores)")
     parser.add_argument("--name", default="basic-motions", help="file name stem of the outputs")
     args = parser.parse_args(argv)
     settings = dict(QUICK if args.quick else FULL)
@@ -154,7 +155,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
         print("\nnica.consistency of the default model (fitted on the training recordings, agreement on the "
               "held-out ones):")
         summary["consistency check"] = check_consistency(train.x, train.recording, test.x, args.n_components,
-                                                         len(seeds), settings["max_steps"], args.out, stem)
+                                                         len(seeds), settings["max_steps"], args.out, stem, args.jobs)
     print(f"wrote {args.out}/{stem}.csv, {stem}-summary.csv and {stem}.png")
     return summary
 

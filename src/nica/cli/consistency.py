@@ -11,7 +11,7 @@ import click
 from nica.cli._common import check_outputs, data_options, overwrite_option, read_xu, user_errors
 
 #: what --reference offers (nica.replication.REFERENCES; listed here so that --help stays free of torch)
-REFERENCE_CHOICES = ("shuffled-u", "vae", "none")
+REFERENCE_CHOICES = ("vae", "shuffled-u", "none")
 
 
 @click.command("consistency")
@@ -23,9 +23,10 @@ REFERENCE_CHOICES = ("shuffled-u", "vae", "none")
 @click.option("--model", "model_name", default="auto", show_default=True,
               help="auto (what nica fit chooses: the flow for real-valued x) or a model name: ivae, flow")
 @click.option("--reference", "references", multiple=True, type=click.Choice(REFERENCE_CHOICES),
-              help="references without identifiability, fitted and measured the same way: shuffled-u (the "
-                   "same model with u permuted across rows), vae (prior independent of u); repeat for both, "
-                   "'none' for none [default: both]")
+              help="references, fitted and measured the same way: vae (prior independent of u: no "
+                   "identifiability), shuffled-u (the same model with u permuted across rows: what is left "
+                   "without u); repeat the option for several, the first is reported as reference_mcc; 'none' "
+                   "for none [default: vae, then shuffled-u]")
 @click.option("--holdout", type=float, default=0.0, show_default=True,
               help="fraction of rows left out of every fit; agreement is measured on them (0: on all rows)")
 @click.option("--rotate/--no-rotate", default=None,
@@ -34,6 +35,7 @@ REFERENCE_CHOICES = ("shuffled-u", "vae", "none")
 @click.option("--threshold", type=float, default=0.9, show_default=True,
               help="components whose agreement across seeds is below it are named as not replicating")
 @click.option("--max-steps", type=int, help="training length of each of the model's fits in optimiser steps")
+@click.option("--u-type", type=click.Choice(["auto", "categorical", "continuous"]), help="how the model reads u")
 @click.option("--jobs", type=click.IntRange(min=1), help="fits at once, one process and torch thread each "
                                                          "[default: the usable CPU cores]")
 @click.option("--random-state", type=int, default=0, show_default=True,
@@ -47,7 +49,7 @@ REFERENCE_CHOICES = ("shuffled-u", "vae", "none")
 def consistency_command(data: Path, n_components: int, u_file: Path | None, x_key: str, u_key: str,
                         x_cols: str | None, u_cols: str | None, seeds: int, model_name: str,
                         references: tuple[str, ...], holdout: float, rotate: bool | None, threshold: float,
-                        max_steps: int | None, jobs: int | None, random_state: int, as_json: bool,
+                        max_steps: int | None, u_type: str | None, jobs: int | None, random_state: int, as_json: bool,
                         out: Path | None, overwrite: bool, quiet: bool) -> None:
     """Fit the model to DATA with several seeds and report how far their latents agree
     (strong and weak MCC between seeds, overall and per component) beside references
@@ -65,7 +67,8 @@ def consistency_command(data: Path, n_components: int, u_file: Path | None, x_ke
     if out is not None:
         check_outputs([out / name for name in SAVED_FILES], overwrite)  # before any fit
     ds = read_xu(data, u_file, x_key, u_key, x_cols, u_cols)
-    params: dict[str, Any] = {} if max_steps is None else {"max_steps": max_steps}
+    given = {"max_steps": max_steps, "u_type": u_type}
+    params: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
     echo = None if quiet else (lambda line: click.echo(line, err=True))
     result = consistency(ds.x, ds.u, n_components, seeds=seeds, model=model_name, reference=chosen,
                          holdout=holdout, rotate="auto" if rotate is None else rotate, threshold=threshold,
