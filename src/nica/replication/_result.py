@@ -155,11 +155,15 @@ class ConsistencyResult:
             next(n for n, r in self.references.items() if r.mcc == floor), "reference")
         gap = self.mcc - floor
         if self.mcc >= self.threshold and gap >= MARGIN:
-            out = [f"Consistent: the seeds agree at {self.mcc:.3f}, {gap:.2f} above {what} ({floor:.3f}), the most "
-                   f"a model without identifiability gave here."]
+            out = [f"Consistent: the seeds agree at {self.mcc:.3f}, {gap:.2f} above {what} ({floor:.3f}), the "
+                   "higher of chance and the agreement of the references without identifiability."]
         elif gap < MARGIN:
-            out = [f"Not consistent beyond a model without identifiability: the seeds agree at {self.mcc:.3f}, "
-                   f"within {MARGIN:.2f} of {what} ({floor:.3f}); do not read meaning into single components."]
+            good = [f"z{i + 1}" for i in range(self.n_components) if i not in self.not_replicating()]
+            out = [f"Not clearly consistent beyond a model without identifiability: the seeds agree at "
+                   f"{self.mcc:.3f}, {gap:+.2f} against {what} ({floor:.3f}), less than the {MARGIN:.2f} by which "
+                   "the model's own seeds can exceed it on data where nothing is identifiable; "
+                   + (f"{', '.join(good)} replicate, but read them with care." if good
+                      else "do not read meaning into single components.")]
         else:
             good = [f"z{i + 1}" for i in range(self.n_components) if i not in self.not_replicating()]
             out = [f"Partly consistent: the seeds agree at {self.mcc:.3f}, {gap:.2f} above {what} ({floor:.3f}), "
