@@ -84,7 +84,7 @@ def test_japanese_vowels_quick(tmp_path):
     example = load_example("japanese_vowels")
     summary = example.main(["--quick", "--out", str(tmp_path)])
     methods = ["flow", "vae"] + (["cebra"] if importlib.util.find_spec("cebra") else [])
-    assert list(summary) == [*methods, "raw x", "consistency check"]
+    assert list(summary) == [*methods, "raw x", "pca", "consistency check"]
     for method in methods:
         s = summary[method]
         assert 0.0 <= s["weak_mcc_mean"] <= 1.0 and 0.0 <= s["mcc_mean"] <= 1.0
@@ -93,7 +93,7 @@ def test_japanese_vowels_quick(tmp_path):
     assert check["model"] == "IFlow" and check["n_eval_rows"] == 5687 and check["n_fit_rows"] == 4274
     with open(tmp_path / "japanese-vowels-quick.csv") as fh:
         rows = list(csv.DictReader(fh))
-    assert {r["method"] for r in rows} == {*methods, "raw x"} and len(rows) == 2 * len(methods) + 1
+    assert {r["method"] for r in rows} == {*methods, "raw x", "pca"} and len(rows) == 2 * len(methods) + 2
     for name in ("japanese-vowels-quick.png", "japanese-vowels-quick-consistency.png"):
         assert (tmp_path / name).stat().st_size > 10_000
 
