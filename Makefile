@@ -18,8 +18,17 @@ setup: $(BIN)/nica
 demo: setup
 	$(BIN)/nica --threads 1 demo --overwrite
 
+# the exactness and seeded-outcome tests (-m numerics) again under other numerics: torch's
+# generic kernels, then AVX2 kernels with MKL's SSE4.2 code path (near what an AMD EPYC
+# runs) on two threads (one worker: the threads take both cores): a result that holds on
+# one kind of CPU only fails on every machine (docs/reproducibility.md)
+NUMERICS_A := ATEN_CPU_CAPABILITY=default
+NUMERICS_B := ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=SSE4_2 NICA_TEST_THREADS=2
+
 test: setup
 	$(BIN)/python -m pytest -n 2 -q
+	$(NUMERICS_A) $(BIN)/python -m pytest -n 2 -q -m numerics
+	$(NUMERICS_B) $(BIN)/python -m pytest -q -m numerics
 
 test-slow: setup
 	$(BIN)/python -m pytest -n 2 -q -m slow

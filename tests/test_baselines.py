@@ -178,9 +178,12 @@ def fitted_tcl(easy_segments):
     return TCL(2, **TCL_FAST, random_state=0).fit(x, u)
 
 
+@pytest.mark.numerics
 def test_tcl_classifies_easy_segments(fitted_tcl, easy_segments):
     x, u, _ = easy_segments
-    assert fitted_tcl.classification_accuracy_ > 0.85
+    # chance is 1/3. Margin: 0.820-0.960 over model seeds 0-7 (0.85 failed 2 of them: a
+    # threshold the rounding of another CPU can cross, issue 20)
+    assert fitted_tcl.classification_accuracy_ > 0.75
     assert fitted_tcl.score(x, u) == pytest.approx(fitted_tcl.classification_accuracy_)
     assert fitted_tcl.history_.elbo[-1] > fitted_tcl.history_.elbo[0]  # label log-likelihood rose
 
@@ -295,7 +298,8 @@ def linear_mixture():
     return s, (s @ a).astype(np.float32)
 
 
-def test_linear_ica_recovers_linear_mixtures(linear_mixture):
+@pytest.mark.numerics
+def test_linear_ica_recovers_linear_mixtures(linear_mixture):  # MCC 0.9999 for seeds 0-7
     s, x = linear_mixture
     model = LinearICA(random_state=0).fit(x)
     z = model.transform(x)

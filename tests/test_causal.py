@@ -257,15 +257,32 @@ def test_nonsens_orders_a_seeded_chain_from_its_disturbances():
     assert model.ancestors_[1, 0] and model.ancestors_[2, 0] and not model.ancestors_[0, 1]
 
 
-def test_nonsens_direction_of_seeded_pairs_with_the_ivae():
-    for seed in (11, 12, 13):
-        data = make_causal(2, n_segments=20, n_per_segment=150, n_layers=1, random_state=seed)
-        model = NonSENS("ivae", unmixing_params={"max_steps": 3000}, device="cpu", random_state=seed)
-        model.fit(data.x, data.u)
-        assert tuple(model.order_) == data.direction, (seed, model.summary())
+@pytest.mark.numerics
+def test_nonsens_with_the_ivae_unmixes_tests_and_orders():
+    """The iVAE path end to end: the unmixing is an IVAE, its disturbances are tested
+    against every variable and an order comes out, the same for the same seed.
+
+    Which order comes out is NOT asserted: with the iVAE these pairs are a near coin flip
+    (right for 16 of 24 seeded fits: data seeds 11-13 x model seeds 0-7, 3,000 steps; the
+    benchmark's 6/10 and 7/10, docs/results.md), so one seed's direction flips with the
+    float rounding of the CPU (issue 20). The direction is asserted for the flow, the
+    default, whose margin holds on any CPU (below)."""
+    data = make_causal(2, n_segments=20, n_per_segment=150, n_layers=1, random_state=11)
+    fits = [NonSENS("ivae", unmixing_params={"max_steps": 300}, device="cpu", random_state=0).fit(data.x, data.u)
+            for _ in range(2)]
+    model = fits[0]
+    assert type(model.unmixing_).__name__ == "IVAE"
+    assert sorted(model.order_.tolist()) == [0, 1] and isinstance(model.decided_, (bool, np.bool_))
+    assert model.pvalues_.shape == (2, 2) and np.all((model.pvalues_ >= 0) & (model.pvalues_ <= 1))
+    assert model.transform(data.x, data.u).shape == (len(data.x), 2)
+    assert fits[1].order_.tolist() == model.order_.tolist()
+    np.testing.assert_array_equal(fits[1].pvalues_, model.pvalues_)
 
 
+@pytest.mark.numerics
 def test_nonsens_direction_of_seeded_pairs_with_the_flow_its_default():
+    # Margin: right on both pairs for model seeds 0-7 too (stand-ins for other CPUs, issue 20),
+    # MCC 0.976-0.997 against the 0.9 asked
     for seed, modulation in ((11, "variance"), (12, "mean")):
         data = make_causal(2, n_segments=20, n_per_segment=150, n_layers=2, modulation=modulation,
                            random_state=seed)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -428,9 +429,8 @@ def test_every_command_refuses_to_replace_an_output(runner, tmp_path, sim_file, 
     out = {"simulate": tmp_path / "sim.npz", "fit": tmp_path / "model2", "transform": tmp_path / "z2.npy",
            "evaluate": tmp_path / "report.json", "demo": tmp_path / "demo" / "recovery.png"}[command]
     out.parent.mkdir(exist_ok=True)
-    if command == "fit":
-        out.mkdir()
-        (out / "config.json").write_text("{}")
+    if command == "fit":  # a model nica saved: the one kind of directory --overwrite replaces
+        shutil.copytree(model_dir, out)
         marker = out / "config.json"
     else:
         out.write_bytes(b"precious")

@@ -122,6 +122,7 @@ def test_checkpoints_beside_needs_an_estimator_that_checkpoints(tmp_path):
             pass
 
 
+@pytest.mark.numerics
 def test_iflow_resumes_to_the_uninterrupted_fit(tiny_data, tmp_path, monkeypatch):
     params = dict(n_flows=1, hidden_dim=8, max_steps=60, batch_size=50, checkpoint_every=10, random_state=0)
     full = IFlow(3, **params).fit(tiny_data.x, tiny_data.u)

@@ -40,6 +40,7 @@ def test_a_table_model_records_its_column_names(frame_model, fitted_ivae):
     assert fitted_ivae.feature_names_in_ is None  # fitted on an array
 
 
+@pytest.mark.numerics
 def test_reordered_columns_are_realigned_by_name(frame_model, frame):
     expected = frame_model.transform(frame)
     np.testing.assert_array_equal(frame_model.transform(frame[COLUMNS[::-1]]), expected)
@@ -58,6 +59,7 @@ def test_other_columns_are_refused(frame_model, frame, columns, problem):
         frame_model.transform(other)
 
 
+@pytest.mark.numerics
 def test_column_names_survive_save_and_load(frame_model, frame, tmp_path):
     loaded = nica.load(frame_model.save(tmp_path / "m"))
     assert list(loaded.feature_names_in_) == COLUMNS
@@ -66,6 +68,24 @@ def test_column_names_survive_save_and_load(frame_model, frame, tmp_path):
         loaded.transform(frame.rename(columns={"acc": "ACC"}))
 
 
+@pytest.mark.numerics
+@pytest.mark.parametrize("estimator", [IVAE, IFlow])
+def test_any_layout_of_x_gives_bitwise_the_same_latents(tiny_data, estimator):
+    """Row-major, column-major and column-realigned X hold the same numbers: each is taken
+    as a row-major float32 copy, so the transform runs the same kernels and its latents
+    are bitwise equal (on any CPU: the layout no longer picks the kernel)."""
+    model = estimator(3, **{**FAST, "max_steps": 10}).fit(tiny_data.x, tiny_data.u)
+    expected = model.transform(tiny_data.x)
+    shuffled = tiny_data.x[:, [2, 0, 1]]  # column-major, as realignment by name makes it
+    for x in (np.asfortranarray(tiny_data.x), shuffled[:, [1, 2, 0]], tiny_data.x.astype(np.float64, order="F")):
+        assert not x.flags.c_contiguous or x.dtype != np.float32
+        np.testing.assert_array_equal(model.transform(x), expected)
+    assert align_columns(shuffled, ["temp", "acc", "gyro"], COLUMNS).flags.c_contiguous
+    refit = estimator(3, **{**FAST, "max_steps": 10}).fit(np.asfortranarray(tiny_data.x), tiny_data.u)
+    np.testing.assert_array_equal(refit.transform(tiny_data.x), expected)  # the fit too
+
+
+@pytest.mark.numerics
 def test_iflow_checks_column_names(frame, tiny_data):
     flow = IFlow(3, n_flows=1, hidden_dim=8, max_steps=5, random_state=0).fit(frame, tiny_data.u)
     np.testing.assert_array_equal(flow.transform(frame[["temp", "acc", "gyro"]]), flow.transform(frame))
@@ -82,6 +102,7 @@ def test_align_columns_unit():
     assert feature_names(pd.DataFrame(x, columns=[0, 1, 2])) is None  # not names: positions
 
 
+@pytest.mark.numerics
 def test_cli_refuses_or_realigns_a_table_by_its_header(tiny_data, tmp_path):
     def write(path, columns):
         frame = pd.DataFrame(tiny_data.x, columns=COLUMNS).assign(seg=tiny_data.u)
@@ -155,6 +176,7 @@ def test_sweep_workers_follow_the_cpu_affinity(monkeypatch):
 
 
 # ---------------------------------------------------------------- restarts after load
+@pytest.mark.numerics
 def test_restarts_survive_save_and_load(tiny_data, tmp_path):
     model = IVAE(3, **{**FAST, "n_restarts": 3}).fit(tiny_data.x, tiny_data.u)
     loaded = nica.load(model.save(tmp_path / "m"))

@@ -163,6 +163,7 @@ def run_and_kill(folder: Path, steps: int, every: int, delay: float) -> None:
         child.wait()
 
 
+@pytest.mark.numerics
 def test_sigkill_then_resume_gives_the_uninterrupted_latents(tiny_data, tmp_path):
     steps = 2_000
     params = {**RESUME, "max_steps": steps, "checkpoint_every": 100}

@@ -263,6 +263,7 @@ def test_split_aux_by_column_name(frame):
     assert split_aux(frame, [1, 2])[1] == [1, 2]
 
 
+@pytest.mark.numerics
 def test_fit_on_a_dataframe_with_u_column_equals_fit_on_arrays(tiny_data, fast_params):
     frame = pd.DataFrame(tiny_data.x, columns=["g1", "g2", "g3"]).assign(batch=[f"b{k}" for k in tiny_data.u])
     labels = frame["batch"].to_numpy()
@@ -276,6 +277,7 @@ def test_fit_on_a_dataframe_with_u_column_equals_fit_on_arrays(tiny_data, fast_p
     assert vae.n_features_in_ == 3 and vae.transform(frame, "batch").shape == (500, 3)
 
 
+@pytest.mark.numerics
 def test_fit_on_anndata_with_sparse_x_and_obs_column(tiny_data, fast_params):
     import scipy.sparse as sp
 

@@ -317,9 +317,11 @@ def test_causal_weights_need_a_fit_and_known_labels(fitted):
         fitted[1].causal_weights([99])
 
 
+@pytest.mark.numerics
 def test_latent_causal_vae_recovers_dense_latents_up_to_a_linear_map():
     # 3 latents on a dense graph, 2-layer mixing; seeds unused by benchmarks. What the model
-    # identifies is z up to an affine map (see LatentCausalVAE), so the threshold is on weak MCC
+    # identifies is z up to an affine map (see LatentCausalVAE), so the threshold is on weak MCC.
+    # Margin: weak MCC 0.959-0.963 over model seeds 0-7 (stand-ins for other CPUs, issue 20)
     data = make_latent_scm(3, n_segments=20, n_per_segment=200, n_layers=2, graph="dense", random_state=31)
     model = nica.LatentCausalVAE(3, max_steps=1500, random_state=0).fit(data.x, data.u)
     assert nica.weak_mean_corr_coef(data.z, model.transform(data.x, data.u)) > 0.85

@@ -22,6 +22,9 @@ from nica.model_selection import (
     select_n_components,
 )
 
+# short fits keep these tests fast; the warning they raise is tested in test_data_paths.py
+pytestmark = pytest.mark.filterwarnings("ignore:max_steps=.* per fit is shorter than:UserWarning")
+
 
 @pytest.fixture(scope="module")
 def tiny():
@@ -112,8 +115,13 @@ def test_checkpointed_selection_resumes_and_never_overwrites(tiny, tmp_path):
     np.testing.assert_allclose(resumed.elbo, first.elbo, rtol=1e-6)
 
 
+@pytest.mark.numerics
 def test_the_elbo_chooses_the_true_number_of_sources():
-    """3 sources in 6 noisy observations: the curve jumps at n = 3 and is flat after it."""
+    """3 sources in 6 noisy observations: the curve jumps at n = 3 and is flat after it.
+
+    Margin over model seeds 0-7 (stand-ins for other CPUs, issue 20): n = 3 chosen every
+    time, the gain to it 1.84-2.17 nats (asked: > 1), the step after it 0.6-3.6% of that
+    gain (asked: < 10%)."""
     data = make_nonstationary(3, 6, 20, 200, noise_std=0.05, random_state=16)
     result = select_n_components(data.x, data.u, candidates=[2, 3, 4], max_steps=2000, random_state=0,
                                  progress=False)

@@ -308,8 +308,9 @@ def test_model_info(fitted_ivae, saved):
     assert info["estimator"] == "IVAE" and info["format_version"] == FORMAT_VERSION
     assert info["nica_version"] == nica.__version__ and info["torch_version"]
     assert info["seed"] == fitted_ivae.seed_ and info["params"]["max_steps"] == 200
-    assert info["data"] == {"n_features": 3, "n_components": 3,
+    assert info["data"] == {"n_features": 3, "n_components": 3, "feature_names": None,
                             "u": {"kind": "categorical", "n_labels": 10, "labels": list(range(10))}}
+    assert info["model"] == {"prior": "gaussian", "selection_rule": "agreement", "unused_params": []}
     training = info["training"]
     assert training["n_steps"] == 200 and training["n_epochs"] == len(fitted_ivae.history_.elbo)
     assert training["final_elbo"] == pytest.approx(fitted_ivae.elbo_)
@@ -344,7 +345,15 @@ def test_weights_of_another_model_are_refused_by_name(tmp_path, tiny_data, estim
     fit = lambda n: cls(n, max_steps=5, random_state=0, device="cpu").fit(tiny_data.x, tiny_data.u)  # noqa: E731
     first, other = fit(3).save(tmp_path / "a"), fit(2).save(tmp_path / "b")
     (first / WEIGHTS_FILE).write_bytes((other / WEIGHTS_FILE).read_bytes())
-    with pytest.raises(ValueError, match="do not fit the saved configuration"):
+    # fewer weights than the configuration's network: refused before it is built
+    with pytest.raises(ValueError, match="describes a network of .* parameters but weights.safetensors holds"
+                                         "|do not fit the saved configuration"):
+        nica.load(first)
+    # more weights than it, of other shapes: refused by the loader, naming the mismatch
+    first, other = fit(2).save(tmp_path / "c"), fit(3).save(tmp_path / "d")
+    (first / WEIGHTS_FILE).write_bytes((other / WEIGHTS_FILE).read_bytes())
+    with pytest.raises(ValueError, match="describes a network of .* parameters but weights.safetensors holds"
+                                         "|do not fit the saved configuration"):
         nica.load(first)
 
 

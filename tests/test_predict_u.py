@@ -67,12 +67,14 @@ def test_the_likelihood_still_needs_u(fitted_ivae, tiny_data):
 
 
 # ---------------------------------------------------------------- predict_u
+@pytest.mark.numerics
 def test_predict_u_on_held_out_rows_is_well_above_chance(split_data, segment_model):
     data, train, test = split_data
     accuracy = float(np.mean(segment_model.predict_u(data.x[test]) == data.u[test]))
     chance = 1 / 6
-    # the Bayes rule on the true sources bounds what any model of x can reach
-    assert accuracy > chance + 0.5 * (oracle_accuracy(data, test) - chance), accuracy
+    # the Bayes rule on the true sources (0.358 here) bounds what any model of x can reach.
+    # Margin: 0.273-0.300 over model seeds 0-7 (sd 0.009; stand-ins for other CPUs, issue 20)
+    assert accuracy > chance + 0.4 * (oracle_accuracy(data, test) - chance), accuracy
     assert accuracy > 1.5 * chance
 
 

@@ -7,8 +7,10 @@ import pytest
 import nica
 
 
+@pytest.mark.numerics
 def test_ivae_recovers_sources_of_a_small_nonlinear_mixture():
-    # 3 sources, 20 segments (>= 2n+1), a 2-layer xtanh mixing; seeds unused by benchmarks
+    # 3 sources, 20 segments (>= 2n+1), a 2-layer xtanh mixing; seeds unused by benchmarks.
+    # Margin: MCC 0.917-0.960 over model seeds 0-7 (stand-ins for other CPUs, issue 20)
     data = nica.make_nonstationary(3, n_segments=20, n_per_segment=250, n_layers=2, random_state=11)
     model = nica.IVAE(3, max_steps=2000, random_state=0).fit(data.x, data.u)
     assert nica.mean_corr_coef(data.s, model.transform(data.x, data.u)) > 0.8

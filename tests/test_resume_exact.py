@@ -14,6 +14,9 @@ from nica.models.analytic import AnalyticLoss
 from nica.models.ivae import IVAEModule, LossOutput
 from nica.training import checkpoint as checkpoint_module
 
+# bitwise resume: also under other kernels and threads (make test, docs/reproducibility.md)
+pytestmark = pytest.mark.numerics
+
 #: 500 rows at batch 50: an epoch is 10 steps; checkpoints every 7 steps land at every
 #: position in an epoch and never on the trainer's 50-step rollback snapshots
 PARAMS = dict(hidden_dim=16, n_layers=2, batch_size=50, max_steps=120, checkpoint_every=7, device="cpu",

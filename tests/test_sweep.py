@@ -326,7 +326,7 @@ def test_new_grid_columns_widen_the_table(client, tmp_path):
 
 def test_results_table_rejects_a_foreign_csv(tmp_path):
     (tmp_path / "other.csv").write_text("a,b\n1,2\n")
-    with pytest.raises(ValueError, match="not a sweep results table"):
+    with pytest.raises(ValueError, match="not a nica sweep results table"):
         ResultsTable(tmp_path / "other.csv", ["run_key"]).read()
 
 
@@ -370,3 +370,59 @@ def test_command_errors_are_one_line(tmp_path, monkeypatch):
     assert 'pip install "nica[distributed]"' in error
     with pytest.raises(ImportError, match=re.escape('pip install "nica[distributed]"')):
         run_sweep(CONFIG, tmp_path / "out.csv")
+
+
+# ---------------------------------------------------------------- nothing lost, nothing unbounded
+def test_an_out_that_is_not_a_results_table_is_never_touched(client, tmp_path):
+    """A file without a newline (or any file not a results table) at --out is refused before
+    any run, whatever its suffix, and stays as it was."""
+    (tmp_path / "sweep.toml").write_text(TOML)
+    for name, content in (("v.txt", b"keep me"), ("notes.csv", b"line one\nline two")):
+        (tmp_path / name).write_bytes(content)
+        result = CliRunner().invoke(main, ["sweep", str(tmp_path / "sweep.toml"), "--out", str(tmp_path / name),
+                                           "--scheduler", client.scheduler.address, "--quiet"])
+        assert "not a nica sweep results table" in one_line_error(result)
+        assert (tmp_path / name).read_bytes() == content
+
+
+def test_runs_with_a_checkpoint_dir_each_get_their_own_folder(client, tmp_path):
+    """model.checkpoint_dir: the dry run writes nothing; a sweep's runs all succeed, each
+    checkpointing to checkpoint_dir/<run key>, and a second sweep skips them."""
+    text = TOML.replace('device = "cpu"', f'device = "cpu"\ncheckpoint_dir = "{tmp_path / "ck"}"')
+    (tmp_path / "sweep.toml").write_text(text)
+    args = ["sweep", str(tmp_path / "sweep.toml"), "--scheduler", client.scheduler.address, "--quiet"]
+    dry = CliRunner().invoke(main, [*args, "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert not (tmp_path / "ck").exists()
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, (result.output, result.exception)
+    rows = read_rows(tmp_path / "results.csv")
+    assert len(rows) == 8 and all(r["status"] == "ok" for r in rows), [r["error"] for r in rows]
+    assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == sorted(r["run_key"] for r in rows)
+
+
+def test_a_sweep_with_failed_runs_exits_1(client, tmp_path, monkeypatch):
+    (tmp_path / "sweep.toml").write_text(TOML)
+
+    def broken(*args, **kwargs):
+        raise ValueError("the fit went wrong")
+
+    monkeypatch.setattr(sweep, "_fit_and_evaluate", broken)
+    result = CliRunner().invoke(main, ["sweep", str(tmp_path / "sweep.toml"), "--scheduler",
+                                       client.scheduler.address, "--quiet"])
+    assert "8 of 8 runs failed" in one_line_error(result) and "--rerun-failed" in result.output
+
+
+def test_yaml_aliases_and_huge_configs_are_refused_unexpanded(tmp_path):
+    """A 'billion laughs' of nested aliases (a few hundred bytes) is refused by its first
+    alias, never expanded; a config over 1 MiB is refused unread."""
+    levels = ['a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for i, name in enumerate("bcdefghi"):
+        previous = "abcdefghi"[i]
+        levels.append(f"{name}: &{name} [" + ", ".join([f"*{previous}"] * 9) + "]")
+    (tmp_path / "bomb.yaml").write_text("\n".join(levels) + "\n")
+    result = CliRunner().invoke(main, ["sweep", str(tmp_path / "bomb.yaml"), "--out", str(tmp_path / "r.csv")])
+    assert "uses a YAML alias (*a, line 2)" in one_line_error(result)
+    (tmp_path / "big.toml").write_text("# padding\n" * 200_000)
+    result = CliRunner().invoke(main, ["sweep", str(tmp_path / "big.toml"), "--out", str(tmp_path / "r.csv")])
+    assert "more than the 1 MiB" in one_line_error(result)

@@ -184,14 +184,32 @@ def test_the_flow_models_objective_is_the_exact_log_likelihood_of_the_window():
     np.testing.assert_allclose(log_prior.detach().numpy(), expected.detach().numpy(), atol=1e-10)
 
 
-def test_a_small_seeded_problem_is_recovered():
+def _small_problem_mcc(model_seed: int) -> tuple[float, float]:
+    """Held-out MCC of a short fit on a small seeded series, and the raw observations' MCC."""
     data = make_temporal(2, lags=1, n_domains=6, n_per_domain=300, random_state=0)
     model = TemporalIVAE(2, lags=1, flow="affine-coupling", n_flows=2, flow_hidden=16, transition_hidden=16,
-                         max_steps=1000, batch_size=128, learning_rate=3e-3, random_state=0, device="cpu")
+                         max_steps=1000, batch_size=128, learning_rate=3e-3, random_state=model_seed, device="cpu")
     z = model.fit(data.x, data.u).transform(data.x_test)
-    mcc = mean_corr_coef(data.s_test, z)
-    assert mcc > 0.85
-    assert mcc > mean_corr_coef(data.s_test, data.x_test) + 0.2  # not the mixing's leftover
+    return mean_corr_coef(data.s_test, z), mean_corr_coef(data.s_test, data.x_test)
+
+
+@pytest.mark.numerics
+def test_a_small_seeded_problem_is_recovered():
+    """One short fit beats the mixing's leftover. The threshold holds for every model seed
+    measured (0-7: MCC 0.686-0.911, the observations 0.575), which stand in for other CPUs:
+    one fit's MCC moves like another seed's when the rounding changes (issue 20)."""
+    mcc, raw = _small_problem_mcc(0)
+    assert mcc > 0.65
+    assert mcc > raw + 0.05  # not the mixing's leftover
+
+
+@pytest.mark.slow
+def test_small_seeded_problems_are_recovered_on_average():
+    """Over four model seeds the mean held-out MCC is well above the observations' (seeds
+    0-7 measured: mean 0.853, sd 0.08; the mean of four has a standard error of 0.04)."""
+    results = np.array([_small_problem_mcc(seed) for seed in range(4)])
+    assert results[:, 0].mean() > 0.75
+    assert (results[:, 0] - results[:, 1]).mean() > 0.15
 
 
 def test_fit_is_deterministic_and_layouts_come_back_as_given(series):

@@ -3,9 +3,10 @@
 The public surface: the :class:`IVAE` estimator, the baselines :class:`VAE`,
 :class:`BetaVAE`, :class:`BetaTCVAE`, :class:`TCL` (more in :mod:`nica.baselines`), the
 identifiable flow :class:`IFlow` (:mod:`nica.flows`), nonlinear ICA of time series
-:class:`TemporalIVAE` (:mod:`nica.temporal`), the paper's benchmark generator
+:class:`TemporalIVAE` and, with regime-dependent transitions and hidden Markov regimes,
+:class:`SwitchingTemporalFlow` (:mod:`nica.temporal`), the paper's benchmark generator
 :func:`make_nonstationary` and the time-series ones :func:`make_temporal` /
-:func:`make_regimes`, latents that depend on each other given u
+:func:`make_regimes` / :func:`make_switching` (CtrlNS) / :func:`make_energy_landscape` (MOSAIC), latents that depend on each other given u
 (:func:`make_latent_scm`, :class:`LatentCausalVAE`), the metrics :func:`mean_corr_coef` /
 :func:`weak_mean_corr_coef` / :func:`pairwise_mcc` / :func:`regime_accuracy`, the model chosen from the data
 :func:`fit_model` (what ``nica fit`` runs; :func:`choose_model`, :data:`MODELS`), whether
@@ -40,6 +41,7 @@ _EXPORTS = {
     "NonstationaryData": "nica.datasets",
     "NotFittedError": "nica.estimator",
     "PRESETS": "nica.presets",
+    "SwitchingTemporalFlow": "nica.temporal",
     "TCL": "nica.baselines",
     "TemporalIVAE": "nica.temporal",
     "VAE": "nica.estimator",
@@ -47,9 +49,11 @@ _EXPORTS = {
     "consistency": "nica.replication",
     "fit_model": "nica.model_choice",
     "load": "nica.persistence",
+    "make_energy_landscape": "nica.datasets",
     "make_latent_scm": "nica.datasets",
     "make_nonstationary": "nica.datasets",
     "make_regimes": "nica.datasets",
+    "make_switching": "nica.datasets",
     "make_temporal": "nica.datasets",
     "mean_corr_coef": "nica.metrics",
     "pairwise_mcc": "nica.metrics",
@@ -62,8 +66,8 @@ _EXPORTS = {
 if TYPE_CHECKING:  # what static tools and IDEs see
     from nica._validation import IdentifiabilityWarning
     from nica.baselines import TCL, BetaTCVAE, BetaVAE
-    from nica.datasets import (LatentSCMData, NonstationaryData, make_latent_scm, make_nonstationary, make_regimes,
-                               make_temporal)
+    from nica.datasets import (LatentSCMData, NonstationaryData, make_energy_landscape, make_latent_scm,
+                               make_nonstationary, make_regimes, make_switching, make_temporal)
     from nica.estimator import IVAE, VAE, NotFittedError
     from nica.flows import IFlow
     from nica.latent_causal import LatentCausalVAE
@@ -73,7 +77,7 @@ if TYPE_CHECKING:  # what static tools and IDEs see
     from nica.persistence import load
     from nica.presets import PRESETS
     from nica.replication import consistency
-    from nica.temporal import TemporalIVAE
+    from nica.temporal import SwitchingTemporalFlow, TemporalIVAE
 
 
 def __getattr__(name: str) -> Any:

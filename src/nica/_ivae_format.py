@@ -101,6 +101,9 @@ class IVAEFormat:
         load_module_state(model.module_, state, device)
         if stacked:
             n_models = len(model.restart_elbo_)
+            per_model = sum(t.numel() for t in model.module_.state_dict().values())
+            if n_models * per_model != sum(t.numel() for t in stacked.values()):
+                raise ValueError(f"the record of {n_models} restarts does not match the saved restarts' weights")
             with torch.random.fork_rng(devices=[]):  # its random init is overwritten
                 restarts = IVAEModule(replace(model.config_, n_models=n_models))
             load_module_state(restarts, stacked, device)
@@ -118,7 +121,10 @@ class IVAEFormat:
         aux = model.aux_encoder_
         u_info = aux.describe() if model.config_.conditional else {"kind": "none"}
         return {
-            "data": {"n_features": model.n_features_in_, "n_components": model.config_.n_latent, "u": u_info},
+            "data": {"n_features": model.n_features_in_, "n_components": model.config_.n_latent, "u": u_info,
+                     "feature_names": None if getattr(model, "feature_names_in_", None) is None
+                     else [str(n) for n in model.feature_names_in_]},
+            "model": {"prior": model.config_.prior, "selection_rule": model.selection, "unused_params": []},
             "training": {
                 "n_steps": history.n_steps,
                 "n_epochs": len(history.elbo),

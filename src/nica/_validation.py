@@ -71,12 +71,15 @@ def check_observations(
             f"{name} needs at least {min_samples} {samples} and 1 feature, got shape {arr.shape}"
         )
     _check_finite(arr, name, "NaN or infinite values", "drop or impute those rows")
-    with np.errstate(over="ignore"):  # reported just below, with the argument's name
-        out = arr.astype(dtype)
+    with np.errstate(over="ignore", under="ignore"):  # reported just below, with the argument's name
+        # C order whatever the input's layout: a column-major or realigned X then takes the
+        # same kernels as the row-major original, so its latents are bitwise the same
+        out = arr.astype(dtype, order="C")
     # finite float64 values beyond float32's range (~3.4e38) overflow to inf in the cast
-    limit = np.finfo(dtype).max
-    _check_finite(out, name, f"values too large for {np.dtype(dtype).name} (|value| > {limit:.1e})",
+    info = np.finfo(dtype)
+    _check_finite(out, name, f"values too large for {np.dtype(dtype).name} (|value| > {info.max:.1e})",
                   "rescale it, e.g. divide by its largest value")
+    _check_representable(arr, out, name, info)
     return out
 
 
@@ -85,8 +88,29 @@ def _check_finite(arr: np.ndarray, name: str, problem: str, fix: str) -> None:
         return
     bad = ~np.isfinite(arr)
     if bad.any():
-        rows = np.unique(np.nonzero(bad)[0])
-        raise ValueError(f"{name} contains {int(bad.sum())} {problem} (first in row {rows[0]}); {fix}")
+        raise ValueError(f"{name} contains {int(bad.sum())} {problem} ({first_position(bad)}); {fix}")
+
+
+def first_position(bad: np.ndarray) -> str:
+    """Where the first flagged entry of a 2-D mask ``(N, d)`` is, in words: its row and column
+    (0-based positions, as numpy indexes them)."""
+    row, col = np.argwhere(bad)[0]
+    return f"first at row {row}, column {col}; 0-based"
+
+
+def _check_representable(arr: np.ndarray, out: np.ndarray, name: str, info: np.finfo) -> None:
+    """Non-zero values that the cast to ``out``'s dtype flushed to zero (or to a subnormal,
+    losing their digits), e.g. float64 data scaled by 1e-300: refused rather than fitted
+    as zeros (which would read as binary X)."""
+    if arr.dtype.kind != "f" or arr.dtype.itemsize <= out.dtype.itemsize:
+        return
+    lost = (arr != 0) & (np.abs(arr) < info.tiny)
+    if lost.any():
+        raise ValueError(
+            f"{name} contains {int(lost.sum())} values too small for {out.dtype.name} (0 < |value| < "
+            f"{info.tiny:.1e}, {first_position(lost)}), which would become 0; rescale it, e.g. "
+            "divide by its largest absolute value"
+        )
 
 
 def check_same_length(a: np.ndarray, b: Any, name_a: str, name_b: str) -> None:
@@ -148,7 +172,8 @@ class AuxEncoder:
         kind = self.u_type if self.u_type != "auto" else _infer_kind(arr)
         self.kind = kind
         if kind == "categorical":
-            labels = _labels(arr, "set u_type='continuous' for a continuous auxiliary variable")
+            labels = _labels(arr, "set u_type='continuous' (CLI: --u-type continuous) for a continuous "
+                                  "auxiliary variable")
             if arr.ndim == 2:
                 # one-hot rows: every column is a label, including columns no row uses, so the
                 # same one-hot layout is accepted again at transform time
@@ -157,13 +182,14 @@ class AuxEncoder:
                 self.classes = [_py_scalar(c) for c in np.unique(labels)]
             if len(np.unique(labels)) < 2:
                 raise ValueError(
-                    "u has a single label: the prior cannot be modulated. iVAE needs u to take "
-                    "several values (segments, sessions, classes)"
+                    "u has a single label: the prior p(z | u) cannot be modulated; the model needs u "
+                    "to take several values (segments, sessions, classes)"
                 )
             self._check_label_count(arr, n_samples)
             self.counts = np.bincount(self.label_index(u), minlength=len(self.classes)).tolist()
         else:
-            cont = _continuous(arr, "pass numbers, or set u_type='categorical' for labels")
+            cont = _continuous(arr, "pass numbers, or set u_type='categorical' (CLI: --u-type categorical) "
+                                   "for labels")
             self.mean = cont.mean(0).tolist()
             std = cont.std(0)
             if np.any(std == 0):
@@ -185,10 +211,12 @@ class AuxEncoder:
         if self.u_type == "categorical" or arr.ndim == 2:
             warnings.warn(f"{problem}; they will be poorly estimated", UserWarning, stacklevel=user_stacklevel())
             return
-        fix = ("if u is a continuous variable (a time, a measurement) set u_type='continuous'"
+        fix = ("if u is a continuous variable (a time, a measurement) set u_type='continuous' "
+               "(CLI: --u-type continuous)"
                if arr.dtype.kind in "iufb" else
                "if u is an identifier (cell or sample ID), pass a grouping variable instead")
-        raise ValueError(f"{problem}: {fix}; to use these labels anyway set u_type='categorical'")
+        raise ValueError(f"{problem}: {fix}; to use these labels anyway set u_type='categorical' "
+                         "(CLI: --u-type categorical)")
 
     def transform(self, u: Any) -> np.ndarray:
         """Encode u for the network: ``(N, aux_dim)`` float32."""
@@ -298,7 +326,7 @@ def _labels(arr: np.ndarray, hint: str) -> np.ndarray:
         if not _is_onehot(arr):
             raise ValueError(
                 "2-D categorical u must be one-hot (one 1 per row, zeros elsewhere); "
-                "pass 1-D labels or set u_type='continuous'"
+                "pass 1-D labels or set u_type='continuous' (CLI: --u-type continuous)"
             )
         return arr.argmax(1)
     if arr.dtype.kind == "f":

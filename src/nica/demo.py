@@ -59,6 +59,8 @@ def run_demo(
     echo(f"{'model':<{width}} {'MCC':>6} {'weak MCC':>9} {'fit time':>9}")
     for name, r in results.items():
         echo(f"{name:<{width}} {r['mcc']:>6.3f} {r['weak_mcc']:>9.3f} {r['seconds']:>8.1f}s")
+    echo("(one seeded fit each: another CPU's float rounding moves the iVAE's and the VAE's MCC as "
+         "another seed would, the flow's far less; docs/reproducibility.md)")
     path = plot_recovery(data.s, latents, figure, overwrite=overwrite)
     echo(f"\nfigure: {path.resolve()}")
     return results

@@ -19,7 +19,8 @@ from nica._restarts import check_restarts, choose_restart
 from nica._ivae_settings import SHAPE_DEFAULTS, model_config, standardization, train_config
 from nica._validation import AuxEncoder, check_observations, check_same_length, warn_identifiability
 from nica.datasets.features import align_columns, feature_names
-from nica.datasets.streaming import ColumnStats, OneHotRows, RowSource, column_stats, is_out_of_core
+from nica.datasets.streaming import ColumnStats, OneHotRows, RowSource, column_stats, is_out_of_core, \
+    streamed_data_id
 from nica.datasets.tabular import split_aux
 from nica.models.ivae import IVAEConfig, IVAEModule
 from nica.models.objectives import AUTHORS_WEIGHTS
@@ -325,7 +326,7 @@ class IVAE(LabelPosteriorMixin, ParamsMixin):
         u_t = self._aux_rows(u, stats.n_rows, aux).to(device)
         if is_out_of_core(x):  # mini-batches are read from disk as training needs them
             x_t = RowSource(x, x_mean, x_scale, device)
-            return x_t, u_t, (stats.mean, stats.std, np.asarray(x.shape), *aux_identity(u_t))
+            return x_t, u_t, (*streamed_data_id(stats), *aux_identity(u_t))
         x_std = _standardize(x, x_mean, x_scale)
         return torch.from_numpy(x_std).to(device), u_t, (x_std, *aux_identity(u_t))
 

@@ -42,6 +42,7 @@ from tqdm.auto import tqdm
 
 from nica._random import draw_seed
 from nica._validation import AuxEncoder, check_observations, check_same_length
+from nica._model_dir import check_model_output
 from nica.datasets.io import atomic_write, refuse_existing
 from nica.datasets.tabular import split_aux
 from nica._ivae_settings import SHAPE_DEFAULTS
@@ -73,6 +74,16 @@ FIGURE_SIZE = (4.5, 3.2)
 
 #: what :meth:`DimensionSelection.save` writes into its directory
 SAVED_FILES = ("elbo.csv", "elbo.png", "model")
+
+
+def check_saved_files(directory: str | Path, overwrite: bool) -> None:
+    """Refuse, before any fit, outputs of :meth:`SelectionResult.save` in ``directory``
+    that exist without ``overwrite``, or a ``model`` folder that is not a model nica saved."""
+    for name in SAVED_FILES:
+        if name == "model":
+            check_model_output(Path(directory) / name, overwrite)
+        else:
+            refuse_existing(Path(directory) / name, overwrite)
 
 
 def select_argmax(dims: Sequence[int], elbo: Sequence[float]) -> int:
@@ -146,8 +157,7 @@ class DimensionSelection:
         existing files are replaced only with ``overwrite`` (all are checked first)."""
         directory = Path(directory)
         paths = {name: directory / name for name in SAVED_FILES}
-        for path in paths.values():
-            refuse_existing(path, overwrite)
+        check_saved_files(directory, overwrite)
         lines = ["n_components,elbo_per_sample,chosen"] + [
             f"{n},{value!r},{int(n == self.n_components)}" for n, value in zip(self.candidates, self.elbo.tolist())]
         atomic_write(paths["elbo.csv"], lambda fh: fh.write(("\n".join(lines) + "\n").encode()), overwrite=overwrite)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import shutil
+import stat
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,14 +30,16 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from nica._base import resolve_device
-from nica._fs import publish_permissions
+from nica._fs import TooLargeError, check_allocation, exchange, publish_permissions, remove_stale_temps, \
+    temp_prefix
+from nica._model_dir import CONFIG_FILE, MODEL_FILES, WEIGHTS_FILE, absolute, check_model_output, \
+    is_nica_config, parse_config
 from nica._version import __version__
 
 #: 2: every tensor has a leading model dimension (stacked restarts); 1 is read and converted.
 #: 3: also every restart (``restarts.*``), u's label counts and X's column names; 1-2 load
 #: without them (no restarts after load, uniform label prior, no column check)
 FORMAT_VERSION = 3
-CONFIG_FILE, WEIGHTS_FILE = "config.json", "weights.safetensors"
 
 T = TypeVar("T", bound=type)
 
@@ -73,11 +75,24 @@ class SaveFormat(Protocol):
 
 def load_module_state(module: torch.nn.Module, state: dict[str, torch.Tensor], device: torch.device) -> None:
     """Load saved weights into ``module`` and move it to ``device`` in eval mode; a
-    ValueError names the mismatch when the weights do not fit its configuration."""
+    ValueError names the mismatch when the weights do not fit its configuration: another
+    shape, integers or booleans where the module has floats (or the reverse), or values
+    beyond float32's range."""
+    expected = module.state_dict()
+    kinds = [name for name, tensor in state.items()
+             if name in expected and tensor.is_floating_point() != expected[name].is_floating_point()]
+    if kinds:
+        name = kinds[0]
+        raise ValueError(f"the weights do not fit the saved configuration: tensor {name!r} is {state[name].dtype}, "
+                         f"where the model holds {expected[name].dtype}")
     try:
         module.load_state_dict(state)  # copies cast float64 (or float16) tensors to float32
     except RuntimeError as exc:
         raise ValueError(f"the weights do not fit the saved configuration: {exc}") from None
+    overflow = [name for name, tensor in module.state_dict().items()
+                if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())]
+    if overflow:
+        raise ValueError(f"tensor(s) {overflow[:5]} hold values beyond float32's range (|value| > 3.4e38)")
     module.to(device).eval()
 
 
@@ -101,6 +116,7 @@ BUILTIN_ESTIMATORS = {
     "IFlow": "nica.flows.estimator",
     "LatentCausalVAE": "nica.latent_causal.estimator",
     "TemporalIVAE": "nica.temporal.estimator",
+    "SwitchingTemporalFlow": "nica.temporal.switching_estimator",
 }
 
 
@@ -172,13 +188,11 @@ def _json_default(value: Any) -> Any:
 
 
 def save_model(model: Any, path: str | Path, *, overwrite: bool = False) -> Path:
-    """Write ``model`` to directory ``path``; refuses to replace it unless ``overwrite``."""
+    """Write ``model`` to directory ``path``; refuses to replace it unless ``overwrite``,
+    and even then replaces only a model nica saved there (see :mod:`nica._model_dir`)."""
     name, save_format = _saved_type(type(model))
-    target = Path(path)
-    if target.exists() and not overwrite:
-        raise FileExistsError(f"{target} already exists; pass overwrite=True (CLI: --overwrite) to replace it")
-    if target.exists() and not (target / CONFIG_FILE).is_file():
-        raise FileExistsError(f"{target} exists and is not a saved nica model; refusing to replace it")
+    check_model_output(path, overwrite)
+    target = absolute(path)
     config = {
         "format_version": FORMAT_VERSION,
         "nica_version": __version__,
@@ -190,37 +204,64 @@ def save_model(model: Any, path: str | Path, *, overwrite: bool = False) -> Path
         "fitted_device": str(getattr(model, "device_", "cpu")),
     }
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    remove_stale_temps(target.parent, target.name)  # what a killed save left
+    tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(target.name), dir=target.parent))
     try:
         publish_permissions(tmp, directory=True)
         state = {k: v.detach().cpu().contiguous() for k, v in save_format.tensors(model).items()}
         save_file(state, str(tmp / WEIGHTS_FILE))
         publish_permissions(tmp / WEIGHTS_FILE)  # safetensors creates it private (0600)
         (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2, default=_json_default))
-        if target.exists():
-            old = target.with_name(f".{target.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(target, old)
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
+        _put_in_place(tmp, target)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        _remove_model_files(tmp)  # the new files after a failure, or the old model after an exchange
     return target
 
 
+def _put_in_place(new: Path, target: Path) -> None:
+    """Move the finished directory ``new`` to ``target``, replacing a model there: in one
+    atomic exchange where the system can; else in two renames, and a crash between them
+    leaves the old model at ``.NAME.old-*`` beside it (which :func:`load` points to)."""
+    if not target.exists() or not any(target.iterdir()):
+        os.replace(new, target)  # an empty directory is replaced as well
+        return
+    if exchange(new, target):
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+    os.replace(target, old)
+    os.replace(new, target)
+    _remove_model_files(old)
+
+
+def _remove_model_files(directory: Path) -> None:
+    """Remove a model directory nica wrote: its own files, then the directory if it is
+    empty (anything else in it stays)."""
+    for name in MODEL_FILES:
+        try:
+            (directory / name).unlink()
+        except OSError:
+            pass
+    try:
+        directory.rmdir()
+    except OSError:
+        pass
+
+
 def read_config(path: str | Path) -> dict[str, Any]:
-    """The ``config.json`` of a saved model, checked to be a JSON object of a known format."""
+    """The ``config.json`` of a saved model, checked to be a JSON object of a known format
+    (read only if it is a regular file of bounded size)."""
     source = Path(path)
     if not source.is_dir():
-        raise FileNotFoundError(f"no saved model at {source}: expected a directory with {CONFIG_FILE}")
-    try:
-        config = json.loads((source / CONFIG_FILE).read_text())
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{source} has no {CONFIG_FILE}; is it a nica model directory?") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{source / CONFIG_FILE} is corrupt (invalid JSON: {exc})") from None
+        left = sorted(absolute(source).parent.glob(f".{absolute(source).name}.old-*"))
+        hint = (f"; a save to it was interrupted and left the previous model in {left[0]}: rename that "
+                f"back to {source}" if left else "")
+        raise FileNotFoundError(f"no saved model at {source}: expected a directory with {CONFIG_FILE}{hint}")
+    if not (source / CONFIG_FILE).exists():
+        if (source / "model" / CONFIG_FILE).is_file():
+            raise FileNotFoundError(f"{source} has no {CONFIG_FILE}: it is the output of nica select-n, whose "
+                                    f"chosen model is {source / 'model'}")
+        raise FileNotFoundError(f"{source} has no {CONFIG_FILE}; is it a nica model directory?")
+    config = parse_config(source / CONFIG_FILE)
     if not isinstance(config, dict):
         raise ValueError(f"{source} is not a valid nica model: {CONFIG_FILE} holds no JSON object")
     version = config.get("format_version")
@@ -229,7 +270,66 @@ def read_config(path: str | Path) -> dict[str, Any]:
             f"{source} was saved in model format {version!r}; this nica reads formats up to "
             f"{FORMAT_VERSION}: upgrade nica to load it"
         )
+    if not is_nica_config(config):
+        raise ValueError(f"{source} is not a valid nica model: {CONFIG_FILE} lacks the estimator or the nica version")
     return config
+
+
+def _read_weights(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of ``weights.safetensors``, read only if it is a regular file that fits
+    in memory; on the CPU whatever device they were saved from."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path} is missing; the model directory is incomplete") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise ValueError(f"{path} is not a regular file; refusing to read it")
+    check_allocation(info.st_size, f"reading {path}")
+    try:
+        return load_file(str(path), device="cpu")
+    except Exception as exc:  # safetensors raises its own error type for corrupt files
+        raise ValueError(f"{path} could not be read: {exc}") from None
+
+
+#: a size in config.json's module settings above both this and the number of saved weights
+#: is refused before any network is built (a layer count of 10**7 would take minutes to build)
+MAX_UNBACKED_SIZE = 10_000
+
+
+def _check_sizes(saved: SavedType, config: dict[str, Any], state: dict[str, torch.Tensor]) -> None:
+    """Refuse a config.json whose network would be larger than its weights: every integer
+    setting of the module is bounded by the weights' count, then the network is built on
+    torch's meta device (no memory) and its parameters counted; the real one, built after,
+    must hold no more parameters than the file holds values."""
+    n_saved = sum(t.numel() for t in state.values())
+    bound = max(n_saved, MAX_UNBACKED_SIZE)
+    for key, value in _integers(config.get("module", {})):
+        if value < 0 or value > bound:
+            raise TooLargeError(f"{CONFIG_FILE} sets {key} = {value}, which the {n_saved} saved weights cannot "
+                                "back; the model directory is corrupt or not nica's")
+    try:
+        with torch.device("meta"), torch.random.fork_rng(devices=[]):
+            probe = saved.save_format.rebuild(saved.cls, dict(config["params"]), config)
+    except NotImplementedError:  # a network whose set-up computes (torch has no meta kernel for
+        return                   # some operations): the integer bounds above stand alone
+    needed = sum(p.numel() for module in vars(probe).values() if isinstance(module, torch.nn.Module)
+                 for p in module.parameters())
+    if needed > n_saved:
+        raise TooLargeError(f"{CONFIG_FILE} describes a network of {needed:,} parameters but "
+                            f"{WEIGHTS_FILE} holds {n_saved:,} values; the model directory is corrupt")
+
+
+def _integers(value: Any, key: str = "module") -> list[tuple[str, int]]:
+    """Every integer in a JSON value, with where it is (``module.hidden_dim``)."""
+    if isinstance(value, bool):
+        return []
+    if isinstance(value, int):
+        return [(key, value)]
+    if isinstance(value, dict):
+        return [item for k, v in value.items() for item in _integers(v, f"{key}.{k}")]
+    if isinstance(value, list):
+        return [item for i, v in enumerate(value) for item in _integers(v, f"{key}[{i}]")]
+    return []
 
 
 def load(path: str | Path, *, device: str = "cpu") -> Any:
@@ -237,24 +337,28 @@ def load(path: str | Path, *, device: str = "cpu") -> Any:
     are mapped to ``device``.
 
     A model fitted on a GPU loads on a CPU-only machine: tensors are read onto the CPU,
-    cast to the module's float32 parameters, then moved to ``device``.
+    cast to the module's float32 parameters, then moved to ``device``. Every size in the
+    directory is checked before it is allocated: ``config.json`` must be a regular file of
+    bounded size, the weights must fit in memory, and the network ``config.json`` describes
+    may be no larger than the saved weights.
     """
     source = Path(path)
     config = read_config(source)
     target_device = resolve_device(device)
-    try:  # everything read from config.json: a missing or malformed entry is one clear error
-        saved = registered_type(config["estimator"])
-        model = saved.save_format.rebuild(saved.cls, dict(config["params"]), config)
-    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
-        raise ValueError(f"{source} is not a valid nica model: {exc!r}") from None
-    try:  # onto the CPU whatever device the tensors were saved from
-        state = load_file(str(source / WEIGHTS_FILE), device="cpu")
-    except Exception as exc:  # safetensors raises its own error type for corrupt files
-        raise ValueError(f"{source / WEIGHTS_FILE} could not be read: {exc}") from None
+    state = _read_weights(source / WEIGHTS_FILE)
     broken = [name for name, tensor in state.items()
               if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())]
     if broken:
         raise ValueError(f"{source / WEIGHTS_FILE} is corrupt: tensor(s) {broken[:5]} hold NaN or infinite values")
+    try:  # everything read from config.json: a missing or malformed entry is one clear error
+        saved = registered_type(config["estimator"])
+        _check_sizes(saved, config, state)
+        model = saved.save_format.rebuild(saved.cls, dict(config["params"]), config)
+    except TooLargeError as exc:
+        raise TooLargeError(f"{source} is not a valid nica model: {exc}") from None
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError, OverflowError,
+            RecursionError) as exc:
+        raise ValueError(f"{source} is not a valid nica model: {exc!r}") from None
     try:
         saved.save_format.load_tensors(model, state, config["format_version"], target_device)
     except ValueError as exc:

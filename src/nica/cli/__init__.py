@@ -25,6 +25,7 @@ from nica.cli.fit import fit, parse_candidates, select_n
 from nica.cli.info import info
 from nica.cli.latents import evaluate, transform
 from nica.cli.predict import predict_u
+from nica.cli.regimes import predict_regime
 from nica.cli.reproduce import reproduce_command
 from nica.cli.simulate import simulate
 from nica.cli.sweep import sweep_command
@@ -48,11 +49,12 @@ def main(ctx: click.Context, threads: int | None) -> None:
         torch.set_num_threads(threads)
     # warnings print as one line while a command runs; the caller's handler comes back after
     ctx.with_resource(warnings.catch_warnings())
+    warnings.filterwarnings("default", category=UserWarning)  # shown, as one line, whatever the caller's filters
     warnings.showwarning = one_line_warning
 
 
 for _command in (simulate, fit, select_n, transform, evaluate, consistency_command, info, demo, sweep_command,
-                 reproduce_command, predict_u, causal):
+                 reproduce_command, predict_u, predict_regime, causal):
     main.add_command(_command)
 del _command
 

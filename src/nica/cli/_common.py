@@ -8,6 +8,7 @@ its own, so that ``nica --help`` stays quick.
 from __future__ import annotations
 
 import functools
+import os
 import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 
 import click
 
+from nica._model_dir import check_model_output
 from nica.datasets.io import KEYED, TABULAR, DataFileError, Dataset, load_dataset, refuse_existing
 from nica.datasets.tabular import MissingDependencyError
 
@@ -34,6 +36,11 @@ def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             raise
         except USER_ERRORS as exc:
             raise click.ClickException(command_line_message(str(exc))) from None
+        except MemoryError as exc:  # a size nica could not check in advance: still one line
+            raise click.ClickException(command_line_message(
+                f"out of memory ({exc or 'an allocation failed'}): the data or the model is too large for this "
+                "machine; for data larger than memory save x as .npy, HDF5 or zarr and use nica fit --stream"
+            )) from None
 
     return wrapper
 
@@ -51,10 +58,23 @@ def one_line_warning(message: Warning | str, category: type[Warning], *args: Any
     click.echo(f"Warning: {message}", err=True)
 
 
-def check_outputs(paths: Iterable[Path], overwrite: bool) -> None:
-    """Refuse, before any work, to replace an existing output unless ``--overwrite``."""
+def check_outputs(paths: Iterable[Path], overwrite: bool, inputs: Iterable[Path | None] = ()) -> None:
+    """Refuse, before any work, to replace an existing output unless ``--overwrite``, and
+    ever to write over one of the command's ``inputs`` (``transform X --out X``)."""
+    given = [Path(p) for p in inputs if p is not None]
     for path in paths:
+        for source in given:
+            if Path(path).exists() and source.exists() and os.path.samefile(path, source):
+                raise FileExistsError(f"--out {path} is the input {source}; nica never writes over its input: "
+                                      "choose another --out")
         refuse_existing(path, overwrite)
+
+
+def check_model_outputs(out: Path, overwrite: bool) -> None:
+    """Refuse, before any work, a model output that exists without ``--overwrite``, or that
+    is not a model nica saved (``--overwrite`` replaces nothing else; see
+    :func:`nica._model_dir.check_model_output`)."""
+    check_model_output(out, overwrite)
 
 
 # ---------------------------------------------------------------- option groups
@@ -82,6 +102,24 @@ def overwrite_option(help: str = "replace --out if it exists") -> Callable[[Call
     return click.option("--overwrite", is_flag=True, help=help)
 
 
+def check_finite_rows(x: Any, names: list[str] | None, data: Path) -> None:
+    """Refuse NaN or infinite values in x as a file's reader counts: the first such value by
+    its data row (from 1, a header not counted) and its column (the header's name, or its
+    position from 1)."""
+    import numpy as np
+
+    if getattr(x, "dtype", None) is None or x.dtype.kind != "f" or x.ndim != 2:
+        return
+    bad = ~np.isfinite(x)
+    if not bad.any():
+        return
+    row, col = (int(i) for i in np.argwhere(bad)[0])
+    column = repr(names[col]) if names is not None else f"{col + 1} of {x.shape[1]}"
+    raise DataFileError(f"x in {data} contains {int(bad.sum())} NaN or infinite value(s), the first in data row "
+                        f"{row + 1} (counting from 1, without the header), column {column}; drop or impute "
+                        "those rows")
+
+
 def read_xu(data: Path, u_file: Path | None, x_key: str, u_key: str, x_cols: str | None,
             u_cols: str | None, need_u: bool = True) -> Dataset:
     """x (2-D) and u of DATA, located by the :func:`data_options`."""
@@ -89,6 +127,7 @@ def read_xu(data: Path, u_file: Path | None, x_key: str, u_key: str, x_cols: str
                       parts=("x", "u"))
     if ds.x.ndim == 1:  # a single observed feature stored as a flat column
         ds.x = ds.x[:, None]
+    check_finite_rows(ds.x, ds.x_names, data)
     if need_u and ds.u is None:
         suffix = data.suffix.lower()
         where = (f"add an array {u_key!r} to it (or name it with --u-key)" if suffix in KEYED else

@@ -7,7 +7,8 @@ from typing import Any
 
 import click
 
-from nica.cli._common import check_outputs, data_options, overwrite_option, read_xu, user_errors
+from nica.cli._common import check_model_outputs, check_outputs, data_options, overwrite_option, read_xu, \
+    user_errors
 from nica.presets import PRESETS
 
 
@@ -26,6 +27,8 @@ IVAE_ONLY = ("preset", "objective", "encoder_sees_u", "decoder", "decoder_var", 
                    "or a model name: ivae, flow; or temporal: nica.TemporalIVAE on a series, x (T, d) and u "
                    "the domain of each step (optional)")
 @click.option("--lags", type=int, help="--model temporal: past steps the transition reads [default: 1]")
+@click.option("--regimes", help="--model temporal: K hidden regimes whose transitions differ, or 'auto' (K "
+                                "by held-out likelihood): nica.SwitchingTemporalFlow")
 @click.option("--preset", type=click.Choice(sorted(PRESETS)), default=None,
               help="iVAE configuration [default: default]")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -61,8 +64,9 @@ IVAE_ONLY = ("preset", "objective", "encoder_sees_u", "decoder", "decoder_var", 
 @click.pass_context
 @user_errors
 def fit(ctx: click.Context, data: Path, n_components: int, out: Path, u_file: Path | None, x_key: str,
-        u_key: str, x_cols: str | None, u_cols: str | None, model_name: str, lags: int | None, seed: int,
-        epochs: float | None, max_steps: int | None, quiet: bool, overwrite: bool, **options: Any) -> None:
+        u_key: str, x_cols: str | None, u_cols: str | None, model_name: str, lags: int | None,
+        regimes: str | None, seed: int, epochs: float | None, max_steps: int | None, quiet: bool, overwrite: bool,
+        **options: Any) -> None:
     """Fit a model to DATA and save it to --out.
 
     DATA is an .npz or HDF5 file with arrays x and u, a .csv or .parquet table (u from
@@ -71,31 +75,39 @@ def fit(ctx: click.Context, data: Path, n_components: int, out: Path, u_file: Pa
     (on its top principal components when the latent dimension is smaller than the
     number of features) and the iVAE for binary x or --stream (nica.model_choice). Under ``torchrun --nproc_per_node K`` an iVAE fit is
     data-parallel and rank 0 saves it. With --model temporal, x is one series (T, d) (or
-    several, (N, T, d)) and u, when present, the domain of each step.
+    several, (N, T, d)) and u, when present, the domain of each step; with --regimes K
+    (or auto) the transition switches with a hidden Markov regime (nica.SwitchingTemporalFlow;
+    also used when --n-components is below the number of features: a flow on the top
+    principal components), and ``nica predict-regime`` reads the regimes of new series.
     """
     if model_name == "temporal":
         _fit_temporal(data, n_components, out, (u_file, x_key, u_key, x_cols, u_cols), lags, seed, epochs,
-                      max_steps, quiet, overwrite, options, (ctx.obj or {}).get("threads"))
+                      max_steps, quiet, overwrite, options, (ctx.obj or {}).get("threads"), regimes)
         return
+    if regimes is not None:
+        raise click.UsageError("--regimes applies to --model temporal only")
     if lags is not None:
         raise click.UsageError("--lags applies to --model temporal only")
     import numpy as np
 
     from nica._checkpointing import checkpoints_beside
-    from nica.datasets.io import DataFileError, load_dataset
+    from nica.datasets.io import DataFileError, Dataset, load_dataset
     from nica.model_choice import MODELS, ModelChoice, choose_model, make_model
     from nica.training.distributed import rank_and_size
 
-    check_outputs([out], overwrite)
+    check_model_outputs(out, overwrite)
     checkpoint_dir = options.pop("checkpoint_dir")
     given = {k: v for k, v in options.items() if v is not None}
     stream, resume = bool(given.pop("stream", False)), bool(given.pop("resume", False))
     if model_name != "auto" and model_name not in MODELS:
         raise ValueError(f"unknown --model {model_name!r}; choose auto or one of {sorted(MODELS)}")
     if stream:
-        from nica.datasets.streaming import open_array
+        from nica.datasets.streaming import open_array, read_store_array
 
-        ds = load_dataset(data, u_path=u_file, u_key=u_key, u_cols=u_cols, parts=("u",))
+        if data.suffix.lower() == ".zarr" and u_file is None:  # a zarr store is a folder of arrays
+            ds = Dataset(x=None, u=read_store_array(data, u_key))
+        else:
+            ds = load_dataset(data, u_path=u_file, u_key=u_key, u_cols=u_cols, parts=("u",))
         if ds.u is None:
             raise DataFileError(f"{data} has no auxiliary variable {u_key!r}; pass --u FILE")
         ds.x = open_array(data, key=x_key)
@@ -132,8 +144,12 @@ def fit(ctx: click.Context, data: Path, n_components: int, out: Path, u_file: Pa
     if max_steps is not None:
         model.set_params(max_steps=max_steps)
     rank = rank_and_size()[0]
+    if rank == 0:
+        click.echo(f"model {chosen}" + (f" (auto: {choice.reason})" if model_name == "auto" else "")
+                   + ": fitting")
     # checkpoints without being asked: a killed fit continues with --resume
-    with checkpoints_beside(model, out, checkpoint_dir=checkpoint_dir, resume=resume, remove=rank == 0):
+    with checkpoints_beside(model, out, checkpoint_dir=checkpoint_dir, resume=resume, remove=rank == 0,
+                            lock=rank == 0):
         model.fit(ds.x, ds.u, resume=resume)
         if ds.x_names is not None:  # a table's header: new data are checked against it
             model.feature_names_in_ = np.asarray(ds.x_names, dtype=object)
@@ -145,13 +161,13 @@ def fit(ctx: click.Context, data: Path, n_components: int, out: Path, u_file: Pa
 
 
 def fit_summary(model: Any, choice: Any, requested: str) -> str:
-    """One line on a finished fit: the model (and why), time, steps, the kept restart and
+    """One line on a finished fit (why the model was chosen is said before it starts): the
+    model, time, steps, the kept restart and
     how far the restarts agree, and its log-likelihood (flow: exact, on all the training
     data) or training ELBO (iVAE: the last epoch's mean, what the progress bar showed), per
     sample in the units of X."""
     import numpy as np
 
-    why = f" (auto: {choice.reason})" if requested == "auto" else ""
     k = getattr(model, "n_restarts", 1)
     restarts = ""
     if k > 1:
@@ -169,7 +185,7 @@ def fit_summary(model: Any, choice: Any, requested: str) -> str:
         shown = "the progress bar showed the restarts' mean and range" if k > 1 else "as the progress bar showed"
         score = (f"training ELBO {model.elbo_:.3f} per sample in the units of X (the last epoch's mean; "
                  f"{shown})")
-    return (f"model {choice.name}{why}: fitted in {model.fit_time_:.1f} s ({model.n_steps_} steps{restarts}); "
+    return (f"model {choice.name}: fitted in {model.fit_time_:.1f} s ({model.n_steps_} steps{restarts}); "
             f"{score}")
 
 
@@ -179,8 +195,10 @@ TEMPORAL_OPTIONS = ("batch_size", "learning_rate", "u_type", "device")
 
 def _fit_temporal(data: Path, n_components: int, out: Path, where: tuple, lags: int | None, seed: int,
                   epochs: float | None, max_steps: int | None, quiet: bool, overwrite: bool,
-                  options: dict[str, Any], threads: int | None) -> None:
-    """``nica fit --model temporal``: a :class:`nica.TemporalIVAE` on a series."""
+                  options: dict[str, Any], threads: int | None, regimes: str | None = None) -> None:
+    """``nica fit --model temporal``: a :class:`nica.TemporalIVAE` on a series, or a
+    :class:`nica.SwitchingTemporalFlow` with --regimes or fewer latents than features."""
+    from nica.cli.regimes import describe_switching, fit_switching, parse_regimes
     from nica.temporal import TemporalIVAE
 
     given = [k for k, v in options.items() if v is not None and k not in TEMPORAL_OPTIONS]
@@ -188,11 +206,19 @@ def _fit_temporal(data: Path, n_components: int, out: Path, where: tuple, lags: 
         flags = {p.name: p.opts[0] for p in click.get_current_context().command.params}
         names = ", ".join(flags.get(k, "--" + k.replace("_", "-")) for k in given)
         raise click.UsageError(f"{names}: iVAE option(s), not taken by --model temporal")
-    check_outputs([out], overwrite)
+    check_model_outputs(out, overwrite)
     ds = read_xu(data, *where, need_u=False)
     overrides = {k: v for k, v in options.items() if v is not None and k in TEMPORAL_OPTIONS}
     if threads is not None:
         overrides["n_threads"] = threads
+    if regimes is not None or (ds.x.ndim >= 2 and 0 < n_components < ds.x.shape[-1]):
+        if epochs is not None:
+            raise click.UsageError("--epochs: give --max-steps for --model temporal with regimes")
+        k = 1 if regimes is None else parse_regimes(regimes)
+        model = fit_switching(ds, n_components, k, 1 if lags is None else lags, seed, max_steps, quiet, overrides)
+        model.save(out, overwrite=overwrite)
+        click.echo(describe_switching(model, out))
+        return
     model = TemporalIVAE(n_components, lags=1 if lags is None else lags, random_state=seed,
                          verbose=not quiet, **overrides)
     if epochs is not None:
@@ -259,10 +285,10 @@ def select_n(data: Path, candidates: str, out: Path, u_file: Path | None, x_key:
     Each fit uses the plain ELBO and a learned decoder variance (the settings under which
     ELBOs of different n compare; see nica.model_selection). DATA is read as by ``nica fit``.
     """
-    from nica.model_selection import SAVED_FILES, select_n_components
+    from nica.model_selection import check_saved_files, select_n_components
 
     dims = parse_candidates(candidates)
-    check_outputs([out / name for name in SAVED_FILES], overwrite)  # before any fit
+    check_saved_files(out, overwrite)  # before any fit
     ds = read_xu(data, u_file, x_key, u_key, x_cols, u_cols)
     overrides = {k: v for k, v in options.items() if v is not None}
     result = select_n_components(ds.x, ds.u, dims, rule=rule, checkpoint_dir=checkpoint_dir, resume=resume,

@@ -34,7 +34,7 @@ def transform(model_dir: Path, data: Path, out: Path, u_file: Path | None, x_key
 
     if Path(out).suffix.lower() not in (".npy", ".csv"):
         raise DataFileError(f"unsupported output type {out.suffix!r} for {out}; use .npy or .csv")
-    check_outputs([out], overwrite)
+    check_outputs([out], overwrite, inputs=[data, u_file])
     model = load(model_dir)
     config = getattr(model, "config_", None)  # only an encoder q(z | x, u) needs u
     need_u = bool(getattr(config, "conditional", False) and getattr(config, "encoder_sees_u", False))
@@ -47,6 +47,8 @@ def transform(model_dir: Path, data: Path, out: Path, u_file: Path | None, x_key
         z = model.sample_posterior(x, ds.u, n_samples=1, random_state=seed)[0]
     else:
         z = model.transform(x, ds.u)
+    if getattr(z, "ndim", 2) == 3:  # several series (N, T, n): one row per step, series after series
+        z = z.reshape(-1, z.shape[-1])
     save_array(out, z, overwrite=overwrite)
     click.echo(f"wrote {out}: latents {z.shape}")
 
@@ -71,7 +73,7 @@ def evaluate(latents: Path, data: Path, s_file: Path | None, s_key: str, s_cols:
     from nica.datasets.io import KEYED, TABULAR, DataFileError, atomic_write, load_dataset, read_array
     from nica.metrics import mean_corr_coef, weak_mean_corr_coef
 
-    check_outputs([out] if out is not None else [], overwrite)
+    check_outputs([out] if out is not None else [], overwrite, inputs=[latents, data, s_file])
     z = read_array(latents, z_key if latents.suffix.lower() in KEYED else None)
     ds = load_dataset(data, s_path=s_file, s_key=s_key, s_cols=s_cols, parts=("s",))
     if ds.s is None:

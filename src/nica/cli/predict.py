@@ -37,8 +37,11 @@ def predict_u(model_dir: Path, data: Path, out: Path, u_file: Path | None, x_key
     suffix = out.suffix.lower()
     if suffix not in (".npy", ".csv"):
         raise DataFileError(f"unsupported output type {out.suffix!r} for {out}; use .npy or .csv")
-    check_outputs([out], overwrite)
+    check_outputs([out], overwrite, inputs=[data, u_file])
     model = load(model_dir)
+    if not hasattr(model, "predict_proba_u"):
+        raise ValueError(f"{model_dir} holds a {type(model).__name__}, which cannot predict u; predict-u takes a "
+                         "model fitted with categorical u by nica fit (--model auto, flow or ivae)")
     ds = read_xu(data, u_file, x_key, u_key, x_cols, u_cols, need_u=False)
     x = align_columns(ds.x, ds.x_names, getattr(model, "feature_names_in_", None), str(data))
     probabilities = model.predict_proba_u(x, label_prior=label_prior)
@@ -58,4 +61,5 @@ def predict_u(model_dir: Path, data: Path, out: Path, u_file: Path | None, x_key
     if ds.u is not None:  # labels unseen at fit time are an error here, as at fit time
         truth = model.aux_encoder_.label_index(ds.u)
         accuracy = float(np.mean(probabilities.argmax(axis=1) == truth))
-        click.echo(f"accuracy against the u in {data.name}: {accuracy:.3f} (chance {1 / len(labels):.3f})")
+        source = (u_file if u_file is not None else data).name
+        click.echo(f"accuracy against the u in {source}: {accuracy:.3f} (chance {1 / len(labels):.3f})")

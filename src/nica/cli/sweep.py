@@ -61,3 +61,6 @@ def sweep_command(config: Path, out: Path | None, scheduler: str | None, n_worke
                f" ({result.n_failed} failed)")
     if result.rows:
         click.echo(result.summary())
+    if result.n_failed:  # the table records why; the exit code says that not every run succeeded
+        raise click.ClickException(f"{result.n_failed} of {len(result.rows)} runs failed (their error is in the "
+                                   f"error column of {result.out}); fix the cause and run again with --rerun-failed")

@@ -37,7 +37,8 @@ def align_columns(x: np.ndarray, names: Sequence[str] | None, fitted: Sequence[s
 
     ``names`` are x's column names (None: unknown, x is taken as it is), ``fitted`` the
     model's ``feature_names_in_`` (None: fitted without names). The same names in another
-    order are realigned; different names raise ``ValueError`` naming them.
+    order are realigned (a C-contiguous copy, so that its latents are bitwise those of x in
+    the fitted order); different names raise ``ValueError`` naming them.
     """
     if names is None or fitted is None:
         return x
@@ -46,7 +47,9 @@ def align_columns(x: np.ndarray, names: Sequence[str] | None, fitted: Sequence[s
         return x
     if len(set(names)) == len(names) and set(names) == set(fitted):
         position = {name: i for i, name in enumerate(names)}
-        return x[:, [position[name] for name in fitted]]
+        # a row-major copy: x[:, order] alone is column-major, and the layout changes the
+        # kernels (and the float rounding) of the transform that follows
+        return np.ascontiguousarray(x[:, [position[name] for name in fitted]])
     missing = [n for n in fitted if n not in names]
     unexpected = [n for n in names if n not in fitted]
     parts = [f"missing {missing[:10]}" if missing else "", f"not seen at fit time {unexpected[:10]}" if unexpected else "",

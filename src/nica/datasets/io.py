@@ -27,7 +27,8 @@ from typing import IO, Any
 
 import numpy as np
 
-from nica._fs import publish_permissions
+from nica._fs import TooLargeError, publish_permissions, remove_stale_temps, temp_prefix
+from nica.datasets.sizes import check_dataset, check_npy_file, check_npz_member
 from nica.datasets.tabular import ColumnSpec, MissingDependencyError, Table, read_csv_table, \
     read_parquet_table, require
 
@@ -71,7 +72,7 @@ def _reading(path: Path, read: Callable[[], Any]) -> Any:
     """Run ``read()``; the many ways a file can be broken become one :class:`DataFileError`."""
     try:
         return read()
-    except (DataFileError, MissingDependencyError):
+    except (DataFileError, MissingDependencyError, TooLargeError):
         raise
     except ValueError as exc:
         if "Object arrays cannot be loaded" in str(exc):
@@ -81,9 +82,23 @@ def _reading(path: Path, read: Callable[[], Any]) -> Any:
             ) from None
         if "pickled data" in str(exc):  # not an array file at all, or a pickle in disguise
             raise DataFileError(f"could not read {path}: it is not a valid {path.suffix} file") from None
-        raise DataFileError(f"could not read {path}: {exc}") from None
+        raise DataFileError(f"could not read {path}: {safe_reason(exc)}") from None
     except (OSError, EOFError, KeyError, TypeError, zipfile.BadZipFile) as exc:
-        raise DataFileError(f"could not read {path}: {exc}") from None
+        raise DataFileError(f"could not read {path}: {safe_reason(exc)}") from None
+
+
+#: advice in numpy's and torch's errors that nica must never pass on: loading pickles runs code
+UNSAFE_ADVICE = ("allow_pickle", "weights_only", "pickle")
+
+
+def safe_reason(exc: BaseException) -> str:
+    """A library's error message without advice to unpickle (``allow_pickle=True``,
+    ``weights_only=False``): the sentences that give it are dropped, or the whole
+    message when nothing else is left."""
+    sentences = [part.strip() for part in str(exc).replace("\n", " ").split(". ")]
+    kept = [part for part in sentences if not any(word in part for word in UNSAFE_ADVICE)]
+    reason = ". ".join(kept).strip()
+    return reason or f"{type(exc).__name__} (the file is not in the expected format)"
 
 
 def array_names(path: str | Path) -> list[str]:
@@ -123,6 +138,8 @@ def _pick_key(path: Path, key: str | None, names: list[str]) -> str:
 def _read_keyed(path: Path, key: str | None) -> np.ndarray:
     key = _pick_key(path, key, array_names(path))
     if path.suffix.lower() == ".npz":
+        check_npz_member(path, key, f"array {key!r} of {path}")  # its declared size, before numpy allocates it
+
         def read() -> np.ndarray:
             with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as archive:
                 return archive[key]
@@ -134,6 +151,7 @@ def _read_keyed(path: Path, key: str | None) -> np.ndarray:
             dataset = fh[key]
             if h5py.check_string_dtype(dataset.dtype) is not None:
                 return np.asarray(dataset.asstr()[()], dtype=str)  # text labels
+            check_dataset(dataset, f"dataset {key!r} of {path}")
             arr = np.asarray(dataset[()])
         if arr.dtype.names is not None:
             raise DataFileError(
@@ -177,6 +195,8 @@ def _read_array(path: str | Path, key: str | None, columns: ColumnSpec | None, l
         raise DataFileError(f"{option} can only choose columns of {'/'.join(TABULAR)} tables; {path} "
                             f"is a {suffix} file")
     if suffix == ".npy":
+        check_npy_file(path, str(path))
+
         def read_npy() -> np.ndarray:
             with open(path, "rb") as fh:  # our handle: numpy leaves its own open when a file is broken
                 arr = np.load(fh, allow_pickle=False)
@@ -313,7 +333,8 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None], *, overwr
     path = Path(path)
     refuse_existing(path, overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    remove_stale_temps(path.parent, path.name)  # left by a writer that was killed
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.name), suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             write(fh)

@@ -18,6 +18,7 @@ chunked pass.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from nica.datasets.sizes import check_dataset
 from nica.datasets.tabular import require
 
 #: rows read per chunk when scanning or transforming an out-of-core array
@@ -70,18 +72,35 @@ def open_array(path: str | Path, key: str | None = None) -> Any:
     raise ValueError(f"{path}: out-of-core fitting reads .npy, .h5/.hdf5 or .zarr, not {suffix!r}")
 
 
+def read_store_array(path: str | Path, key: str) -> np.ndarray | None:
+    """Array ``key`` of a zarr store (a folder of arrays), read into memory after its
+    size is checked (u beside an out-of-core x); None when the store holds no such array."""
+    zarr = require("zarr", "reading zarr")
+    store = zarr.open(str(path), mode="r")
+    if hasattr(store, "shape") or key not in store:
+        return None
+    array = store[key]
+    check_dataset(array, f"array {key!r} of {path}")
+    return np.asarray(array[...])
+
+
 @dataclass
 class ColumnStats:
-    """Per-feature mean and standard deviation ``(n_features,)`` of an out-of-core array."""
+    """Per-feature mean and standard deviation ``(n_features,)`` of an out-of-core array,
+    and ``digest``: a hash of every value read, in order (its identity in a checkpoint's
+    fingerprint; empty for an array in memory, which is fingerprinted by its bytes)."""
 
     mean: np.ndarray
     std: np.ndarray
     n_rows: int
+    digest: str = ""
 
 
 def column_stats(x: Any, name: str = "X", chunk_rows: int = CHUNK_ROWS) -> ColumnStats:
     """One chunked pass over ``x`` ``(N, d)``: checks shape, dtype and finiteness, and
-    returns the mean and standard deviation of each column (float64 accumulators)."""
+    returns the mean and standard deviation of each column (float64 accumulators) and a
+    digest (BLAKE2b) of the bytes of every row, so that two arrays with the same
+    statistics (a row-shuffled copy) are told apart."""
     shape = tuple(x.shape)
     if len(shape) != 2:
         raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape {shape}")
@@ -91,8 +110,11 @@ def column_stats(x: Any, name: str = "X", chunk_rows: int = CHUNK_ROWS) -> Colum
         raise ValueError(f"{name} must hold real numbers, got dtype {x.dtype}")
     total = np.zeros(shape[1])
     total_sq = np.zeros(shape[1])
+    digest = hashlib.blake2b(str((shape, np.dtype(x.dtype).str)).encode(), digest_size=16)
     for start in range(0, shape[0], chunk_rows):
-        chunk = np.asarray(x[start : start + chunk_rows], dtype=np.float64)
+        raw = np.ascontiguousarray(x[start : start + chunk_rows])
+        digest.update(raw.tobytes())
+        chunk = raw.astype(np.float64)
         if not np.isfinite(chunk).all():
             bad = start + int(np.nonzero(~np.isfinite(chunk).all(1))[0][0])
             raise ValueError(f"{name} contains NaN or infinite values (first at row {bad}); "
@@ -101,7 +123,18 @@ def column_stats(x: Any, name: str = "X", chunk_rows: int = CHUNK_ROWS) -> Colum
         total_sq += np.square(chunk).sum(0)
     mean = total / shape[0]
     var = np.maximum(total_sq / shape[0] - mean**2, 0.0)
-    return ColumnStats(mean, np.sqrt(var), shape[0])
+    return ColumnStats(mean, np.sqrt(var), shape[0], digest.hexdigest())
+
+
+def streamed_data_id(stats: ColumnStats) -> tuple[np.ndarray, ...]:
+    """What identifies an out-of-core X in a fit's checkpoint fingerprint
+    (:func:`nica._checkpointing.fit_checkpointing`): the digest of every row the fit read
+    and the array's shape. Any estimator that streams X from disk passes this (with its
+    u) as its ``data_id``, so ``resume`` refuses a checkpoint of other data, a row-shuffled
+    or edited copy with the same column statistics included."""
+    if not stats.digest:
+        raise ValueError("these statistics were not computed from an out-of-core array (no digest)")
+    return np.frombuffer(bytes.fromhex(stats.digest), np.uint8), np.asarray([stats.n_rows, len(stats.mean)])
 
 
 class RowSource:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import importlib
+import itertools
 import sys
 import warnings
 from collections.abc import Sequence
@@ -81,6 +82,8 @@ class Table:
     source: str = "the table"
     #: the names come from the data (a header, a DataFrame), not from column positions
     named: bool = True
+    #: the values were written as text (CSV): integral numbers in a u column are labels
+    from_text: bool = False
 
     @classmethod
     def from_frame(cls, frame: Any, source: str = "the DataFrame") -> Table:
@@ -137,6 +140,12 @@ class Table:
 
     def numeric(self, indices: Sequence[int], name: str) -> np.ndarray:
         """The selected columns as one float64 array ``(N, k)``; errors name non-numeric columns."""
+        if len(indices) > 64 and all(self.columns[i].dtype.kind == "U" for i in indices):
+            try:  # many text columns (a wide CSV): parsed as one block, not column by column
+                block = np.char.strip(np.stack([self.columns[i] for i in indices], axis=1))
+                return np.where(block == "", "nan", block).astype(np.float64)
+            except ValueError:
+                pass  # some column is not numbers: the loop below names it
         converted = {i: _numeric(self.columns[i]) for i in indices}
         bad = [i for i, values in converted.items() if values is None]
         if bad:
@@ -155,7 +164,7 @@ class Table:
         if len(indices) == 1:
             column = self.columns[indices[0]]
             if column.dtype.kind in NUMERIC_KINDS:
-                return column
+                return _integers_if_integral(column) if self.from_text and column.dtype.kind == "f" else column
             values = _numeric(column)
             if values is not None:  # a text column of numbers (CSV)
                 return _integers_if_integral(values)
@@ -305,37 +314,92 @@ def read_csv_table(path: Path) -> Table:
 
     Lines starting with ``#`` are comments.  The first row is a header when it holds text
     above numbers, or, above text, names that never recur in their column while a column
-    below repeats its values (labels).  Columns stay text until selected: numbers are
-    parsed then, so a text column can hold labels for u.  Without a header the columns
-    are named by their indices ``"0"``, ``"1"``, ...
+    below repeats its values (labels).  A table of numbers is parsed as numbers directly;
+    one with text columns is read as text a bounded block of rows at a time (a table of a
+    million columns never asks for 50,000 rows of them at once), and its columns are
+    parsed when selected, so a text column can hold labels for u.  The memory the table
+    needs, estimated from its first rows and the file's size, is checked before it is
+    read.  Without a header the columns are named by their indices ``"0"``, ``"1"``, ...
     """
-    head: list[tuple[int, list[str]]] = []  # (line number, fields) of the first content lines
+    head: list[tuple[int, list[str], int]] = []  # (line number, fields, bytes) of the first content lines
     with open(path, newline="", encoding="utf-8") as fh:
         for number, line in enumerate(fh):
             if line.strip() and not line.lstrip().startswith("#"):
-                head.append((number, next(csv.reader([line]))))
+                head.append((number, next(csv.reader([line])), len(line.encode("utf-8"))))
                 if len(head) == HEADER_SNIFF_ROWS:
                     break
     if not head:
         raise ValueError(f"{path} is empty")
-    has_header = _looks_like_header([fields for _, fields in head])
+    has_header = _looks_like_header([fields for _, fields, _ in head])
     if has_header and len(head) == 1:
         raise ValueError(f"{path} has a header row but no data rows")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # numpy's "input contained no data" is handled above
+    first = int(has_header)
+    rows = [fields for _, fields, _ in head[first:]]
+    all_numbers = all(field.strip() and _is_number(field) for row in rows for field in row)
+    _check_table_memory(path, head[first:], all_numbers)
+    options = dict(delimiter=",", skiprows=head[first][0], ndmin=2, quotechar='"', encoding="utf-8")
+    columns: list[np.ndarray] | None = None
+    if all_numbers:  # numbers only, no text copies; any surprise further down is read as text
         try:
-            cells = np.loadtxt(path, dtype=str, delimiter=",", skiprows=head[int(has_header)][0],
-                               ndmin=2, quotechar='"', encoding="utf-8")
-        except ValueError as exc:
-            message = str(exc).split(";")[0]  # numpy's advice on `usecols` does not apply here
-            if "number of columns changed" in message:
-                raise ValueError(f"{path} has rows of different lengths ({message}); every row "
-                                 "needs the same number of fields") from None
-            raise
-    names = [h.strip() for h in head[0][1]] if has_header else [str(i) for i in range(cells.shape[1])]
-    if len(names) != cells.shape[1]:
-        raise ValueError(f"{path} has {len(names)} header fields but {cells.shape[1]} fields per row")
-    return Table(names, list(cells.T), str(path), named=has_header)
+            values = np.loadtxt(path, dtype=np.float64, **options)
+            columns = list(values.T)
+        except ValueError:
+            columns = None
+    if columns is None:
+        columns = list(_read_text_cells(path, options, len(rows[0])).T)
+    names = [h.strip() for h in head[0][1]] if has_header else [str(i) for i in range(len(columns))]
+    if len(names) != len(columns):
+        raise ValueError(f"{path} has {len(names)} header fields but {len(columns)} fields per row")
+    return Table(names, columns, str(path), named=has_header, from_text=True)
+
+
+#: cells parsed as text per block (rows x columns): bounds what numpy allocates at once
+TEXT_BLOCK_CELLS = 2**20
+
+
+def _read_text_cells(path: Path, options: dict[str, Any], n_columns: int) -> np.ndarray:
+    """Every field of a CSV file as text ``(rows, columns)``, in blocks of rows."""
+    block = max(1, min(50_000, TEXT_BLOCK_CELLS // max(1, n_columns)))
+    parts = []
+    skip = options["skiprows"]
+    with warnings.catch_warnings(), open(path, newline="", encoding="utf-8") as fh:
+        warnings.simplefilter("ignore")  # numpy's "input contained no data" at the end of the file
+        lines = itertools.islice(fh, skip, None)
+        while True:
+            chunk = list(itertools.islice(lines, block))
+            if not chunk:
+                break
+            try:
+                cells = np.loadtxt(chunk, dtype=str, **{**options, "skiprows": 0, "max_rows": block})
+            except ValueError as exc:
+                message = str(exc).split(";")[0]  # numpy's advice on `usecols` does not apply here
+                if "number of columns changed" in message:
+                    raise ValueError(f"{path} has rows of different lengths ({message}); every row "
+                                     "needs the same number of fields") from None
+                raise
+            if cells.size:
+                if parts and cells.shape[1] != parts[0].shape[1]:
+                    raise ValueError(f"{path} has rows of different lengths ({parts[0].shape[1]} and "
+                                     f"{cells.shape[1]} fields); every row needs the same number of fields")
+                parts.append(cells)
+    if not parts:
+        raise ValueError(f"{path} has no data rows")
+    width = max(p.dtype.itemsize for p in parts) // 4
+    return np.concatenate([p.astype(f"<U{width}") for p in parts]) if len(parts) > 1 else parts[0]
+
+
+def _check_table_memory(path: Path, data_head: list[tuple[int, list[str], int]], numbers: bool) -> None:
+    """The memory a table will take, estimated from its first data rows and the file's
+    size, against what this process may allocate (a one-line error before reading it)."""
+    from nica._fs import check_allocation
+
+    line_bytes = sum(size for _, _, size in data_head) / len(data_head)
+    n_rows = path.stat().st_size / max(line_bytes, 1.0)
+    n_columns = max(len(fields) for _, fields, _ in data_head)
+    width = 8 if numbers else 4 * max(len(field) for _, fields, _ in data_head for field in fields) + 8
+    check_allocation(int(n_rows * n_columns * width), f"reading {path} (about {n_rows:,.0f} rows x {n_columns:,} "
+                     "columns)", "read fewer columns, or save x as .npy, HDF5 or zarr and fit it from disk "
+                                 "(nica fit --stream)")
 
 
 #: rows read to decide whether the first row of a CSV file is a header

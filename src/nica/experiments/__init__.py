@@ -18,12 +18,14 @@ from nica.experiments import (
     discrete,
     dynamics,
     easy,
+    energy_landscape,
     iflow,
     latent_dim,
     regimes,
     segments,
     select_dim,
     select_hparams,
+    switching,
     temporal,
 )
 from nica.experiments._core import (
@@ -43,7 +45,7 @@ from nica.experiments._runner import replot, run_experiment
 for _module in (dynamics, latent_dim, segments, easy, discrete, select_dim, select_hparams, iflow, causal):
     register_experiment(_module.EXPERIMENT)
 # tasks of later papers where iVAE is the baseline
-for _module in (dependent_latents, temporal, regimes):
+for _module in (dependent_latents, temporal, regimes, switching, energy_landscape):
     register_experiment(_module.EXPERIMENT)
 del _module
 

@@ -87,7 +87,11 @@ class IFlowFormat:
         return {
             "data": {"n_features": model.n_features_in_, "n_components": model.config_.x_dim, "u": u_info,
                      "input": "standardised features" if model.components_ is None
-                     else f"top {model.config_.x_dim} principal components"},
+                     else f"top {model.config_.x_dim} principal components",
+                     "feature_names": _names(model)},
+            "model": {"prior": model.config_.prior, "selection_rule": "log-likelihood"
+                      if model.selection == "elbo" else model.selection,
+                      "unused_params": unused_params(model)},
             "training": {
                 "n_steps": history.n_steps,
                 "n_epochs": len(history.elbo),
@@ -105,6 +109,26 @@ class IFlowFormat:
                 "scores": np.asarray(model.restart_scores_).tolist(),
             },
         }
+
+
+def _names(model: Any) -> list[str] | None:
+    names = getattr(model, "feature_names_in_", None)
+    return None if names is None else [str(n) for n in names]
+
+
+def unused_params(model: Any) -> list[str]:
+    """The settings the fitted flow does not read: the zuko flows' spline and conditioner
+    settings for the invertible MLP (the conditioner's for its prior too, when u is
+    categorical: a table, not an MLP), and the invertible MLP's for a zuko flow."""
+    config = model.config_
+    unused = []
+    if config.flow == "invertible-mlp":
+        unused.append("tail_bound")
+        if config.prior_net == "table":
+            unused += ["hidden_dim", "n_layers", "activation"]
+    else:
+        unused.append("init_noise")
+    return unused
 
 
 #: the instance :class:`nica.IFlow` registers with

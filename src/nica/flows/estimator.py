@@ -24,6 +24,7 @@ from nica._threads import fits_on_threads
 from nica._validation import AuxEncoder, check_observations, check_same_length, warn_identifiability
 from nica._restarts import SELECTION_SAMPLES, check_restarts
 from nica.datasets.features import feature_names
+from nica.datasets.tabular import split_aux
 from nica.flows._format import IFLOW_FORMAT
 from nica.flows.module import STACKABLE_FLOW, IFlowConfig, IFlowModule
 from nica.flows.projection import InputProjection
@@ -240,6 +241,7 @@ class IFlow(LabelPosteriorMixin, ParamsMixin):
         -------
         self
         """
+        X, u = split_aux(X, u)  # u given as a column name of a DataFrame or AnnData
         names = feature_names(X)
         x = check_observations(X, "X")
         if u is None:
@@ -331,8 +333,9 @@ class IFlow(LabelPosteriorMixin, ParamsMixin):
         return torch.cat(out)
 
     def transform(self, X: Any, u: Any = None) -> np.ndarray:
-        """Latents z = f^{-1}(x): ``(n_rows, n_components)``; ``u`` is not needed."""
-        x = self._checked(X)
+        """Latents z = f^{-1}(x): ``(n_rows, n_components)``; ``u`` is not needed (given as
+        a column name of a DataFrame or AnnData X, as to ``fit``, that column is left out)."""
+        x = self._checked(split_aux(X, u)[0])
         y = torch.from_numpy(self.projection_.apply(x))
         return self._batched(lambda yb: self.module_.encode(yb)[0][0], y).numpy()
 
@@ -347,6 +350,7 @@ class IFlow(LabelPosteriorMixin, ParamsMixin):
     def score_samples(self, X: Any, u: Any) -> np.ndarray:
         """Exact log p(x | u) per row in the units of X: ``(n_rows,)`` (with n < d, the
         flow's density on the principal subspace times the Gaussian density off it)."""
+        X, u = split_aux(X, u)
         x = self._checked(X)
         if u is None:
             raise ValueError("u is required: the likelihood depends on the prior p(z | u)")

@@ -55,13 +55,21 @@ class InputProjection:
             std = x.std(0, dtype=np.float64)
             return cls(mean, np.where(std > 0, std, 1.0))
         centred = x - mean
-        cov = centred.T @ centred / len(x)
-        eigenvalues, eigenvectors = np.linalg.eigh(cov)  # ascending
-        order = np.argsort(eigenvalues)[::-1]
-        eigenvalues, eigenvectors = np.clip(eigenvalues[order], 0.0, None), eigenvectors[:, order]
+        if len(x) >= d:  # the d x d covariance's eigenvectors
+            cov = centred.T @ centred / len(x)
+            eigenvalues, eigenvectors = np.linalg.eigh(cov)  # ascending
+            order = np.argsort(eigenvalues)[::-1]
+            eigenvalues, eigenvectors = np.clip(eigenvalues[order], 0.0, None), eigenvectors[:, order]
+        else:  # more features than rows (a wide table): the thin SVD, never a d x d matrix
+            if n_components >= len(x):
+                raise ValueError(f"X has {len(x)} rows for {d} features: too few to find {n_components} "
+                                 "principal components (fewer than the rows)")
+            _, singular, vt = np.linalg.svd(centred, full_matrices=False)
+            eigenvalues = np.concatenate([singular**2 / len(x), np.zeros(d - len(singular))])
+            eigenvectors = vt.T
         kept = eigenvalues[:n_components]
         floor = MIN_NOISE_FRACTION * max(float(eigenvalues.sum()), 1e-300)
-        noise = max(float(eigenvalues[n_components:].mean()), floor)
+        noise = max(float(eigenvalues[n_components:].sum() / (d - n_components)), floor)
         scale = np.sqrt(np.maximum(kept, floor)) if standardize else np.ones(n_components)
         return cls(mean, scale, eigenvectors[:, :n_components], noise)
 

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from nica._fs import read_bounded
 from nica.datasets.io import Dataset, load_dataset
 from nica.datasets.nonstationary import make_nonstationary
 from nica.datasets.settings import BENCHMARK_SETTINGS
@@ -203,7 +204,7 @@ class SweepConfig:
         for combination in self.combinations():
             _check_overridden({**self.params, **combination}, combination)
             model = self.estimator_for({**self.params, **combination, "max_steps": 1, "device": "cpu",
-                                        "verbose": False}, model_seed=self.model_seeds[0])
+                                        "verbose": False, "checkpoint_dir": None}, model_seed=self.model_seeds[0])
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 try:
@@ -239,27 +240,49 @@ def load_config(path: str | Path) -> SweepConfig:
     if not path.is_file():
         raise FileNotFoundError(f"config file not found: {path}")
     suffix = path.suffix.lower()
-    if suffix == ".toml":
-        import tomllib
-
-        try:
-            with open(path, "rb") as fh:
-                raw = tomllib.load(fh)
-        except tomllib.TOMLDecodeError as exc:
-            raise SweepConfigError(f"{path} is not valid TOML: {exc}") from None
-    elif suffix in (".yaml", ".yml"):
-        try:
-            import yaml
-        except ImportError:
-            raise ImportError(f"YAML configs need PyYAML: {INSTALL_HINT}, or write the config as TOML") from None
-        try:
-            with open(path) as fh:
-                raw = yaml.safe_load(fh)
-        except yaml.YAMLError as exc:
-            raise SweepConfigError(f"{path} is not valid YAML: {one_line(exc)}") from None
-    else:
+    if suffix not in (".toml", ".yaml", ".yml"):
         raise SweepConfigError(f"unsupported config type {suffix!r} for {path}; use .toml, .yaml or .yml")
+    text = read_bounded(path, MAX_CONFIG_BYTES, "the sweep config")
+    try:
+        raw = _parse_toml(text, path) if suffix == ".toml" else _parse_yaml(text, path)
+    except RecursionError:
+        raise SweepConfigError(f"{path} is nested too deeply to be a sweep config") from None
     return SweepConfig.from_dict(raw if raw is not None else {}, base_dir=path.parent)
+
+
+#: a sweep config is a few keys and lists: anything larger is refused unread
+MAX_CONFIG_BYTES = 2**20
+
+
+def _parse_toml(text: bytes, path: Path) -> Any:
+    import tomllib
+
+    try:
+        return tomllib.loads(text.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SweepConfigError(f"{path} is not valid TOML: {exc}") from None
+
+
+def _parse_yaml(text: bytes, path: Path) -> Any:
+    """YAML by PyYAML's safe loader with aliases refused: an alias repeats a node, and a
+    few hundred bytes of nested aliases expand to more than any memory (a "billion laughs")."""
+    try:
+        import yaml
+    except ImportError:
+        raise ImportError(f"YAML configs need PyYAML: {INSTALL_HINT}, or write the config as TOML") from None
+
+    class NoAliasLoader(yaml.SafeLoader):
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                event = self.peek_event()
+                raise SweepConfigError(f"{path} uses a YAML alias (*{event.anchor}, line {event.start_mark.line + 1}); "
+                                       "a sweep config takes no anchors or aliases: write the values out")
+            return super().compose_node(parent, index)
+
+    try:
+        return yaml.load(text.decode("utf-8"), Loader=NoAliasLoader)  # noqa: S506 - a SafeLoader
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise SweepConfigError(f"{path} is not valid YAML: {one_line(exc)}") from None
 
 
 # ---------------------------------------------------------------------- validation helpers

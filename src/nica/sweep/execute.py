@@ -48,8 +48,8 @@ def plan_sweep(config: SweepConfig | Mapping[str, Any] | str | Path, out: str | 
     if out is None:
         raise SweepConfigError('no results table: pass --out FILE or set out = "FILE.csv" in the config')
     runs = config.runs()
+    done = ResultsTable(out, table_fields(config)).read()  # refuses a file that is not a results table
     found = config.check()
-    done = ResultsTable(out, table_fields(config)).read()
     pending = [r for r in runs if r.key not in done or (rerun_failed and done[r.key]["status"] != "ok")]
     return SweepPlan(config, out, runs, pending, len(runs) - len(pending), found)
 
@@ -160,6 +160,8 @@ def _execute(client: Any, config: SweepConfig, pending: list[Run], table: Result
     futures = {}
     for run in pending:
         model = config.estimator_for(run.params, model_seed=run.model_seed)
+        if model.checkpoint_dir is not None:  # each run checkpoints to its own folder, and resumes from it
+            model.set_params(checkpoint_dir=Path(model.checkpoint_dir) / run.key)
         future = client.submit(_run_task, data[run.data_seed], model, config.data.holdout, run.data_seed or 0,
                                torch_threads, key=f"nica-run-{run.key}", retries=0)
         futures[future] = run
@@ -205,7 +207,8 @@ def _fit_and_evaluate(data: Dataset, model: IVAE, holdout: float, split_seed: in
     """Fit on the training rows; MCC of the posterior mean, training ELBO, score and time."""
     x, u, s = data.x, data.u, data.s
     train, test = _split(u, holdout, split_seed) if holdout > 0 else (np.arange(len(x)), None)
-    model.fit(x[train], u[train])
+    # a run with checkpoints continues where a killed sweep left it (the folder is the run's own)
+    model.fit(x[train], u[train], resume=model.checkpoint_dir is not None)
     z = model.transform(x[train], u[train])
     measured: dict[str, Any] = {
         "mcc": mean_corr_coef(s[train], z), "elbo": model.elbo_, "fit_time": model.fit_time_,

@@ -36,8 +36,29 @@ class ResultsTable:
         self.fields = list(fields)
         self.header = list(fields)
 
+    def check(self) -> None:
+        """Refuse a file at the table's path that is not a results table (its first line is
+        not a header with ``run_key`` and ``status``): a sweep appends to its own table and
+        cuts a torn last line, and must do neither to anything else."""
+        if not self.path.exists():
+            return
+        if not self.path.is_file():
+            raise ValueError(f"{self.path} is not a file; choose another --out for the results table")
+        if self.path.stat().st_size == 0:
+            return  # an empty file: the header is written into it
+        with open(self.path, "rb") as fh:
+            first = fh.readline(1 << 16)
+        try:
+            header = next(csv.reader([first.decode("utf-8")]), [])
+        except UnicodeDecodeError:
+            header = []
+        if not {"run_key", "status"} <= {name.strip() for name in header}:
+            raise ValueError(f"{self.path} exists and is not a nica sweep results table (its first line is not "
+                             "the table's header); a sweep writes only into its own table: choose another --out")
+
     def read(self) -> dict[str, dict[str, str]]:
         """The current row of each run key, as strings."""
+        self.check()
         text = self._complete_lines()
         if not text:
             return {}
@@ -65,6 +86,7 @@ class ResultsTable:
 
     def prepare(self) -> None:
         """Cut a torn last line; write the header, or widen it to every column, atomically."""
+        self.check()
         if self.path.exists():
             size, complete = self.path.stat().st_size, len(self._complete_lines().encode("utf-8"))
             if complete < size:

@@ -23,7 +23,7 @@ from nica._validation import AuxEncoder, check_observations
 from nica.persistence import register_estimator, save_model
 from nica.temporal._format import TEMPORAL_FORMAT
 from nica.temporal.module import TemporalIVAEConfig, TemporalIVAEModule
-from nica.temporal.series import Series, check_series, window_ends, windows
+from nica.temporal.series import Series, aux_encoder, check_series, encoded_aux, window_ends, windows
 from nica.training.trainer import TrainConfig, train
 
 
@@ -182,24 +182,11 @@ class TemporalIVAE(ParamsMixin):
         )
 
     def _aux_encoder(self, series: Series) -> AuxEncoder:
-        """u's encoding: one-hot labels (a single label, or no u, is one domain) or
-        standardised continuous values."""
-        if series.u is None:
-            return AuxEncoder("categorical", kind="categorical", classes=[0])
-        _, u = series.concatenated()
-        values = np.unique(u) if u.ndim == 1 and u.dtype.kind in "iubfU" else None
-        if values is not None and len(values) == 1 and self.u_type != "continuous":
-            return AuxEncoder("categorical", kind="categorical", classes=[values[0].item()])
-        return AuxEncoder(self.u_type).fit(u, len(u))
+        return aux_encoder(series, self.u_type)
 
     @staticmethod
     def _encoded_aux(series: Series, aux: AuxEncoder) -> np.ndarray:
-        """The encoded u of every step ``(sum T_i, aux_dim)``."""
-        if series.u is None:
-            if aux.kind != "categorical" or len(aux.classes) != 1:
-                raise ValueError("u is required: the model was fitted with u (a label per step)")
-            return np.ones((series.n_steps, 1), np.float32)
-        return aux.transform(series.concatenated()[1])
+        return encoded_aux(series, aux)
 
     @fits_on_threads
     def fit(self, X: Any, u: Any = None) -> TemporalIVAE:

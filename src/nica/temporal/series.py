@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from nica._validation import check_observations
+from nica._validation import AuxEncoder, check_observations
 
 
 @dataclass
@@ -125,6 +125,28 @@ def _split_aux(u: Any, parts: list[np.ndarray], layout: str) -> list[np.ndarray]
     return out
 
 
+def aux_encoder(series: Series, u_type: str = "auto") -> AuxEncoder:
+    """u's encoding for the temporal models: one-hot labels (a single label, or no u, is
+    one domain) or standardised continuous values (``u_type``: ``"auto"``,
+    ``"categorical"`` or ``"continuous"``)."""
+    if series.u is None:
+        return AuxEncoder("categorical", kind="categorical", classes=[0])
+    _, u = series.concatenated()
+    values = np.unique(u) if u.ndim == 1 and u.dtype.kind in "iubfU" else None
+    if values is not None and len(values) == 1 and u_type != "continuous":
+        return AuxEncoder("categorical", kind="categorical", classes=[values[0].item()])
+    return AuxEncoder(u_type).fit(u, len(u))
+
+
+def encoded_aux(series: Series, aux: AuxEncoder) -> np.ndarray:
+    """The encoded u of every step ``(sum T_i, aux_dim)``; a model fitted without u takes none."""
+    if series.u is None:
+        if aux.kind != "categorical" or len(aux.classes) != 1:
+            raise ValueError("u is required: the model was fitted with u (a label per step)")
+        return np.ones((series.n_steps, 1), np.float32)
+    return aux.transform(series.concatenated()[1])
+
+
 def windows(x: list[np.ndarray], lags: int) -> np.ndarray:
     """Every window ``x_{t-L..t}`` (oldest first) of every series: ``(sum (T_i - L), L + 1, d)``."""
     out = [np.lib.stride_tricks.sliding_window_view(s, lags + 1, axis=0).transpose(0, 2, 1) for s in x]
@@ -172,4 +194,4 @@ def time_windows(n_steps: int, window: int) -> np.ndarray:
     return np.arange(n_steps) // window
 
 
-__all__ = ["Series", "check_series", "lagged_aux", "time_windows", "window_ends", "windows"]
+__all__ = ["Series", "aux_encoder", "check_series", "encoded_aux", "lagged_aux", "time_windows", "window_ends", "windows"]

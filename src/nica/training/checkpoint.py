@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from nica._fs import publish_permissions
+from nica._fs import publish_permissions, remove_stale_temps, temp_prefix
+from nica.datasets.io import safe_reason
 
 CHECKPOINT_FILE = "checkpoint.pt"
 
@@ -63,9 +64,8 @@ class Checkpointing:
     def save(self, state: dict[str, Any]) -> None:
         """Write ``state`` atomically (temp file, fsync, rename)."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        for stale in self.directory.glob(f".{CHECKPOINT_FILE}.*"):  # left by a killed writer
-            stale.unlink(missing_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{CHECKPOINT_FILE}.", dir=self.directory)
+        remove_stale_temps(self.directory, CHECKPOINT_FILE)  # left by a killed writer (never a live one's)
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(CHECKPOINT_FILE), dir=self.directory)
         try:
             with os.fdopen(fd, "wb") as fh:
                 torch.save({**state, "fingerprint": self.fingerprint, "metadata": self.metadata}, fh)
@@ -84,7 +84,8 @@ class Checkpointing:
         try:
             state = torch.load(self.path, map_location="cpu", weights_only=True)
         except Exception as exc:  # torch raises several types for damaged files
-            raise CheckpointError(f"checkpoint {self.path} could not be read ({exc}); delete it to start over") from None
+            raise CheckpointError(f"checkpoint {self.path} could not be read ({safe_reason(exc)}); delete it "
+                                  "to start over") from None
         if state.get("fingerprint") != self.fingerprint:
             raise CheckpointError(
                 f"checkpoint {self.path} belongs to a different fit (other data, settings or seed); "

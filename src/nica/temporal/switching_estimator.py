@@ -1,0 +1,422 @@
+"""``SwitchingTemporalFlow``: temporal nonlinear ICA whose transition switches with a
+hidden Markov regime, fitted by exact maximum likelihood."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from nica._base import INFERENCE_CHUNK, ParamsMixin, check_fitted, check_positive_int, chunks, resolve_device, seeded_init
+from nica._random import draw_seed
+from nica._threads import fits_on_threads
+from nica._validation import AuxEncoder, check_observations
+from nica.flows.projection import InputProjection
+from nica.persistence import register_estimator, save_model
+import nica.temporal.hmm as hmm
+from nica.temporal._switching_format import SWITCHING_FORMAT
+from nica.temporal.rotation import jacobian_rotation, varimax
+from nica.temporal.series import Series, aux_encoder, check_series, encoded_aux, windows
+from nica.temporal.switching import SwitchingConfig, SwitchingTemporalModule
+from nica.training.trainer import TrainConfig, train
+
+#: regime counts tried by ``n_regimes="auto"`` unless ``regime_candidates`` says otherwise
+DEFAULT_CANDIDATES = (1, 2, 3, 4, 5, 6)
+PREDICT_METHODS = ("posterior", "viterbi")
+ROTATIONS = ("auto", "jacobian", "loadings", "none")
+#: chunks whose steps the rotation is chosen on (at most), and rows of X for the loadings
+ORIENTATION_STEPS, LOADING_ROWS = 768, 50_000
+#: features the latents explain less of (R^2) are left out of the varimax rotation
+MIN_EXPLAINED = 0.5
+
+
+def _chunked(parts: list[np.ndarray], lags: int, length: int) -> np.ndarray:
+    """Training chunks ``(M, length, k)`` of consecutive steps of each series; a chunk's
+    first ``lags`` steps are the past of the next one's first scored step (chunks overlap
+    by ``lags``); a series' last, shorter piece is taken as a chunk ending at its last step."""
+    stride = length - lags
+    out = []
+    for p in parts:
+        starts = list(range(0, len(p) - length + 1, stride))
+        if starts[-1] + length < len(p):
+            starts.append(len(p) - length)
+        out.extend(p[s:s + length] for s in starts)
+    return np.ascontiguousarray(np.stack(out))
+
+
+@register_estimator("SwitchingTemporalFlow", SWITCHING_FORMAT)
+class SwitchingTemporalFlow(ParamsMixin):
+    """Temporal nonlinear ICA with regime-dependent transitions and hidden Markov regimes.
+
+    x_t = f(z_t) with f a normalising flow (on the top-n principal components of x when
+    x has more features than latents), z_t = m_{c_t}(z_{t-1..t-L}, u_t) + exp(s_{c_t}(.))
+    * eps_t with independent innovations, and the regime c_t a hidden Markov chain over
+    K regimes (:mod:`nica.temporal.switching`). z_t = f^{-1}(x_t) is deterministic, so the
+    likelihood summed over all regime paths is exact (the forward algorithm) and is
+    maximised directly; the regimes of new series follow by forward-backward.
+
+    Parameters
+    ----------
+    n_components : latent dimension n (at most the number of features).
+    lags : L, how many past latents the transition reads.
+    n_regimes : K, an int >= 1 (1: one transition, no hidden regimes), or ``"auto"``:
+        each of ``regime_candidates`` is fitted on all but a validation part of the data
+        (``validation_fraction`` of the sequences, or the last part of each long series)
+        and the one of highest held-out log-likelihood is kept (``regime_scores_``).
+    regime_candidates : the K tried by ``"auto"`` (default 1 to 6).
+    validation_fraction : the part of the data ``"auto"`` holds out.
+    innovation : ``"gaussian"`` or ``"laplace"`` innovations eps.
+    sparsity : weight of the penalty on the mean |entry| of the transitions' Jacobians
+        d m_k / d z_{t-l} (CtrlNS's sparse transitions); 0 turns it off.
+    transition_hidden, transition_layers, transition_activation : each regime's MLP.
+    flow, n_flows, n_bins, tail_bound, flow_hidden : the bijection
+        (:func:`nica.flows.make_flow_transform`).
+    chunk_length : steps per training example (a long series is cut into chunks; a
+        shorter sequence is one chunk).
+    batch_size : chunks per mini-batch.
+    learning_rate, max_steps, lr_schedule : Adam by :func:`nica.training.train`.
+    standardize : z-score each feature (n = d) or scale the principal components to unit
+        variance (n < d) first.
+    u_type : encoding of u (``"auto"``, ``"categorical"``, ``"continuous"``): a known
+        label per step (a domain, or the regime itself when it is observed) that the
+        transitions read beside the past.
+    device, n_threads, random_state, verbose : as the other estimators.
+
+    Attributes
+    ----------
+    module_, config_ : the fitted :class:`SwitchingTemporalModule` and its config.
+    projection_ : the :class:`~nica.flows.projection.InputProjection` from X to the flow.
+    n_regimes_ : K fitted; regime_scores_ : ``{K: held-out log-likelihood per step}`` for "auto".
+    transition_matrix_ ``(K, K)``, initial_distribution_ ``(K,)`` : the fitted chain.
+    history_, aux_encoder_, seed_, device_, n_features_in_, n_steps_, fit_time_, score_ :
+        as the other estimators (``score_``: last epoch's mean log-likelihood per step,
+        in the units of the flow's input).
+
+    Examples
+    --------
+    >>> from nica.datasets.switching import make_switching
+    >>> data = make_switching(4, 2, n_paths=20, sequences_per_path=2, random_state=0)
+    >>> model = SwitchingTemporalFlow(4, n_regimes=2, n_flows=1, max_steps=5, random_state=0).fit(data.x)
+    >>> model.transform(data.x_test).shape, model.predict_regime(data.x_test).shape
+    ((200, 16, 4), (200, 16))
+    """
+
+    def __init__(
+        self,
+        n_components: int,
+        *,
+        lags: int = 1,
+        n_regimes: int | str = 1,
+        regime_candidates: tuple[int, ...] | None = None,
+        validation_fraction: float = 0.1,
+        innovation: str = "gaussian",
+        rotation: str = "auto",
+        sparsity: float = 0.0,
+        transition_hidden: int = 64,
+        transition_layers: int = 3,
+        transition_activation: str = "lrelu",
+        flow: str = "spline-autoregressive",
+        n_flows: int = 3,
+        n_bins: int = 8,
+        tail_bound: float = 5.0,
+        flow_hidden: int = 64,
+        chunk_length: int = 32,
+        batch_size: int = 32,
+        learning_rate: float = 2e-3,
+        max_steps: int = 3_000,
+        lr_schedule: str = "cosine",
+        standardize: bool = True,
+        u_type: str = "auto",
+        device: str = "auto",
+        n_threads: int | None = 1,
+        random_state: int | np.random.Generator | None = None,
+        verbose: bool = False,
+    ) -> None:
+        self.n_components = n_components
+        self.lags = lags
+        self.n_regimes = n_regimes
+        self.regime_candidates = regime_candidates
+        self.validation_fraction = validation_fraction
+        self.innovation = innovation
+        self.rotation = rotation
+        self.sparsity = sparsity
+        self.transition_hidden = transition_hidden
+        self.transition_layers = transition_layers
+        self.transition_activation = transition_activation
+        self.flow = flow
+        self.n_flows = n_flows
+        self.n_bins = n_bins
+        self.tail_bound = tail_bound
+        self.flow_hidden = flow_hidden
+        self.chunk_length = chunk_length
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.max_steps = max_steps
+        self.lr_schedule = lr_schedule
+        self.standardize = standardize
+        self.u_type = u_type
+        self.device = device
+        self.n_threads = n_threads
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ----------------------------------------------------------------- checks
+    def _candidates(self, n_scored: int) -> list[int]:
+        """The regime counts to fit; refuses K larger than the steps there are to score."""
+        if isinstance(self.n_regimes, str):
+            if self.n_regimes != "auto":
+                raise ValueError(f"n_regimes must be a positive integer or 'auto', got {self.n_regimes!r}")
+            candidates = [check_positive_int(k, "regime_candidates") for k in
+                          (self.regime_candidates or DEFAULT_CANDIDATES)]
+            if not candidates:
+                raise ValueError("regime_candidates is empty")
+            if not 0 < self.validation_fraction < 1:
+                raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}")
+        else:
+            candidates = [check_positive_int(self.n_regimes, "n_regimes")]
+        if max(candidates) > n_scored:
+            raise ValueError(f"n_regimes={max(candidates)} is larger than the {n_scored} time steps the model "
+                             "scores (steps after the first lags of each series); use fewer regimes or more data")
+        return sorted(set(candidates))
+
+    def _config(self, aux: AuxEncoder, n_regimes: int) -> SwitchingConfig:
+        return SwitchingConfig(
+            n_latent=self.n_components, lags=self.lags, aux_dim=aux.dim, n_regimes=n_regimes,
+            innovation=self.innovation,
+            transition_hidden=check_positive_int(self.transition_hidden, "transition_hidden"),
+            transition_layers=check_positive_int(self.transition_layers, "transition_layers"),
+            transition_activation=self.transition_activation, flow=self.flow,
+            n_flows=check_positive_int(self.n_flows, "n_flows"), n_bins=check_positive_int(self.n_bins, "n_bins"),
+            tail_bound=float(self.tail_bound), flow_hidden=check_positive_int(self.flow_hidden, "flow_hidden"))
+
+    # ----------------------------------------------------------------- fitting
+    @fits_on_threads
+    def fit(self, X: Any, u: Any = None) -> SwitchingTemporalFlow:
+        """Fit to one series ``(T, d)``, several ``(N, T, d)`` or a list of ``(T_i, d)``;
+        ``u`` (optional) a known label per step in X's layout (or one per series)."""
+        lags = check_positive_int(self.lags, "lags")
+        n = check_positive_int(self.n_components, "n_components")
+        series = check_series(X, u, min_length=lags + 1)
+        if n > series.n_features:
+            raise ValueError(f"n_components={n} exceeds the {series.n_features} features of X")
+        if not isinstance(self.sparsity, (int, float)) or not 0 <= self.sparsity < math.inf:
+            raise ValueError(f"sparsity must be a number >= 0, got {self.sparsity!r}")
+        candidates = self._candidates(series.n_steps - lags * len(series.x))
+        if self.rotation not in ROTATIONS:
+            raise ValueError(f"rotation must be one of {ROTATIONS}, got {self.rotation!r}")
+        if self.lr_schedule not in ("constant", "cosine", "plateau"):
+            raise ValueError(f"lr_schedule must be 'constant', 'cosine' or 'plateau', got {self.lr_schedule!r}")
+        aux = aux_encoder(series, self.u_type)
+        self._config(aux, candidates[0])  # settings checked before any work
+        x_all, _ = series.concatenated()
+        projection = InputProjection.fit(x_all, n, self.standardize)
+        y = [projection.apply(s) for s in series.x]
+        a = np.split(encoded_aux(series, aux), np.cumsum([len(s) for s in series.x])[:-1])
+        seed = draw_seed(self.random_state)
+        device = resolve_device(self.device)
+        if len(candidates) == 1:
+            module, history = self._train(y, a, aux, candidates[0], seed, device)
+            scores: dict[int, float] = {}
+        else:
+            (y_fit, a_fit), (y_val, a_val) = self._validation_split(y, a, lags, seed)
+            fits, scores = {}, {}
+            for k in candidates:
+                fits[k] = self._train(y_fit, a_fit, aux, k, seed, device)
+                scores[k] = self._mean_log_likelihood(fits[k][0], y_val, a_val, device)
+            module, history = fits[max(scores, key=lambda k: scores[k])]
+        self._orient(module, projection, y, a, x_all, seed)
+        # fitted state only after training succeeded (a failed refit keeps the old fit)
+        self.module_, self.config_, self.history_, self.aux_encoder_ = module, module.config, history, aux
+        self.projection_, self.seed_, self.device_ = projection, seed, device
+        self.n_features_in_, self.n_regimes_, self.regime_scores_ = series.n_features, module.config.n_regimes, scores
+        self.n_steps_, self.fit_time_ = history.n_steps, history.fit_time
+        self.score_ = history.elbo[-1] if history.elbo else float("nan")
+        return self
+
+    def _train(self, y: list[np.ndarray], a: list[np.ndarray], aux: AuxEncoder, n_regimes: int, seed: int,
+               device: torch.device) -> tuple[SwitchingTemporalModule, Any]:
+        lags = self.lags
+        length = min(lags + check_positive_int(self.chunk_length, "chunk_length"), min(len(s) for s in y))
+        config = self._config(aux, n_regimes)
+        module = seeded_init(lambda: SwitchingTemporalModule(config), seed).to(device)
+        module.sparsity = float(self.sparsity)
+        train_config = TrainConfig(objective="elbo", batch_size=self.batch_size, learning_rate=self.learning_rate,
+                                   max_steps=self.max_steps, lr_schedule=self.lr_schedule, analytic_gradients=False)
+        train_config.validate()
+        generator = torch.Generator(device=device).manual_seed(seed + 1)
+        history = train(module, torch.from_numpy(_chunked(y, lags, length)).to(device),
+                        torch.from_numpy(_chunked(a, lags, length)).to(device), train_config,
+                        generator=generator, progress=self.verbose, score_name="log-likelihood")
+        return module, history
+
+    @torch.no_grad()
+    def _orient(self, module: SwitchingTemporalModule, projection: InputProjection, y: list[np.ndarray],
+                a: list[np.ndarray], x: np.ndarray, seed: int) -> None:
+        """Set ``module.readout`` = R D^{-1}: D the innovations' mean scale per component
+        (so that the rotation left open is orthogonal), R chosen by ``rotation``."""
+        module.eval()
+        lags = module.config.lags
+        rule = self.rotation if self.rotation != "auto" else ("loadings" if x.shape[1] > module.config.n_latent
+                                                              else "jacobian")
+        length = min(lags + self.chunk_length, min(len(s) for s in y))
+        y_chunks, a_chunks = _chunked(y, lags, length), _chunked(a, lags, length)
+        n_chunks = max(1, ORIENTATION_STEPS // (length - lags))
+        rows = np.sort(np.random.default_rng(seed).permutation(len(y_chunks))[:n_chunks])
+        device = next(module.parameters()).device
+        jac, proba, log_scale, _ = module.orientation_statistics(torch.from_numpy(y_chunks[rows]).to(device),
+                                                                 torch.from_numpy(a_chunks[rows]).to(device))
+        jac, proba, log_scale = jac.cpu().double(), proba.cpu().double(), log_scale.cpu().double()
+        scale = torch.exp((proba.T[:, :, None] * log_scale).sum((0, 1)) / len(proba))  # (n,)
+        rotation = np.eye(len(scale))
+        if rule == "jacobian":
+            columns = scale.repeat(lags)
+            rotation, self.rotation_objective_, self.unrotated_objective_ = jacobian_rotation(
+                jac * columns / scale[:, None], proba, seed=seed)
+        elif rule == "loadings":
+            sample = np.random.default_rng(seed).permutation(len(x))[:LOADING_ROWS]
+            features = x[sample].astype(np.float64)
+            features = (features - features.mean(0)) / np.where(features.std(0) > 0, features.std(0), 1.0)
+            z = module.encode(torch.from_numpy(projection.apply(x[sample])).to(device))[0].cpu().double().numpy()
+            z = (z - z.mean(0)) / scale.numpy()
+            loadings, residual = np.linalg.lstsq(z, features, rcond=None)[:2]
+            explained = 1.0 - residual / len(z) if len(residual) else np.ones(features.shape[1])
+            keep = explained >= MIN_EXPLAINED
+            rotation = varimax(loadings.T[keep] if keep.sum() >= len(scale) else loadings.T).T
+        module.readout = torch.as_tensor(rotation / scale.numpy()[None, :], dtype=module.readout.dtype,
+                                         device=module.readout.device)
+        self.rotation_rule_ = rule
+
+    def _validation_split(self, y: list[np.ndarray], a: list[np.ndarray], lags: int, seed: int
+                          ) -> tuple[tuple[list, list], tuple[list, list]]:
+        """Held-out data for ``"auto"``: a random ``validation_fraction`` of the sequences
+        when there are 10 or more, else the last part of each series."""
+        if len(y) >= 10:
+            order = np.random.default_rng(seed).permutation(len(y))
+            n_val = max(1, int(round(self.validation_fraction * len(y))))
+            val, fit = sorted(order[:n_val]), sorted(order[n_val:])
+            return ([y[i] for i in fit], [a[i] for i in fit]), ([y[i] for i in val], [a[i] for i in val])
+        cut = [len(s) - max(lags + 1, int(round(self.validation_fraction * len(s)))) for s in y]
+        if min(cut) < lags + 1:
+            raise ValueError("the series are too short to hold out a validation part for n_regimes='auto'")
+        return (([s[:c] for s, c in zip(y, cut)], [v[:c] for v, c in zip(a, cut)]),
+                ([s[c - lags:] for s, c in zip(y, cut)], [v[c - lags:] for v, c in zip(a, cut)]))
+
+    # ----------------------------------------------------------------- inference
+    def _series(self, X: Any, u: Any = None, min_length: int = 1) -> Series:
+        check_fitted(self, "module_")
+        return check_series(X, u, min_length=min_length, n_features=self.n_features_in_)
+
+    @torch.no_grad()
+    def _log_emissions(self, module: SwitchingTemporalModule, y: list[np.ndarray], a: list[np.ndarray],
+                       device: torch.device) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Per series: log p(z_t | past, u_t, c_t = k) ``(T - L, K)`` and the flow's
+        log-determinant ``(T - L,)``."""
+        module.eval()
+        lags = module.config.lags
+        y_win, a_win = windows(y, lags), windows(a, lags)
+        emission, log_det = [], []
+        for rows in chunks(len(y_win), INFERENCE_CHUNK // (lags + 1)):
+            e, d, _ = module.emissions(torch.from_numpy(y_win[rows]).to(device), torch.from_numpy(a_win[rows]).to(device))
+            emission.append(e[:, 0].cpu())
+            log_det.append(d[:, 0].cpu())
+        sizes = [len(s) - lags for s in y]
+        # the chain's sums run in float64: posteriors of long series sum to 1 to rounding
+        return list(torch.cat(emission).double().split(sizes)), list(torch.cat(log_det).double().split(sizes))
+
+    def _mean_log_likelihood(self, module: SwitchingTemporalModule, y: list[np.ndarray], a: list[np.ndarray],
+                             device: torch.device) -> float:
+        """Exact log p(y_{L..} | y_{<L}) per scored step, over all series (flow's units)."""
+        emission, log_det = self._log_emissions(module, y, a, device)
+        log_initial, log_transition = (p.detach().cpu().double() for p in module.log_chain())
+        total = sum(float(hmm.log_likelihood(e[None], log_initial, log_transition)[0] + d.sum())
+                    for e, d in zip(emission, log_det))
+        return total / sum(len(e) for e in emission)
+
+    def _inputs(self, series: Series) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        y = [self.projection_.apply(s) for s in series.x]
+        a = np.split(encoded_aux(series, self.aux_encoder_), np.cumsum([len(s) for s in series.x])[:-1])
+        return y, a
+
+    def transform(self, X: Any, u: Any = None) -> np.ndarray | list[np.ndarray]:
+        """Latents z_t = f^{-1}(x_t) of every step, in X's layout (u is not needed)."""
+        series = self._series(X)
+        x, _ = series.concatenated()
+        y = torch.from_numpy(self.projection_.apply(x))
+        self.module_.eval()
+        with torch.no_grad():
+            z = torch.cat([self.module_.latents(y[rows].to(self.device_)).cpu()
+                           for rows in chunks(len(y), INFERENCE_CHUNK)])
+        return series.restore(z.numpy())
+
+    def inverse_transform(self, Z: Any) -> np.ndarray:
+        """Observations x = f(z) (on the principal subspace when n < d): ``(rows, n) -> (rows, d)``."""
+        check_fitted(self, "module_")
+        z = check_observations(Z, "Z", min_samples=1)
+        if z.shape[1] != self.config_.n_latent:
+            raise ValueError(f"Z has {z.shape[1]} columns but the model has {self.config_.n_latent} latents")
+        with torch.no_grad():
+            y = torch.cat([self.module_.decode(torch.from_numpy(z[rows]).to(self.device_)).cpu()
+                           for rows in chunks(len(z), INFERENCE_CHUNK)])
+        return self.projection_.reconstruct(y.numpy()).astype(np.float32)
+
+    def predict_proba_regime(self, X: Any, u: Any = None) -> np.ndarray | list[np.ndarray]:
+        """p(c_t = k | the whole series) of every step by forward-backward, in X's layout
+        with K columns: ``(T, K)``, ``(N, T, K)`` or a list. The first L steps (no past)
+        take the posterior of step L."""
+        series = self._series(X, u, min_length=self.config_.lags + 1)
+        y, a = self._inputs(series)
+        emission, _ = self._log_emissions(self.module_, y, a, self.device_)
+        log_initial, log_transition = (p.detach().cpu().double() for p in self.module_.log_chain())
+        out = [self._pad(hmm.posteriors(e[None], log_initial, log_transition)[0][0]) for e in emission]
+        return series.restore(np.concatenate(out))
+
+    def predict_regime(self, X: Any, u: Any = None, *, method: str = "posterior") -> np.ndarray | list[np.ndarray]:
+        """The regime of every step, in X's layout: ``"posterior"`` (the most probable
+        regime of each step) or ``"viterbi"`` (the most probable path)."""
+        if method not in PREDICT_METHODS:
+            raise ValueError(f"method must be one of {PREDICT_METHODS}, got {method!r}")
+        if method == "posterior":
+            proba = self.predict_proba_regime(X, u)
+            return [p.argmax(-1) for p in proba] if isinstance(proba, list) else proba.argmax(-1)
+        series = self._series(X, u, min_length=self.config_.lags + 1)
+        y, a = self._inputs(series)
+        emission, _ = self._log_emissions(self.module_, y, a, self.device_)
+        log_initial, log_transition = (p.detach().cpu().double() for p in self.module_.log_chain())
+        paths = [self._pad(hmm.viterbi(e[None], log_initial, log_transition)[0]) for e in emission]
+        restored = series.restore(np.concatenate(paths)[:, None])
+        return [p[:, 0] for p in restored] if isinstance(restored, list) else restored[..., 0]
+
+    def _pad(self, per_step: torch.Tensor) -> np.ndarray:
+        """Rows for the scored steps -> rows for every step (the first L repeat step L's)."""
+        values = per_step.numpy()
+        return np.concatenate([np.repeat(values[:1], self.config_.lags, axis=0), values])
+
+    def score(self, X: Any, u: Any = None) -> float:
+        """Exact mean log p(x_t | x_{<t}, u) per step t >= L, regimes summed out, units of X."""
+        series = self._series(X, u, min_length=self.config_.lags + 1)
+        y, a = self._inputs(series)
+        per_step = self._mean_log_likelihood(self.module_, y, a, self.device_)
+        lags = self.config_.lags
+        scored = np.concatenate([s[lags:] for s in series.x])
+        return per_step - self.projection_.log_jacobian() + self.projection_.mean_residual_log_density(scored)
+
+    @property
+    def transition_matrix_(self) -> np.ndarray:
+        check_fitted(self, "module_")
+        return self.module_.log_chain()[1].detach().exp().cpu().numpy()
+
+    @property
+    def initial_distribution_(self) -> np.ndarray:
+        check_fitted(self, "module_")
+        return self.module_.log_chain()[0].detach().exp().cpu().numpy()
+
+    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
+        """Write the fitted model to directory ``path`` (``nica.load`` reads it back)."""
+        check_fitted(self, "module_")
+        return save_model(self, path, overwrite=overwrite)
+
+
+__all__ = ["SwitchingTemporalFlow"]
