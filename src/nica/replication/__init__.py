@@ -5,7 +5,7 @@ consistency``), its result :class:`ConsistencyResult` and figure.
 of the whitened data where the model starts near the identity, and reports how far the
 seeds' latents agree (strong and weak MCC, overall and per component) beside the same
 measurement for references without identifiability (the same model with u shuffled, the
-plain VAE). docs/real-data.md, "Is my model consistent?".
+plain VAE). docs/real-data.md, "Your own data: nica consistency".
 """
 
 from nica.replication._check import DEFAULT_REFERENCES, DEFAULT_THRESHOLD, REFERENCES, consistency

@@ -4,20 +4,21 @@ beside the references."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 
 from nica.datasets.io import atomic_write, refuse_existing
 
-if TYPE_CHECKING:
-    from nica.replication._result import ConsistencyResult
+#: how the references are named in the figure and in the text of the result
+REFERENCE_LABELS = {"shuffled-u": "same model, u shuffled", "vae": "VAE (no u)"}
 
 
-def plot_consistency(result: ConsistencyResult, path: str | Path, *, overwrite: bool = False) -> Path:
-    """Bars: the agreement across seeds of each latent, for the model and for every
-    reference (each group's latents ordered from most to least consistent, since the
-    latents of different models do not correspond); dashed lines: each group's MCC between
+def plot_consistency(result: Any, path: str | Path, *, overwrite: bool = False) -> Path:
+    """``result`` (a :class:`nica.replication.ConsistencyResult`) as bars: the agreement
+    across seeds of each latent, for the model and for every reference (each group's
+    latents ordered from most to least consistent, since the latents of different models
+    do not correspond); dashed lines: each group's MCC between
     seeds; dotted: the threshold below which a component is said not to replicate. The
     model's bars are labelled with its latents' names. Written to ``path`` (PNG),
     atomically."""
@@ -26,8 +27,6 @@ def plot_consistency(result: ConsistencyResult, path: str | Path, *, overwrite: 
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from nica.replication._result import REFERENCE_LABELS
 
     groups = {f"{result.model} (u as given)": result.agreement,
               **{REFERENCE_LABELS.get(name, name): a for name, a in result.references.items()}}

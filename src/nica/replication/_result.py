@@ -13,11 +13,10 @@ import numpy as np
 
 from nica.datasets.io import atomic_write, refuse_existing, save_npz
 from nica.metrics.agreement import SeedAgreement
+from nica.replication._plot import REFERENCE_LABELS, plot_consistency
 
 #: the files :meth:`ConsistencyResult.save` writes into its folder
 SAVED_FILES = ("consistency.json", "consistency.png", "latents.npz")
-#: how the references are named in the text and the figure
-REFERENCE_LABELS = {"shuffled-u": "same model, u shuffled", "vae": "VAE (no u)"}
 #: how far above chance and the VAE a model must agree to be called consistent (and
 #: within what of them it is called not consistent); docs/real-data.md
 MARGIN = 0.1
@@ -182,8 +181,6 @@ class ConsistencyResult:
     def plot(self, path: str | Path, *, overwrite: bool = False) -> Path:
         """The figure: each component's agreement across seeds beside the references'
         (:func:`nica.replication.plot_consistency`), written atomically as PNG."""
-        from nica.replication._plot import plot_consistency
-
         return plot_consistency(self, path, overwrite=overwrite)
 
     def save(self, out: str | Path, *, overwrite: bool = False) -> list[Path]:
