@@ -42,7 +42,7 @@ LAYERS = [
     ("estimator families / model selection", ("nica.ivae", "nica.flows", "nica.temporal", "nica.latent_causal",
                                               "nica.tcl", "nica.baselines", "nica.estimator", "nica._ivae_format",
                                               "nica.model_selection", "nica.model_choice", "nica.plotting",
-                                              "nica.demo", "nica.causal")),
+                                              "nica.demo", "nica.causal", "nica.replication")),
     ("experiments / sweep", ("nica.experiments", "nica.sweep")),
     ("cli", ("nica.cli",)),
     ("the public surface", ("nica",)),

@@ -9,7 +9,9 @@ identifiable flow :class:`IFlow` (:mod:`nica.flows`), nonlinear ICA of time seri
 :func:`make_regimes` / :func:`make_switching` (CtrlNS) / :func:`make_energy_landscape` (MOSAIC), latents that depend on each other given u
 (:func:`make_latent_scm`, :class:`LatentCausalVAE`), the metrics :func:`mean_corr_coef` /
 :func:`weak_mean_corr_coef` / :func:`pairwise_mcc` / :func:`regime_accuracy`, the model chosen from the data
-:func:`fit_model` (what ``nica fit`` runs; :func:`choose_model`, :data:`MODELS`), the
+:func:`fit_model` (what ``nica fit`` runs; :func:`choose_model`, :data:`MODELS`), whether
+its latents are the same from seed to seed beside references without identifiability
+(:func:`consistency`, :func:`seed_agreement`), the
 choice of the latent dimension by the ELBO :func:`select_n_components`, and :func:`load`.
 Causal discovery by unmixing nonstationary disturbances (NonSENS, the paper's application)
 is :mod:`nica.causal`.
@@ -44,6 +46,7 @@ _EXPORTS = {
     "TemporalIVAE": "nica.temporal",
     "VAE": "nica.ivae",
     "choose_model": "nica.model_choice",
+    "consistency": "nica.replication",
     "fit_model": "nica.model_choice",
     "load": "nica.persistence",
     "make_energy_landscape": "nica.datasets",
@@ -55,6 +58,7 @@ _EXPORTS = {
     "mean_corr_coef": "nica.metrics",
     "pairwise_mcc": "nica.metrics",
     "regime_accuracy": "nica.metrics",
+    "seed_agreement": "nica.metrics",
     "select_n_components": "nica.model_selection",
     "weak_mean_corr_coef": "nica.metrics",
 }
@@ -67,11 +71,12 @@ if TYPE_CHECKING:  # what static tools and IDEs see
     from nica.ivae import IVAE, VAE, BetaTCVAE, BetaVAE
     from nica.flows import IFlow
     from nica.latent_causal import LatentCausalVAE
-    from nica.metrics import mean_corr_coef, pairwise_mcc, regime_accuracy, weak_mean_corr_coef
+    from nica.metrics import mean_corr_coef, pairwise_mcc, regime_accuracy, seed_agreement, weak_mean_corr_coef
     from nica.model_choice import MODELS, choose_model, fit_model
     from nica.model_selection import select_n_components
     from nica.persistence import load
     from nica.presets import PRESETS
+    from nica.replication import consistency
     from nica.tcl import TCL
     from nica.temporal import SwitchingTemporalFlow, TemporalIVAE
 

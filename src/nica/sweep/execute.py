@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from nica._threads import usable_cpus
 from nica.datasets.io import Dataset
 from nica.metrics import mean_corr_coef
 from nica.sweep._values import canonical_json, one_line
@@ -122,14 +123,6 @@ def import_distributed() -> Any:
     except ImportError:
         raise ImportError(f"nica sweep runs on Dask distributed, which is not installed: {INSTALL_HINT}") from None
     return distributed
-
-
-def usable_cpus() -> int:
-    """The CPUs this process may run on: its affinity mask (what SLURM, cgroups' cpusets or
-    ``taskset`` give it) where the system reports one, else ``os.cpu_count()``."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return os.cpu_count() or 1
 
 
 @contextmanager
