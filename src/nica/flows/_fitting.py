@@ -21,14 +21,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from nica._base import INFERENCE_CHUNK, chunks
-from nica._restarts import SELECTION_SAMPLES
+from nica.base.params import INFERENCE_CHUNK, chunks
 from nica.datasets.streaming import OneHotRows, row_subset
 from nica.flows.module import STACKABLE_FLOW, IFlowModule
 from nica.flows.projection import InputProjection
 from nica.training.checkpoint import Checkpointing
 from nica.training.selection import restart_scores
-from nica.training.trainer import TrainConfig, TrainHistory, Validation, gather_rows, train
+from nica.training.trainer import TrainConfig, TrainHistory, TrainingDivergedError, Validation, gather_rows
 
 #: ``early_stopping``: steps between evaluations of the held-out log-likelihood, and the
 #: most rows held out
@@ -81,30 +80,31 @@ class Pruning:
     restarts: IFlowModule
 
 
-def train_restarts(module: IFlowModule, x: Any, u: Any, config: TrainConfig, *, prune_after: int | None,
-                   selection: str, latents: Callable[[IFlowModule], np.ndarray], log_jacobian: float,
-                   generator_seed: int, device: torch.device, checkpoint: Checkpointing | None, resume: bool,
-                   progress: bool, validation: Callable[[IFlowModule], Validation] | None
+#: one call of the trainer (the skeleton's :meth:`nica.base.Estimator._train_phase`):
+#: ``phase(module, config, generator_seed, checkpoint, validation)`` -> its history
+Phase = Callable[[IFlowModule, TrainConfig, int, "Checkpointing | None", "Validation | None"], TrainHistory]
+
+
+def train_restarts(module: IFlowModule, config: TrainConfig, *, prune_after: int | None, selection: str,
+                   latents: Callable[[IFlowModule], np.ndarray], generator_seed: int, train_phase: Phase,
+                   checkpoint: Checkpointing | None, validation: Callable[[IFlowModule], Validation] | None,
                    ) -> tuple[IFlowModule, TrainHistory, Pruning | None]:
-    """Train the stacked restarts of ``module`` on ``x`` and ``u`` (module docstring): the
+    """Train the stacked restarts of ``module`` (module docstring) by ``train_phase``: the
     trained module (one restart when pruned), the history of the whole fit, and what
-    pruning chose (None without pruning)."""
-    generator = torch.Generator(device=device).manual_seed(generator_seed)
-    common = dict(progress=progress, elbo_offset=log_jacobian, score_name="log-lik.")
+    pruning chose (None without pruning). A ``TrainingDivergedError`` after pruning
+    carries the history of both phases."""
     k = module.config.n_models
 
-    def rule(m: IFlowModule) -> Validation | None:
-        return None if validation is None else validation(m)
+    def phase(trained: IFlowModule, phase_config: TrainConfig, seed: int, folder: Checkpointing | None
+              ) -> TrainHistory:
+        return train_phase(trained, phase_config, seed, folder, None if validation is None else validation(trained))
 
     if not prune_after or k == 1 or prune_after >= config.max_steps:
-        history = train(module, x, u, config, generator=generator, checkpoint=checkpoint, resume=resume,
-                        validation=rule(module), **common)
-        return module, history, None
+        return module, phase(module, config, generator_seed, checkpoint), None
     explore = dataclasses.replace(config, max_steps=int(prune_after), lr_schedule="constant")
-    first = train(module, x, u, explore, generator=generator, checkpoint=checkpoint, resume=resume,
-                  validation=rule(module), **common)
+    first = phase(module, explore, generator_seed, checkpoint)
     module.eval()
-    scores, agreement = restart_scores(selection, model_elbo=np.nan_to_num(np.asarray(first.model_elbo, float),
+    scores, agreement = restart_scores(selection, fit_scores=np.nan_to_num(np.asarray(first.model_score, float),
                                                                             nan=-np.inf),
                                        latents=lambda: latents(module))
     kept = int(np.argmax(scores))
@@ -115,8 +115,11 @@ def train_restarts(module: IFlowModule, x: Any, u: Any, config: TrainConfig, *, 
     refine = dataclasses.replace(config, max_steps=config.max_steps - int(prune_after))
     later = None if checkpoint is None else dataclasses.replace(
         checkpoint, directory=checkpoint.directory / REFINE_FOLDER)
-    second = train(single, x, u, refine, generator=torch.Generator(device=device).manual_seed(generator_seed + 2),
-                   checkpoint=later, resume=resume, validation=rule(single), **common)
+    try:
+        second = phase(single, refine, generator_seed + 2, later)
+    except TrainingDivergedError as exc:
+        exc.history = joined(first, exc.history)
+        raise
     return single, joined(first, second), pruning
 
 
@@ -126,7 +129,8 @@ def joined(first: TrainHistory, second: TrainHistory) -> TrainHistory:
     events = first.events + [{**e, "step": e.get("step", 0) + offset} for e in second.events]
     events.insert(len(first.events), {"step": offset, "event": "restarts pruned to the most likely one"})
     return TrainHistory(
-        elbo=first.elbo + second.elbo, model_elbo=second.model_elbo, validation=first.validation + second.validation,
+        score=first.score + second.score, model_score=second.model_score,
+        validation=first.validation + second.validation,
         loss=first.loss + second.loss, learning_rate=first.learning_rate + second.learning_rate,
         n_steps=first.n_steps + second.n_steps, stopped_early=second.stopped_early,
         fit_time=first.fit_time + second.fit_time, events=events,
@@ -157,12 +161,5 @@ def restart_log_likelihood(module: IFlowModule, x: Any, u: torch.Tensor | OneHot
     return (total / n_rows).numpy() - projection.log_jacobian()
 
 
-@torch.no_grad()
-def restart_latents(module: IFlowModule, x: Any, seed: int) -> np.ndarray:
-    """Latents of every stacked restart on a seeded subsample of the flow's input ``(K, rows, n)``."""
-    rows = np.sort(np.random.default_rng(seed).permutation(len(x))[:SELECTION_SAMPLES])
-    return module.encode(gather_rows(x, torch.from_numpy(rows)))[0].cpu().numpy()
-
-
-__all__ = ["Pruning", "hold_out", "inference_rows", "joined", "restart_latents", "restart_log_likelihood",
+__all__ = ["Pruning", "hold_out", "inference_rows", "joined", "restart_log_likelihood",
            "train_restarts"]

@@ -1,30 +1,22 @@
-"""``IFlow``: the identifiable flow with a scikit-learn interface."""
+"""``IFlow``: the identifiable flow with a scikit-learn interface, hooks of the estimator
+skeleton (:class:`nica.base.Estimator`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from nica._base import (
-    ParamsMixin,
-    check_fitted,
-    check_new_observations,
-    aux_rows,
-    check_positive_int,
-    chunks,
-    resolve_device,
-    seeded_init,
-)
-from nica._checkpointing import aux_identity, fit_checkpointing
-from nica._label_posterior import LabelPosteriorMixin
-from nica._threads import fits_on_threads
-from nica._validation import AuxEncoder, check_observations, check_same_length, warn_identifiability
-from nica._restarts import check_restarts
-from nica.datasets.features import feature_names
+from nica._validation import AuxEncoder, check_same_length, warn_identifiability
+from nica.base.checkpointing import aux_identity
+from nica.base.estimator import Estimator, FitData, FitInputs, FitPlan, aux_rows, fitted_alias
+from nica.base.label_posterior import LabelPosteriorMixin
+from nica.base.params import check_new_observations, check_positive_int, chunks, seeded_init
+from nica.base.registry import register_estimator
+from nica.base.restarts import RestartChoice, check_restarts
 from nica.datasets.streaming import (
     check_array_shape,
     check_finite_block,
@@ -33,15 +25,13 @@ from nica.datasets.streaming import (
     streamed_data_id,
 )
 from nica.datasets.tabular import split_aux
+from nica.flows._fitting import hold_out, inference_rows, restart_log_likelihood, train_restarts
 from nica.flows._format import IFLOW_FORMAT
 from nica.flows.module import STACKABLE_FLOW, IFlowConfig, IFlowModule
-from nica.flows._fitting import hold_out, inference_rows, restart_latents, restart_log_likelihood, train_restarts
 from nica.flows.projection import InputProjection, ProjectedRows
 from nica.flows.transforms import FLOW_STEPS
-from nica.persistence import register_estimator, save_model
-from nica.training import distributed
-from nica.training.selection import restart_scores
-from nica.training.trainer import TrainConfig
+from nica.models.base import LatentModule
+from nica.training.trainer import TrainConfig, TrainHistory
 
 
 #: ``max_steps="auto"``: this many steps per latent, within [min, max] (docs/tuning.md: on
@@ -55,8 +45,8 @@ AUTO_STEPS_PER_LATENT, AUTO_STEPS_MIN, AUTO_STEPS_MAX = 1_000, 5_000, 10_000
 AUTO_SMALL_N, AUTO_LARGE_STEPS_PER_LATENT, AUTO_LARGE_STEPS_MAX = 10, 2_000, 100_000
 AUTO_RESTARTS, AUTO_LARGE_RESTARTS, AUTO_PRUNE_AFTER = 4, 8, 3_000
 
-@register_estimator("IFlow", IFLOW_FORMAT)
-class IFlow(LabelPosteriorMixin, ParamsMixin):
+@register_estimator("IFlow", IFLOW_FORMAT, model="flow", unmixing=True)
+class IFlow(LabelPosteriorMixin, Estimator):
     """Identifiable normalising flow (Khemakhem et al. 2020, §special case; Li et al. 2020).
 
     x = f(z) with f a bijection and z ~ p(z | u), the same u-conditioned factorised prior
@@ -120,8 +110,9 @@ class IFlow(LabelPosteriorMixin, ParamsMixin):
         restarts train at a constant learning rate); None trains every restart for the
         whole budget. ``"auto"``: None up to 10 latents, 3,000 steps beyond
         (:data:`AUTO_PRUNE_AFTER`; :mod:`nica.flows._fitting`).
-    selection : which restart is kept: ``"elbo"`` (the highest exact log-likelihood on
-        the training data: for a flow the bound is tight), ``"agreement"`` or ``"first"``
+    selection : which restart is kept: ``"likelihood"`` (the highest exact
+        log-likelihood on the training data; ``"score"`` is the same, and ``"elbo"``, its
+        former name here, is still read), ``"agreement"`` or ``"first"``
         (:mod:`nica.training.selection`).
     standardize : z-score each feature of X first (n = d), or scale each principal
         component to unit variance (n < d).
@@ -140,9 +131,10 @@ class IFlow(LabelPosteriorMixin, ParamsMixin):
     ----------
     module_ : the kept :class:`nica.flows.IFlowModule` (one model); config_ : its config.
     restarts_module_ : every restart as one stacked module.
-    history_ : :class:`nica.training.TrainHistory` (``elbo`` is the exact log-likelihood
-        per sample, on standardised X).
-    log_likelihood_ : mean training log p(x | u) per sample of the kept restart, units of X.
+    history_ : :class:`nica.training.TrainHistory` (``score`` is the exact log-likelihood
+        per sample, on the flow's standardised input).
+    score_ : mean training log p(x | u) per sample of the kept restart, units of X
+        (:attr:`score_name` says so); ``log_likelihood_`` is the same, its former name.
     restart_log_likelihood_ : ``(n_restarts,)`` the same for every restart.
     restart_priors_ : the prior family of every restart (``config_.prior`` is the kept one's).
     u_classes_ : the fitted labels of a categorical u (the columns of :meth:`predict_proba_u`,
@@ -167,6 +159,14 @@ class IFlow(LabelPosteriorMixin, ParamsMixin):
     >>> bool(abs(model.inverse_transform(z) - data.x).max() < 1e-3)
     True
     """
+
+    score_name = "log-likelihood"
+    streams = True
+    data_parallel = True
+    progress_label = "log-lik."
+    components_reason = ": a flow is a bijection, so it has at most as many latents as features"
+    u_required = "u is required: the flow's prior p(z | u) is conditioned on it"
+    log_likelihood_ = fitted_alias("score_")
 
     def __init__(
         self,
@@ -194,7 +194,7 @@ class IFlow(LabelPosteriorMixin, ParamsMixin):
         validation_fraction: float = 0.1,
         n_restarts: int | str = "auto",
         prune_after: int | str | None = "auto",
-        selection: str = "elbo",
+        selection: str = "likelihood",
         standardize: bool = True,
         u_type: str = "auto",
         checkpoint_dir: str | Path | None = None,
@@ -237,27 +237,19 @@ class IFlow(LabelPosteriorMixin, ParamsMixin):
         self.random_state = random_state
         self.verbose = verbose
 
-    # ----------------------------------------------------------------- fitting
-    def _config(self, x_dim: int, aux: AuxEncoder) -> IFlowConfig:
-        n = check_positive_int(self.n_components, "n_components")
-        if n > x_dim:
-            raise ValueError(
-                f"n_components={n} exceeds the {x_dim} features of X: a flow is a bijection, so it "
-                "has at most as many latents as features"
-            )
+    # ----------------------------------------------------------------- fitting: the skeleton's hooks
+    def _config(self, aux: AuxEncoder) -> IFlowConfig:
+        n = int(self.n_components)
         if self.flow != STACKABLE_FLOW and self.flow not in FLOW_STEPS:
             raise ValueError(f"unknown flow {self.flow!r}; choose one of {(STACKABLE_FLOW, *FLOW_STEPS)}")
-        n_restarts = self.n_restarts
-        if isinstance(n_restarts, str) and n_restarts == "auto":
-            n_restarts = AUTO_LARGE_RESTARTS if n > AUTO_SMALL_N else AUTO_RESTARTS
-        n_restarts = check_restarts(n_restarts, self.selection)
+        n_restarts = self._n_restarts()
         if not float(self.init_noise) >= 0:
             raise ValueError(f"init_noise must be >= 0, got {self.init_noise!r}")
         prior_net = self.prior_net
         if prior_net == "auto":
             prior_net = "table" if aux.kind == "categorical" else "mlp"
         return IFlowConfig(
-            x_dim=n, aux_dim=aux.dim, prior=self.prior,
+            n_latent=n, aux_dim=aux.dim, prior=self.prior,
             prior_mean=bool(self.prior_mean), prior_scale=bool(self.prior_scale),
             prior_net=prior_net, flow=self.flow,
             n_flows=check_positive_int(self.n_flows, "n_flows"),
@@ -267,94 +259,107 @@ class IFlow(LabelPosteriorMixin, ParamsMixin):
             init_noise=float(self.init_noise), n_models=n_restarts,
         )
 
-    @fits_on_threads
-    def fit(self, X: Any, u: Any, *, resume: bool = False) -> IFlow:
-        """Fit by maximum likelihood.
+    def _n_restarts(self) -> int:
+        """``n_restarts`` with ``"auto"`` resolved for the latent dimension, checked."""
+        n_restarts = self.n_restarts
+        if isinstance(n_restarts, str) and n_restarts == "auto":
+            n = check_positive_int(self.n_components, "n_components")
+            n_restarts = AUTO_LARGE_RESTARTS if n > AUTO_SMALL_N else AUTO_RESTARTS
+        return check_restarts(n_restarts, self.selection)
 
-        Parameters
-        ----------
-        X : ``(n_samples, n_features)`` observations, ``n_features >= n_components``: an
-            array (or DataFrame, AnnData, sparse matrix), or an out-of-core array
-            (a memory-mapped ``.npy``, an HDF5 dataset or a zarr array, e.g. from
-            :func:`nica.datasets.streaming.open_array`), which is read in chunks: one pass
-            for its mean and scale (and covariance when n < d), then the rows of each
-            mini-batch; it is never loaded whole.
-        u : ``(n_samples,)`` labels, ``(n_samples, n_labels)`` one-hot, or
-            ``(n_samples, m)`` continuous auxiliary variables.
-        resume : continue from the checkpoint in ``checkpoint_dir`` (if there is one), to
-            the same model as an uninterrupted fit.
-
-        Returns
-        -------
-        self
-        """
-        X, u = split_aux(X, u)  # u given as a column name of a DataFrame or AnnData
-        names = feature_names(X)
-        x = check_array_shape(X, "X") if is_out_of_core(X) else check_observations(X, "X")
-        if u is None:
-            raise ValueError("u is required: the flow's prior p(z | u) is conditioned on it")
-        aux = AuxEncoder(self.u_type).fit(u, x.shape[0])
-        config = self._config(x.shape[1], aux)
-        early = bool(self.early_stopping)
+    def _fit_plan(self, inputs: FitInputs) -> FitPlan:
+        aux = inputs.aux
+        config = self._config(aux)
         train_config = TrainConfig(
-            objective="elbo", batch_size=self.batch_size, learning_rate=self.learning_rate,
-            max_steps=self._max_steps(config.x_dim), lr_schedule=self.lr_schedule,
-            n_iter_no_change=None if early else self.n_iter_no_change, tol=self.tol,
+            batch_size=self.batch_size, learning_rate=self.learning_rate,
+            max_steps=self._max_steps(config.n_latent), lr_schedule=self.lr_schedule,
+            n_iter_no_change=None if self.early_stopping else self.n_iter_no_change, tol=self.tol,
         )
         train_config.validate()
-        warn_identifiability(aux.n_values, config.x_dim, prior=config.prior,
+        warn_identifiability(aux.n_values, config.n_latent, prior=config.prior,
                              prior_mean=config.prior_mean, prior_scale=config.prior_scale)
-        device = distributed.setup(resolve_device(self.device))
-        projection, x_t, data_id = self._training_input(x, config.x_dim, device)
-        u_t = aux_rows(aux, u).to(device)
-        checkpoint, seed = fit_checkpointing(self, (*data_id, *aux_identity(u_t)), resume)
-        module = seeded_init(lambda: IFlowModule(config), seed).to(device)
-        x_fit, u_fit, validation = x_t, u_t, None
-        if early:
-            x_fit, u_fit, validation = hold_out(x_t, u_t, fraction=self.validation_fraction, seed=seed,
-                                                patience=self.n_iter_no_change, tol=self.tol)
-        module, history, pruning = train_restarts(
-            module, x_fit, u_fit, train_config, prune_after=self._prune_after(config.x_dim, train_config.max_steps),
-            selection=self.selection, latents=lambda m: restart_latents(m, x_t, seed),
-            log_jacobian=projection.log_jacobian(), generator_seed=seed + 1, device=device, checkpoint=checkpoint,
-            resume=resume, progress=self.verbose, validation=validation)
+        return FitPlan(lambda: IFlowModule(config), train_config)
 
-        # fitted state only after training succeeded (a failed refit keeps the old fit)
-        module.eval()
-        restart_ll = restart_log_likelihood(module, x, u_t, projection, device)
-        if pruning is None:
-            scores, agreement = restart_scores(
-                self.selection, model_elbo=np.nan_to_num(restart_ll, nan=-np.inf),
-                latents=lambda: restart_latents(module, x_t, seed))
-            chosen, restarts = int(np.argmax(scores)), module
-        else:  # compared when pruned: only the kept restart trained on (its likelihood alone is final)
-            scores, agreement, chosen, restarts = pruning.scores, pruning.agreement, pruning.selected, pruning.restarts
-            restart_ll = np.where(np.arange(restarts.config.n_models) == chosen, restart_ll[0], np.nan)
-        self.restarts_module_, self.module_ = restarts, (module if pruning else module.select(chosen)).eval()
-        self.config_, self.history_ = self.module_.config, history
-        self.selected_restart_, self.restart_scores_, self.restart_agreement_ = chosen, scores, agreement
-        self.restart_log_likelihood_ = restart_ll
-        self.restart_priors_ = restarts.restart_priors()
-        self.aux_encoder_, self.feature_names_in_ = aux, names
-        self._set_projection(projection)
-        self.seed_, self.device_ = seed, device
-        self.n_steps_, self.fit_time_ = history.n_steps, history.fit_time
-        self.log_likelihood_ = float(restart_ll[chosen])
-        return self
-
-    def _training_input(self, x: Any, n: int, device: torch.device
-                        ) -> tuple[InputProjection, torch.Tensor | ProjectedRows, tuple[np.ndarray, ...]]:
-        """The map from X to the flow's input, that input on ``device`` (an in-memory
-        tensor, or rows read from disk per mini-batch for an out-of-core X), and the arrays
-        that identify X in a checkpoint's fingerprint."""
-        standardize = bool(self.standardize)
-        if is_out_of_core(x):  # one streamed pass: mean and scale, and the covariance when n < d
+    def _fit_data(self, inputs: FitInputs, plan: FitPlan, device: torch.device) -> FitData:
+        """The flow's input y (X standardised, or its top principal components) and u on
+        ``device``. An out-of-core X is never loaded whole: one streamed pass gives its mean
+        and scale (and covariance when n < d, for the principal components), and training
+        reads each mini-batch from disk (:class:`~nica.flows.projection.ProjectedRows`)."""
+        x, n, standardize = inputs.x, int(self.n_components), bool(self.standardize)
+        u_t = aux_rows(inputs.aux, inputs.u).to(device)
+        if is_out_of_core(x):
             stats = column_stats(x, "X", covariance=n < x.shape[1])
             projection = InputProjection.from_stats(stats, n, standardize)
-            return projection, ProjectedRows(x, projection, device), streamed_data_id(stats)
-        projection = InputProjection.fit(x, n, standardize)
-        y = projection.apply(x)
-        return projection, torch.from_numpy(y).to(device), (y,)
+            y: Any = ProjectedRows(x, projection, device)
+            identity = streamed_data_id(stats)  # a digest of every row: resume refuses a shuffled copy
+        else:
+            projection = InputProjection.fit(x, n, standardize)
+            y_np = projection.apply(x)
+            y, identity = torch.from_numpy(y_np).to(device), (y_np,)
+        return FitData(y, u_t, (*identity, *aux_identity(u_t)), projection.log_jacobian(),
+                       {"projection": projection, "x": x})
+
+    def _train_module(self, plan: FitPlan, data: FitData, seed: int, device: torch.device, *,
+                      checkpoint: Any = None, resume: bool = False,
+                      on_epoch: Callable[..., None] | None = None) -> tuple[LatentModule, TrainHistory]:
+        """The skeleton's training step with the flow's two options
+        (:func:`nica.flows._fitting.train_restarts`): ``early_stopping`` holds out rows and
+        stops on their likelihood, and ``prune_after`` trains the restarts side by side,
+        then only the most likely one; what pruning chose is kept in ``data.state``."""
+        module = seeded_init(plan.build_module, seed).to(device)
+        x_fit, u_fit, validation = data.x, data.u, None
+        if self.early_stopping:  # held-out rows, never trained on
+            x_fit, u_fit, validation = hold_out(data.x, data.u, fraction=self.validation_fraction, seed=seed,
+                                                patience=self.n_iter_no_change, tol=self.tol)
+        if on_epoch is not None:
+            on_epoch(module, data, None, None)
+
+        def train_phase(trained: IFlowModule, config: TrainConfig, generator_seed: int, folder: Any,
+                        validation: Any) -> TrainHistory:
+            observer = None if on_epoch is None else (
+                lambda epoch, history: on_epoch(trained, data, epoch, history))
+            return self._train_phase(trained, x_fit, u_fit, config, generator_seed=generator_seed, device=device,
+                                     checkpoint=folder, resume=resume, score_offset=data.score_offset,
+                                     validation=validation, on_epoch=observer)
+
+        config = plan.train_config
+        module, history, data.state["pruning"] = train_restarts(
+            module, config, prune_after=self._prune_after(module.config.n_latent, config.max_steps),
+            selection=self.selection, latents=lambda m: self._restart_latents(m, data, seed), generator_seed=seed + 1,
+            train_phase=train_phase, checkpoint=checkpoint, validation=validation)
+        return module, history
+
+    def _fit_scores(self, module: LatentModule, history: TrainHistory, data: FitData) -> np.ndarray:
+        """Each restart's exact mean log-likelihood on all training rows ``(K,)``, units of X
+        (an out-of-core X read a block at a time)."""
+        return restart_log_likelihood(module, data.state["x"], data.u, data.state["projection"], data.u.device)
+
+    def _set_outputs(self, inputs: FitInputs, data: FitData, choice: RestartChoice) -> None:
+        self._set_projection(data.state["projection"])
+        self.score_ = float(choice.fit_scores[choice.selected])
+        pruning = data.state.get("pruning")
+        if pruning is None:
+            self.restart_log_likelihood_ = choice.fit_scores
+        else:  # the restarts were compared when pruned; only the kept one trained on
+            k = pruning.restarts.n_models
+            self.restarts_module_ = pruning.restarts
+            self.selected_restart_, self.restart_scores_ = pruning.selected, pruning.scores
+            self.restart_agreement_ = pruning.agreement
+            self.restart_log_likelihood_ = np.where(np.arange(k) == pruning.selected, self.score_, np.nan)
+        self.restart_priors_ = self.restarts_module_.restart_priors()
+
+    def describe_score(self) -> str:
+        """The exact log-likelihood in words, beside the progress bar's last value."""
+        self._check_fitted()
+        k = len(self.restart_log_likelihood_)
+        shown = float(np.mean(self.history_.model_score) - self.projection_.log_jacobian())
+        return (f"log-likelihood {self.score_:.3f} per sample in the units of X (exact, the kept restart on all "
+                f"training rows; the progress bar's {shown:.3f} was the last epoch's mean over mini-batches"
+                f"{' and restarts' if k > 1 else ''})")
+
+    def _log_jacobian(self) -> float:
+        """The projection's log-Jacobian (the flow's input is X standardised or projected)."""
+        return self.projection_.log_jacobian()
 
     def _set_projection(self, projection: InputProjection) -> None:
         """The fitted input map and the attributes that name its parts."""
@@ -382,15 +387,12 @@ class IFlow(LabelPosteriorMixin, ParamsMixin):
         value = check_positive_int(value, "prune_after")
         return value if value < max_steps else None
 
-    def fit_transform(self, X: Any, u: Any) -> np.ndarray:
-        """``fit(X, u)`` then ``transform(X)``."""
-        return self.fit(X, u).transform(X)
 
     # ----------------------------------------------------------------- inference
     def _blocks(self, X: Any, name: str = "X") -> tuple[int, Iterator[np.ndarray]]:
         """The number of rows of X and its consecutive blocks of raw rows, checked against
         the fit; an out-of-core X is read one block at a time."""
-        check_fitted(self, "module_")
+        self._check_fitted()
         if is_out_of_core(X):
             check_array_shape(X, name, min_rows=1)
             if X.shape[1] != self.n_features_in_:
@@ -429,8 +431,8 @@ class IFlow(LabelPosteriorMixin, ParamsMixin):
     def inverse_transform(self, Z: Any) -> np.ndarray:
         """Observations x = f(z) in the units of X: ``(n_rows, n_features)`` (on the
         principal subspace when ``n_components < n_features``)."""
-        check_fitted(self, "module_")
-        z = torch.from_numpy(check_new_observations(Z, self.config_.x_dim, "Z"))
+        self._check_fitted()
+        z = torch.from_numpy(check_new_observations(Z, self.config_.n_latent, "Z"))
         y = torch.cat([self.module_.decode(z[rows].to(self.device_))[0].cpu()
                        for rows in chunks(len(z), inference_rows(self.module_))]).numpy()
         return self.projection_.reconstruct(y).astype(np.float32)
@@ -438,7 +440,7 @@ class IFlow(LabelPosteriorMixin, ParamsMixin):
     def score_samples(self, X: Any, u: Any) -> np.ndarray:
         """Exact log p(x | u) per row in the units of X: ``(n_rows,)`` (with n < d, the
         flow's density on the principal subspace times the Gaussian density off it)."""
-        check_fitted(self, "module_")
+        self._check_fitted()
         X, u = split_aux(X, u)
         if u is None:
             raise ValueError("u is required: the likelihood depends on the prior p(z | u)")
@@ -458,7 +460,7 @@ class IFlow(LabelPosteriorMixin, ParamsMixin):
         """log p(x | u = k) for every fitted label k, less the terms that are the same for
         every k (the Jacobians and, for n < d, the density off the principal subspace):
         ``(n_rows, n_labels)``; ``predict_proba_u`` is then the exact posterior p(u | x)."""
-        check_fitted(self, "module_")
+        self._check_fitted()
         self._check_categorical_u()
         eye = torch.eye(self.aux_encoder_.dim)
 
@@ -468,12 +470,6 @@ class IFlow(LabelPosteriorMixin, ParamsMixin):
                                 for k in range(len(eye))], dim=-1).double().cpu().numpy()
 
         return self._map_blocks(X, per_label)
-
-    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
-        """Write the fitted model (the kept restart) to directory ``path`` (JSON config +
-        safetensors weights); :func:`nica.load` reads it back."""
-        check_fitted(self, "module_")
-        return save_model(self, path, overwrite=overwrite)
 
 
 __all__ = ["IFlow"]
