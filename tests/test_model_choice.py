@@ -174,7 +174,10 @@ def test_threads_reach_the_fit_and_are_restored(monkeypatch, clean_square):
         nica.IFlow(2, n_threads=0).fit(clean_square.x, clean_square.u)
 
 
+@pytest.mark.numerics
 def test_both_scores_against_a_known_log_likelihood(linear_gaussian):
+    # margin over model seeds 0-3: the flow 0.014 from the exact answer (asked: 0.05), the
+    # iVAE's ELBO 0.18-0.31 below it (asked: within 1.0)
     """On linear Gaussian data with isotropic noise (3 sources in 6 observations) the exact
     mean log p(x | u) is known: the flow's score reaches it, and the iVAE's ELBO, a lower
     bound of the same quantity in the same units, lies at or below it and near it."""

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from nica.cli._common import check_outputs, data_options, overwrite_option, read_xu, user_errors
+from nica.cli._common import check_model_outputs, data_options, overwrite_option, read_xu, user_errors
 from nica.cli.regimes import parse_regimes
 from nica.presets import PRESETS
 
@@ -103,7 +103,7 @@ def fit(ctx: click.Context, data: Path, n_components: int, out: Path, u_file: Pa
         if model_name not in MODELS:
             raise ValueError(f"unknown --model {model_name!r}; choose auto or one of {sorted(MODELS)}")
         refuse_misplaced(flags, _series_choice(model_name, given, n_components, None), model_name)  # before any work
-    check_outputs([out], overwrite)
+    check_model_outputs(out, overwrite)
     named = MODELS[model_name] if model_name != "auto" else None
     ds = _read_data(data, (u_file, x_key, u_key, x_cols, u_cols), named, stream)
     choice = (choose_model(ds.x, n_components) if model_name == "auto"
@@ -131,8 +131,11 @@ def fit(ctx: click.Context, data: Path, n_components: int, out: Path, u_file: Pa
     if max_steps is not None:
         model.set_params(max_steps=max_steps)
     rank = rank_and_size()[0]
+    if rank == 0:
+        click.echo(f"model {choice.name}{_why(choice, model_name)}: fitting")
     # checkpoints without being asked: a killed fit continues with --resume
-    with checkpoints_beside(model, out, checkpoint_dir=checkpoint_dir, resume=resume, remove=rank == 0):
+    with checkpoints_beside(model, out, checkpoint_dir=checkpoint_dir, resume=resume, remove=rank == 0,
+                            lock=rank == 0):
         model.fit(ds.x, ds.u, resume=resume)
         if ds.x_names is not None:  # a table's header: new data are checked against it
             model.feature_names_in_ = np.asarray(ds.x_names, dtype=object)
@@ -164,10 +167,13 @@ def _read_data(data: Path, where: tuple, cls: type | None, stream: bool) -> Any:
     x from disk with --stream, else a table (u required when the model needs it)."""
     u_file, x_key, u_key, x_cols, u_cols = where
     if stream:
-        from nica.datasets.io import DataFileError, load_dataset
-        from nica.datasets.streaming import open_array
+        from nica.datasets.io import DataFileError, Dataset, load_dataset
+        from nica.datasets.streaming import open_array, read_store_array
 
-        ds = load_dataset(data, u_path=u_file, u_key=u_key, u_cols=u_cols, parts=("u",))
+        if data.suffix.lower() == ".zarr" and u_file is None:  # a zarr store is a folder of arrays
+            ds = Dataset(x=None, u=read_store_array(data, u_key))
+        else:
+            ds = load_dataset(data, u_path=u_file, u_key=u_key, u_cols=u_cols, parts=("u",))
         if ds.u is None:
             raise DataFileError(f"{data} has no auxiliary variable {u_key!r}; pass --u FILE")
         ds.x = open_array(data, key=x_key)
@@ -221,17 +227,14 @@ def _option_flags() -> dict[str, str]:
 
 
 def fit_summary(model: Any, choice: Any, requested: str) -> str:
-    """One line on a finished fit: the model (and why), time, steps, the kept restart and
-    how far the restarts agree, and its training score in words (the estimator's
-    ``describe_score``: the flow's exact log-likelihood on all the training data, the
-    iVAE's last-epoch ELBO, ...)."""
+    """One line on a finished fit (why the model was chosen is said before it starts): the
+    model, time, steps, the kept restart and how far the restarts agree, and its training
+    score in words (the estimator's ``describe_score``: the flow's exact log-likelihood on
+    all the training data, the iVAE's last-epoch ELBO, ...)."""
     import numpy as np
 
     from nica.training.selection import canonical_rule
 
-    why = f" (auto: {choice.reason})" if requested == "auto" else ""
-    if requested != choice.name and requested != "auto":  # --model temporal stood for the switching flow
-        why = f" (--model {requested}: {choice.reason})"
     k = len(np.atleast_1d(model.restart_scores_)) if hasattr(model, "restart_scores_") else 1
     restarts = ""
     if k > 1:
@@ -244,8 +247,18 @@ def fit_summary(model: Any, choice: Any, requested: str) -> str:
         restarts = (f", restart {model.selected_restart_} of {k} kept by {rule}; "
                     f"the restarts' latents agree with MCC {agreement.mean():.3f}"
                     + (f" on average (pairs {agreement.min():.3f} to {agreement.max():.3f})" if k > 2 else ""))
-    return (f"model {choice.name}{why}: fitted in {model.fit_time_:.1f} s ({model.n_steps_} steps{restarts}); "
+    return (f"model {choice.name}: fitted in {model.fit_time_:.1f} s ({model.n_steps_} steps{restarts}); "
             f"{model.describe_score()}")
+
+
+def _why(choice: Any, requested: str) -> str:
+    """Why the model was chosen, when the user did not name it: ``--model auto``'s reason,
+    or what ``--model temporal`` stood for."""
+    if requested == "auto":
+        return f" (auto: {choice.reason})"
+    if requested != choice.name:  # --model temporal stood for the switching flow
+        return f" (--model {requested}: {choice.reason})"
+    return ""
 
 
 def parse_candidates(text: str) -> list[int]:
@@ -298,10 +311,10 @@ def select_n(data: Path, candidates: str, out: Path, u_file: Path | None, x_key:
     Each fit uses the plain ELBO and a learned decoder variance (the settings under which
     ELBOs of different n compare; see nica.model_selection). DATA is read as by ``nica fit``.
     """
-    from nica.model_selection import SAVED_FILES, select_n_components
+    from nica.model_selection import check_saved_files, select_n_components
 
     dims = parse_candidates(candidates)
-    check_outputs([out / name for name in SAVED_FILES], overwrite)  # before any fit
+    check_saved_files(out, overwrite)  # before any fit
     ds = read_xu(data, u_file, x_key, u_key, x_cols, u_cols)
     overrides = {k: v for k, v in options.items() if v is not None}
     result = select_n_components(ds.x, ds.u, dims, rule=rule, checkpoint_dir=checkpoint_dir, resume=resume,

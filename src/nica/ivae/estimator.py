@@ -21,7 +21,8 @@ from nica.base.registry import register_estimator
 from nica.base.restarts import RestartChoice, check_restarts
 from nica.base.scaling import stats_of
 from nica.datasets.features import align_columns, feature_names
-from nica.datasets.streaming import ColumnStats, OneHotRows, RowSource, column_stats, is_out_of_core
+from nica.datasets.streaming import ColumnStats, OneHotRows, RowSource, column_stats, is_out_of_core, \
+    streamed_data_id
 from nica.datasets.tabular import split_aux
 from nica.ivae._format import IVAE_FORMAT
 from nica.ivae.label_likelihood import encoder_input_without_u, ivae_label_log_likelihood
@@ -288,7 +289,7 @@ class IVAE(LabelPosteriorMixin, Estimator):
         state = {"x_mean": x_mean, "x_scale": x_scale}
         if is_out_of_core(x):  # mini-batches are read from disk as training needs them
             return FitData(RowSource(x, x_mean, x_scale, device), u_t,
-                           (stats.mean, stats.std, np.asarray(x.shape), *aux_identity(u_t)),
+                           (*streamed_data_id(stats), *aux_identity(u_t)),
                            log_jacobian(x_scale), state)
         x_std = _standardize(x, x_mean, x_scale)
         return FitData(torch.from_numpy(x_std).to(device), u_t, (x_std, *aux_identity(u_t)), log_jacobian(x_scale),
