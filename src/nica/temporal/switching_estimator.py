@@ -80,6 +80,13 @@ class SwitchingTemporalFlow(ParamsMixin):
     learning_rate, max_steps, lr_schedule : Adam by :func:`nica.training.train`.
     standardize : z-score each feature (n = d) or scale the principal components to unit
         variance (n < d) first.
+    feature_scaling : with more features than latents (n < d), each feature is divided by
+        sd**p before the principal components are taken: ``"none"`` (p = 0, the components
+        of X as it is), ``"sqrt-std"`` (p = 1/2, the default) or ``"std"`` (p = 1, the
+        correlation matrix's). With the plain components a few features of large variance
+        (e.g. a cubic of one latent and its nonlinear harmonics) can take the n slots and
+        leave a weakly expressed latent out of the flow's input; ``"std"`` over-weights
+        features that are mostly noise. docs/results.md (energy-landscape) has the tuning.
     u_type : encoding of u (``"auto"``, ``"categorical"``, ``"continuous"``): a known
         label per step (a domain, or the regime itself when it is observed) that the
         transitions read beside the past.
@@ -129,6 +136,7 @@ class SwitchingTemporalFlow(ParamsMixin):
         max_steps: int = 3_000,
         lr_schedule: str = "cosine",
         standardize: bool = True,
+        feature_scaling: str = "sqrt-std",
         u_type: str = "auto",
         device: str = "auto",
         n_threads: int | None = 1,
@@ -157,6 +165,7 @@ class SwitchingTemporalFlow(ParamsMixin):
         self.max_steps = max_steps
         self.lr_schedule = lr_schedule
         self.standardize = standardize
+        self.feature_scaling = feature_scaling
         self.u_type = u_type
         self.device = device
         self.n_threads = n_threads
@@ -212,7 +221,7 @@ class SwitchingTemporalFlow(ParamsMixin):
         aux = aux_encoder(series, self.u_type)
         self._config(aux, candidates[0])  # settings checked before any work
         x_all, _ = series.concatenated()
-        projection = InputProjection.fit(x_all, n, self.standardize)
+        projection = InputProjection.fit(x_all, n, self.standardize, self.feature_scaling)
         y = [projection.apply(s) for s in series.x]
         a = np.split(encoded_aux(series, aux), np.cumsum([len(s) for s in series.x])[:-1])
         seed = draw_seed(self.random_state)
