@@ -8,6 +8,7 @@ import logging
 import os
 import socket
 import time
+import uuid
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -157,20 +158,23 @@ def _execute(client: Any, config: SweepConfig, pending: list[Run], table: Result
     from distributed import as_completed
     from tqdm.auto import tqdm
 
+    # this call's own task keys: a scheduler outlives a sweep, and a key it still holds from an
+    # earlier call (an erred data task not yet released) would hand back that old outcome
+    call = uuid.uuid4().hex[:8]
     data: dict[int | None, Any] = {}
     for seed in dict.fromkeys(r.data_seed for r in pending):
         if config.data.path is not None:  # read here, sent to the workers: no shared file system needed
             data[seed] = client.scatter(config.data.load(None))
         else:
             identity = hashlib.sha256(canonical_json(config.data.generator).encode()).hexdigest()[:16]
-            data[seed] = client.submit(_make_data, config.data.generator, seed, key=f"nica-data-{identity}-{seed}")
+            data[seed] = client.submit(_make_data, config.data.generator, seed, key=f"nica-data-{identity}-{seed}-{call}")
     futures = {}
     for run in pending:
         model = config.estimator_for(run.params, model_seed=run.model_seed)
         if model.checkpoint_dir is not None:  # each run checkpoints to its own folder, and resumes from it
             model.set_params(checkpoint_dir=Path(model.checkpoint_dir) / run.key)
         future = client.submit(_run_task, data[run.data_seed], model, config.data.holdout, run.data_seed or 0,
-                               torch_threads, key=f"nica-run-{run.key}", retries=0)
+                               torch_threads, key=f"nica-run-{run.key}-{call}", retries=0)
         futures[future] = run
     bar = tqdm(total=len(pending), unit="run", disable=not progress, desc="sweep")
     n_failed = 0
