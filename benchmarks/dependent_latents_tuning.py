@@ -53,7 +53,9 @@ def warm_start(data, params: dict, steps: int, warm_steps: int, seed: int):
         else:
             state[key] = value
     module.load_state_dict(state)
-    config = nica.LatentCausalVAE(5, max_steps=warm_steps, device="cpu", **params)._train_config()
+    causal = nica.LatentCausalVAE(5, max_steps=warm_steps, device="cpu", **params)
+    config = causal._train_config()
+    module.objective, module.analytic_gradients = causal._objective(), bool(causal.analytic_gradients)
     x = torch.from_numpy(((data.x - ivae.x_mean_) / ivae.x_scale_).astype(np.float32))
     u = torch.eye(data.means.shape[0])[torch.from_numpy(data.u)]
     train(module, x, u, config, generator=torch.Generator().manual_seed(seed + 7))

@@ -13,86 +13,44 @@ the field does without them:
 
 u is the recording (40 labels: the data are nonstationary across recordings, as the
 paper's segments). The held-out recordings are new, so their u is unknown: their latents
-come from ``transform(X)`` without u. The iVAE is compared with the plain VAE (same
-settings, prior independent of u: not identifiable) and, when the optional package
-``cebra`` is installed, with CEBRA (offset1-model: one time point in, as the iVAE; the
-recording as its discrete label).
+come from ``transform(X)`` without u. The model ``nica fit`` picks (``flow``: the
+identifiable flow) is compared with the iVAE, the plain VAE (same settings as the iVAE,
+prior independent of u: not identifiable) and, when the optional package ``cebra`` is
+installed, with CEBRA (offset1-model: one time point in; the recording as its discrete
+label). With the flow among the methods, ``nica.consistency`` then checks the default
+model the honest way (each seed on its own rotation of the whitened data, beside the
+VAE, the flow with u shuffled, and chance; agreement on the held-out recordings).
 
-Run:  python examples/basic_motions.py            (5 seeds; minutes on one core)
+Run:  python examples/basic_motions.py            (5 seeds; tens of minutes on one core)
       python examples/basic_motions.py --quick    (2 seeds, short fits: the test suite's run)
-Writes ``basic-motions.csv`` (one row per fit), ``basic-motions-summary.csv`` and
-``basic-motions.png`` (latents over time coloured by activity) to --out (``--name`` changes
-the stem; the README's rows: ``--methods ivae,vae`` and ``--methods cebra --name
-basic-motions-cebra``).
+Writes ``basic-motions.csv`` (one row per fit), ``basic-motions-summary.csv``,
+``basic-motions.png`` (latents over time coloured by activity) and, with the flow,
+``basic-motions-consistency.json`` / ``.png`` to --out (``--name`` changes the stem; the
+docs' rows: ``--methods flow,ivae,vae`` and ``--methods cebra --name basic-motions-cebra``).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _compare import available_methods, check_consistency, downstream_accuracy, fit_latents  # noqa: E402
+from _compare import print_table, standard, summarise, write_csv  # noqa: E402
+
 N_COMPONENTS = 6  # the knee of `nica select-n --candidates 2-6` on the training recordings (README)
 FULL = dict(seeds=5, max_steps=None, cebra_iterations=5_000)
 QUICK = dict(seeds=2, max_steps=150, cebra_iterations=50)
-
-
-def fit_latents(method: str, train, test, n: int, seed: int, max_steps: int | None, cebra_iterations: int):
-    """Fit ``method`` on the training recordings; latents of train and test rows, seconds."""
-    start = time.perf_counter()
-    if method == "cebra":
-        import cebra
-        import torch
-
-        torch.manual_seed(seed)  # CEBRA draws its initial weights and batches from torch's global RNG
-        np.random.seed(seed)
-        model = cebra.CEBRA(model_architecture="offset1-model", output_dimension=n, batch_size=512,
-                            max_iterations=cebra_iterations, device="cpu", verbose=False)
-        model.fit(train.x, train.recording)
-        return model.transform(train.x), model.transform(test.x), time.perf_counter() - start
-    from nica import IVAE, VAE
-
-    steps = {} if max_steps is None else {"max_steps": max_steps}
-    cls = IVAE if method == "ivae" else VAE
-    model = cls(n, random_state=seed, device="cpu", **steps).fit(train.x, train.recording)
-    # the held-out recordings are new: their u is unknown, and not needed
-    return model.transform(train.x), model.transform(test.x), time.perf_counter() - start
+ACCURACY = ("activity_accuracy_point", "activity_accuracy_recording")
 
 
 def activity_accuracy(z_train, train, z_test, test) -> tuple[float, float]:
     """Held-out activity accuracy from latents: per time point, and per recording (mean and
     standard deviation of each latent over the recording)."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    def classifier():
-        return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2_000))
-
-    point = classifier().fit(z_train, train.activity).score(z_test, test.activity)
-
-    def summary(z, data):
-        groups = [z[data.recording == r] for r in range(data.n_recordings)]
-        labels = [data.activity[data.recording == r][0] for r in range(data.n_recordings)]
-        return np.array([np.r_[g.mean(0), g.std(0)] for g in groups]), np.array(labels)
-
-    (f_train, y_train), (f_test, y_test) = summary(z_train, train), summary(z_test, test)
-    return float(point), float(classifier().fit(f_train, y_train).score(f_test, y_test))
-
-
-def consistency(latents: list[np.ndarray]) -> dict[str, float]:
-    """Mean and standard deviation over seed pairs of strong and weak MCC."""
-    from nica.metrics import pairwise_mcc
-
-    out = {}
-    for name, weak in (("mcc", False), ("weak_mcc", True)):
-        matrix = pairwise_mcc(latents, weak=weak)
-        pairs = matrix[np.triu_indices(len(latents), 1)]
-        out[f"{name}_mean"], out[f"{name}_std"] = float(pairs.mean()), float(pairs.std())
-    return out
+    return downstream_accuracy(z_train, train.recording, train.activity, z_test, test.recording, test.activity)
 
 
 def plot(latents: dict[str, list[np.ndarray]], test, path: Path) -> None:
@@ -123,10 +81,10 @@ def plot(latents: dict[str, list[np.ndarray]], test, path: Path) -> None:
             ax = axes[i, col]
             for activity in activities:
                 rows = np.where(test.activity[order] == activity, 1.0, np.nan)
-                ax.plot(t, rows * _standard(z0[order, i]), lw=0.6, color=colours[activity],
+                ax.plot(t, rows * standard(z0[order, i]), lw=0.6, color=colours[activity],
                         label=activity if i == 0 and col == 0 else None)
             if z1 is not None:
-                ax.plot(t, _standard(z1[order, i]), lw=0.4, color="black", alpha=0.35,
+                ax.plot(t, standard(z1[order, i]), lw=0.4, color="black", alpha=0.35,
                         label="seed 1 (matched)" if i == 0 and col == 0 else None)
             ax.set_ylabel(f"z{i + 1}")
         axes[0, col].set_title(method)
@@ -137,27 +95,15 @@ def plot(latents: dict[str, list[np.ndarray]], test, path: Path) -> None:
     plt.close(fig)
 
 
-def _standard(z: np.ndarray) -> np.ndarray:
-    return (z - z.mean()) / (z.std() or 1.0)
-
-
-def write_csv(path: Path, rows: list[dict]) -> None:
-    import csv
-
-    with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-
-
 def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="2 seeds, short fits (seconds)")
     parser.add_argument("--seeds", type=int, help="fits per method (default 5, quick 2)")
     parser.add_argument("--n-components", type=int, default=N_COMPONENTS)
-    parser.add_argument("--methods", default="ivae,vae,cebra",
-                        help="comma separated: ivae, vae, cebra (cebra only when installed)")
+    parser.add_argument("--methods", default="flow,ivae,vae,cebra",
+                        help="comma separated: flow (nica fit's default), ivae, vae, cebra (cebra only when installed)")
     parser.add_argument("--out", type=Path, default=Path("docs/figures"), help="folder of the CSVs and figure")
+    parser.add_argument("--jobs", type=int, help="processes of the consistency check (default: the usable cores)")
     parser.add_argument("--name", default="basic-motions", help="file name stem of the outputs")
     args = parser.parse_args(argv)
     settings = dict(QUICK if args.quick else FULL)
@@ -174,58 +120,42 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     except MissingDependencyError as exc:  # the optional extra is missing: nothing to show
         print(f"skipped: {exc}")
         return {}
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    if "cebra" in methods:
-        try:
-            import cebra  # noqa: F401
-        except ImportError:
-            print("cebra is not installed (pip install 'nica[cebra]'): leaving it out")
-            methods.remove("cebra")
+    methods = available_methods(args.methods)
 
     rows, latents = [], {}
     for method in methods:
         latents[method] = []
         for seed in seeds:
-            z_train, z_test, seconds = fit_latents(method, train, test, args.n_components, seed,
-                                                   settings["max_steps"], settings["cebra_iterations"])
+            z_train, z_test, seconds, cpu = fit_latents(method, train.x, train.recording, test.x, args.n_components,
+                                                        seed, settings["max_steps"], settings["cebra_iterations"])
             point, recording = activity_accuracy(z_train, train, z_test, test)
             latents[method].append(z_test)
             rows.append({"method": method, "seed": seed, "fit_seconds": round(seconds, 2),
-                         "activity_accuracy_point": round(point, 4),
+                         "fit_cpu_seconds": round(cpu, 2), "activity_accuracy_point": round(point, 4),
                          "activity_accuracy_recording": round(recording, 4)})
-            print(f"{method} seed {seed}: {seconds:.1f} s, held-out activity accuracy "
+            print(f"{method} seed {seed}: {seconds:.1f} s ({cpu:.1f} s CPU), held-out activity accuracy "
                   f"{point:.3f} per time point, {recording:.3f} per recording", flush=True)
-    for name, (z_train, z_test) in {"raw x": (train.x, test.x)}.items():
-        point, recording = activity_accuracy(z_train, train, z_test, test)
-        rows.append({"method": name, "seed": "", "fit_seconds": 0.0, "activity_accuracy_point": round(point, 4),
-                     "activity_accuracy_recording": round(recording, 4)})
-
-    summary = {}
-    for method in methods:
-        fits = [r for r in rows if r["method"] == method]
-        summary[method] = {**(consistency(latents[method]) if len(latents[method]) > 1 else {}),
-                           "activity_accuracy_point": float(np.mean([r["activity_accuracy_point"] for r in fits])),
-                           "activity_accuracy_recording": float(np.mean([r["activity_accuracy_recording"] for r in fits])),
-                           "fit_seconds": float(np.mean([r["fit_seconds"] for r in fits]))}
-    raw = rows[-1]
-    summary["raw x"] = {"activity_accuracy_point": raw["activity_accuracy_point"],
-                        "activity_accuracy_recording": raw["activity_accuracy_recording"]}
+    summary = summarise(rows, latents, ACCURACY)
+    point, recording = activity_accuracy(train.x, train, test.x, test)
+    summary["raw x"] = {"activity_accuracy_point": point, "activity_accuracy_recording": recording}
+    rows.append({"method": "raw x", "seed": "", "fit_seconds": 0.0, "fit_cpu_seconds": 0.0,
+                 "activity_accuracy_point": round(point, 4), "activity_accuracy_recording": round(recording, 4)})
 
     stem = args.name + ("-quick" if args.quick else "")
     args.out.mkdir(parents=True, exist_ok=True)
     write_csv(args.out / f"{stem}.csv", rows)
     write_csv(args.out / f"{stem}-summary.csv",
               [{"method": m, **{k: round(v, 4) for k, v in s.items()}} for m, s in summary.items()])
-    if len(seeds) > 0:
+    if len(seeds) > 0 and methods:
         plot(latents, test, args.out / f"{stem}.png")
     print(f"\nBasicMotions, n = {args.n_components}, {len(seeds)} seeds; held-out recordings "
           "(u unknown at transform time)")
-    print(f"{'method':<8} {'MCC across seeds':>18} {'weak MCC':>16} {'activity acc. (point / rec.)':>30}")
-    for method, s in summary.items():
-        mcc = f"{s['mcc_mean']:.3f} ± {s['mcc_std']:.3f}" if "mcc_mean" in s else "-"
-        weak = f"{s['weak_mcc_mean']:.3f} ± {s['weak_mcc_std']:.3f}" if "weak_mcc_mean" in s else "-"
-        print(f"{method:<8} {mcc:>18} {weak:>16} {s['activity_accuracy_point']:>21.3f} / "
-              f"{s['activity_accuracy_recording']:.3f}")
+    print_table(summary, ACCURACY, "activity acc.")
+    if "flow" in methods and len(seeds) > 1:
+        print("\nnica.consistency of the default model (fitted on the training recordings, agreement on the "
+              "held-out ones):")
+        summary["consistency check"] = check_consistency(train.x, train.recording, test.x, args.n_components,
+                                                         len(seeds), settings["max_steps"], args.out, stem, args.jobs)
     print(f"wrote {args.out}/{stem}.csv, {stem}-summary.csv and {stem}.png")
     return summary
 

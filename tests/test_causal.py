@@ -353,7 +353,7 @@ def test_cli_causal_prints_the_order_and_json(tmp_path):
 
 @pytest.mark.parametrize("args, fragment", [
     (["--names", "a,b,c"], "--names gives 3 names"),
-    (["--method", "tcl", "--prior-mean"], "--prior-mean applies to --method ivae or flow"),
+    (["--method", "tcl", "--prior-mean"], "--prior-mean applies to --method flow or ivae"),
 ])
 def test_cli_causal_bad_input_is_one_line(tmp_path, args, fragment):
     data = make_causal(2, n_segments=4, n_per_segment=30, random_state=0)

@@ -473,7 +473,7 @@ def test_fit_with_restarts_checkpoint_and_resume(tmp_path, tiny_data):
             "--checkpoint-every", "10", "--quiet", "--device", "cpu"]
     first = CliRunner().invoke(main, args + ["--out", str(tmp_path / "m1")])
     assert first.exit_code == 0, first.output
-    assert "of 2 kept by elbo" in first.output
+    assert "of 2 kept by ELBO" in first.output
     assert (tmp_path / "ck" / "checkpoint.pt").exists()
     # the checkpoint is not replaced without --resume; with it, the finished fit is reloaded
     refused = CliRunner().invoke(main, args + ["--out", str(tmp_path / "m2")])

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import nica
+import nica.base.estimator
 from nica import IVAE, VAE, IdentifiabilityWarning, NotFittedError
 
 FITTED_ATTRIBUTES = ("module_", "config_", "history_", "elbo_", "n_features_in_", "n_steps_",
@@ -426,7 +427,7 @@ def test_inference_in_chunks_matches_one_pass(fitted_ivae, tiny_data, monkeypatc
     x, u = tiny_data.x, tiny_data.u
     z = fitted_ivae.transform(x, u)
     x_hat = fitted_ivae.inverse_transform(z)
-    monkeypatch.setattr(nica.estimator, "INFERENCE_CHUNK", 7)
+    monkeypatch.setattr(nica.base.estimator, "INFERENCE_CHUNK", 7)
     np.testing.assert_allclose(fitted_ivae.transform(x, u), z, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(fitted_ivae.inverse_transform(z), x_hat, rtol=1e-6, atol=1e-6)
     assert fitted_ivae.sample_posterior(x, u, n_samples=2, random_state=0).shape == (2, 500, 3)
@@ -496,7 +497,7 @@ def test_a_diverging_refit_leaves_the_previous_fit_intact(tiny_data, fast_params
     def diverge(*args, **kwargs):
         raise FloatingPointError("the training loss became nan")
 
-    monkeypatch.setattr(nica.estimator, "train", diverge)
+    monkeypatch.setattr(nica.base.estimator, "train", diverge)
     with pytest.raises(FloatingPointError):
         model.fit(tiny_data.x * 3 + 1, tiny_data.u)
     np.testing.assert_array_equal(model.x_mean_, mean_before)

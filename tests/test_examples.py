@@ -6,6 +6,7 @@ import csv
 import importlib.util
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
@@ -22,17 +23,22 @@ def test_basic_motions_quick(tmp_path):
     pytest.importorskip("sktime", reason="the example's data ship in the 'examples' extra (part of 'dev')")
     example = load_example("basic_motions")
     summary = example.main(["--quick", "--out", str(tmp_path)])
-    methods = ["ivae", "vae"] + (["cebra"] if importlib.util.find_spec("cebra") else [])
-    assert list(summary) == [*methods, "raw x"]
+    methods = ["flow", "ivae", "vae"] + (["cebra"] if importlib.util.find_spec("cebra") else [])
+    assert list(summary) == [*methods, "raw x", "consistency check"]
     for method in methods:
         s = summary[method]
         assert 0.0 <= s["weak_mcc_mean"] <= 1.0 and 0.0 <= s["mcc_mean"] <= 1.0
         assert 0.25 < s["activity_accuracy_recording"] <= 1.0  # chance is 0.25: 4 activities
+    check = summary["consistency check"]
+    assert check["model"] == "IFlow" and check["new_rows"] and check["n_eval_rows"] == 4000
+    assert list(check["references"]) == ["vae", "shuffled-u"] and len(check["per_component"]) == 6
     with open(tmp_path / "basic-motions-quick.csv") as fh:
         rows = list(csv.DictReader(fh))
     assert {r["method"] for r in rows} == {*methods, "raw x"} and len(rows) == 2 * len(methods) + 1
-    assert (tmp_path / "basic-motions-quick-summary.csv").exists()
-    assert (tmp_path / "basic-motions-quick.png").stat().st_size > 10_000
+    for name in ("basic-motions-quick-summary.csv", "basic-motions-quick-consistency.json"):
+        assert (tmp_path / name).exists()
+    for name in ("basic-motions-quick.png", "basic-motions-quick-consistency.png"):
+        assert (tmp_path / name).stat().st_size > 10_000
 
 
 def test_basic_motions_data_are_read_from_the_installed_package():
@@ -71,3 +77,51 @@ def test_read_ts(tmp_path):
     path.write_text("@data\n1,2:4,5,6:walk\n")
     with pytest.raises(ValueError, match="equal-length"):
         read_ts(path)
+
+
+def test_japanese_vowels_quick(tmp_path):
+    pytest.importorskip("sktime", reason="the example's data ship in the 'examples' extra (part of 'dev')")
+    example = load_example("japanese_vowels")
+    summary = example.main(["--quick", "--out", str(tmp_path)])
+    methods = ["flow", "vae"] + (["cebra"] if importlib.util.find_spec("cebra") else [])
+    assert list(summary) == [*methods, "raw x", "pca", "consistency check"]
+    for method in methods:
+        s = summary[method]
+        assert 0.0 <= s["weak_mcc_mean"] <= 1.0 and 0.0 <= s["mcc_mean"] <= 1.0
+        assert 1 / 9 < s["speaker_accuracy_utterance"] <= 1.0  # 9 speakers
+    check = summary["consistency check"]
+    assert check["model"] == "IFlow" and check["n_eval_rows"] == 5687 and check["n_fit_rows"] == 4274
+    with open(tmp_path / "japanese-vowels-quick.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert {r["method"] for r in rows} == {*methods, "raw x", "pca"} and len(rows) == 2 * len(methods) + 2
+    for name in ("japanese-vowels-quick.png", "japanese-vowels-quick-consistency.png"):
+        assert (tmp_path / name).stat().st_size > 10_000
+
+
+def test_japanese_vowels_data_are_read_from_the_installed_package():
+    pytest.importorskip("sktime")
+    from nica.datasets.vowels import N_COEFFICIENTS, load_japanese_vowels
+
+    train, test = load_japanese_vowels("train"), load_japanese_vowels("test")
+    assert train.x.shape == (4274, N_COEFFICIENTS) and test.x.shape == (5687, N_COEFFICIENTS)
+    assert train.n_utterances == 270 and test.n_utterances == 370
+    assert sorted(set(train.speaker)) == list(range(1, 10))
+    assert np.bincount(train.speaker[np.r_[True, np.diff(train.utterance) > 0]])[1:].tolist() == [30] * 9
+    lengths = np.bincount(test.utterance)
+    assert lengths.min() >= 7 and lengths.max() <= 29 and test.time.max() == lengths.max() - 1
+    both = load_japanese_vowels("all")
+    assert both.n_utterances == 640 and set(both.split) == {"train", "test"}
+    with pytest.raises(ValueError, match="split"):
+        load_japanese_vowels("dev")
+
+
+def test_read_ts_cases_of_different_lengths(tmp_path):
+    from nica.datasets.shipped import read_ts_cases
+
+    path = tmp_path / "t.ts"
+    path.write_text("@problemName T\n@data\n1,2,3:4,5,6:a\n7,8:9,10:b\n")
+    series, labels = read_ts_cases(path)
+    assert [s.shape for s in series] == [(2, 3), (2, 2)] and list(labels) == ["a", "b"]
+    path.write_text("@data\n1,2,3:4,5,6:a\n7,8:b\n")
+    with pytest.raises(ValueError, match="same channels"):
+        read_ts_cases(path)

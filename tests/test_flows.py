@@ -107,7 +107,7 @@ def test_invertible_mlp_inverse_and_log_det_per_model(n_models):
 @pytest.mark.parametrize("prior", ["gaussian", "auto"])
 def test_stacked_flow_select_is_that_model(prior):
     torch.manual_seed(2)
-    module = _perturbed(IFlowModule(IFlowConfig(x_dim=2, aux_dim=3, n_models=3, prior=prior)), 8)
+    module = _perturbed(IFlowModule(IFlowConfig(n_latent=2, aux_dim=3, n_models=3, prior=prior)), 8)
     x, u = _points(2), torch.eye(3, dtype=torch.float64)[[0, 1, 2, 1]]
     expected = ["gaussian"] * 3 if prior == "gaussian" else ["gaussian", "gaussian", "laplace"]
     assert module.restart_priors() == expected
@@ -118,7 +118,7 @@ def test_stacked_flow_select_is_that_model(prior):
     with pytest.raises(IndexError):
         module.select(3)
     with pytest.raises(ValueError, match="pass n_restarts=1"):
-        IFlowModule(IFlowConfig(x_dim=2, aux_dim=3, flow="affine-coupling", n_models=2))
+        IFlowModule(IFlowConfig(n_latent=2, aux_dim=3, flow="affine-coupling", n_models=2))
 
 
 # ---------------------------------------------------------------- likelihood
@@ -126,7 +126,7 @@ def test_stacked_flow_select_is_that_model(prior):
 @pytest.mark.parametrize("prior", ["gaussian", "laplace"])
 def test_log_prob_is_the_change_of_variables(prior, flow):
     torch.manual_seed(0)
-    config = IFlowConfig(x_dim=2, aux_dim=3, prior=prior, flow=flow, n_flows=2, hidden_dim=8)
+    config = IFlowConfig(n_latent=2, aux_dim=3, prior=prior, flow=flow, n_flows=2, hidden_dim=8)
     module = _perturbed(IFlowModule(config), 4)
     x = _points(2)
     u = torch.eye(3, dtype=torch.float64)[[0, 1, 2, 1]]
@@ -150,7 +150,7 @@ def test_log_prob_is_the_change_of_variables(prior, flow):
 
 def test_one_dimensional_gaussian_flow_density_integrates_to_one():
     torch.manual_seed(0)
-    module = _perturbed(IFlowModule(IFlowConfig(x_dim=1, aux_dim=2, n_flows=2, hidden_dim=8)), 5)
+    module = _perturbed(IFlowModule(IFlowConfig(n_latent=1, aux_dim=2, n_flows=2, hidden_dim=8)), 5)
     grid = torch.linspace(-60, 60, 120_001, dtype=torch.float64).unsqueeze(1)
     u = torch.tensor([[1.0, 0.0]], dtype=torch.float64).expand(len(grid), 2)
     with torch.no_grad():

@@ -121,7 +121,8 @@ def test_fit_bad_input_on_the_flow_path(tmp_path, clean_square):
     for option in (["--objective", "elbo"], ["--decoder-var", "0.1"], ["--preset", "authors"],
                    ["--encoder-sees-u"]):
         result = run("fit", path, "--n-components", "2", "--out", tmp_path / "m", *option, *CLI_FAST, ok=False)
-        assert result.exit_code == 1 and "applies to the iVAE" in result.output and "--model ivae" in result.output
+        assert result.exit_code == 1 and "applies to --model ivae" in result.output
+        assert "but the model is 'flow' (chosen by --model auto" in result.output
         assert not (tmp_path / "m").exists()
     assert "unknown --model 'glow'" in run("fit", path, "--n-components", "2", "--model", "glow",
                                            "--out", tmp_path / "m", ok=False).output
@@ -144,7 +145,7 @@ def test_fit_bad_input_on_the_flow_path(tmp_path, clean_square):
 def test_threads_reach_the_fit_and_are_restored(monkeypatch, clean_square):
     import torch
 
-    import nica.flows.estimator as flow_estimator
+    import nica.base.estimator as flow_estimator
 
     seen = []
     original = flow_estimator.train

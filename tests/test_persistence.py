@@ -227,9 +227,35 @@ def test_committed_fixture_model_reproduces_its_latents(version):
     # another torch or CPU may round differently in the last bits, never more
     np.testing.assert_allclose(model.transform(x, u), z, rtol=1e-5, atol=1e-6)
     if version >= 3:  # the restarts are kept with the model
-        restarts = model.transform_restarts(x)
+        restarts = model.transform_restarts(x, u)
         assert restarts.shape == (2, len(x), 2)
         np.testing.assert_allclose(restarts[model.selected_restart_], z, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name, estimator", [("iflow", "IFlow"), ("iflow_pca", "IFlow"),
+                                             ("temporal", "TemporalIVAE")])
+def test_committed_fixtures_of_other_estimators_reproduce_their_latents(name, estimator):
+    # saved by the nica of their day; see tests/fixtures/make_saved_estimators.py
+    model = nica.load(FIXTURES / f"saved_{name}_v3")
+    with np.load(FIXTURES / f"saved_{name}_v3_data.npz") as f:
+        x, u, z = f["x"], f["u"], f["z"]
+    assert type(model).__name__ == estimator and model.n_components == 2
+    np.testing.assert_allclose(model.transform(x), z, rtol=1e-5, atol=1e-6)
+    assert np.isfinite(model.score(x, u))
+
+
+def test_committed_switching_fixture_of_format_3_loads_with_one_restart_and_score_in_x_units():
+    # saved before the skeleton (format 3: no restarts' record, the history under "elbo",
+    # score_ in the units of the flow's standardised input); see make_saved_estimators.py
+    path = FIXTURES / "saved_switching_v3"
+    model = nica.load(path)
+    with np.load(FIXTURES / "saved_switching_v3_data.npz") as f:
+        x, z = f["x"], f["z"]
+    assert type(model).__name__ == "SwitchingTemporalFlow" and model.n_regimes_ == 2
+    np.testing.assert_allclose(model.transform(x), z, rtol=1e-5, atol=1e-6)
+    assert model.selected_restart_ == 0 and model.restart_score_.shape == (1,)
+    assert model.score_ == pytest.approx(model.history_.score[-1] - model.projection_.log_jacobian())
+    assert nica.persistence.model_info(path)["restarts"] == {"n_restarts": 1, "selected": 0}
 
 
 def _rewrite_weights(path, convert):

@@ -10,7 +10,7 @@ from scipy.special import softmax
 
 import nica
 from nica import IVAE, VAE, IFlow
-from nica._label_posterior import label_log_prior
+from nica.base.label_posterior import label_log_prior
 from nica.cli import main
 
 FAST = dict(hidden_dim=16, n_layers=2, batch_size=100, max_steps=30, device="cpu")

@@ -17,7 +17,7 @@ import torch
 from click.testing import CliRunner
 
 import nica
-from nica._checkpointing import fit_lock, working_folder
+from nica.base.checkpointing import fit_lock, working_folder
 from nica.cli import main
 from nica.persistence import CONFIG_FILE, WEIGHTS_FILE
 

@@ -9,9 +9,8 @@ import torch
 from click.testing import CliRunner
 
 import nica
-from nica import SwitchingTemporalFlow
+from nica import IdentifiabilityWarning, SwitchingTemporalFlow
 from nica.cli import main
-from nica import IdentifiabilityWarning
 from nica.datasets.energy_landscape import (SUPPORTS, boundary_buffer, energy, energy_gradient,
                                             make_energy_landscape, well_of_x)
 from nica.datasets.switching import cyclic_chain, distinct_supports, make_switching, random_chain, \
@@ -301,7 +300,7 @@ def test_regimes_need_the_temporal_model_and_predict_regime_needs_regimes(switch
     np.savez(data, x=switching.x[:, 0], u=switching.regimes[:, 0])
     result = CliRunner().invoke(main, ["fit", str(data), "--n-components", "3", "--out", str(tmp_path / "m"),
                                        "--regimes", "2"])
-    assert result.exit_code != 0 and "--model temporal only" in result.output
+    assert result.exit_code != 0 and "--regimes applies to --model switching" in result.output
     with pytest.warns(IdentifiabilityWarning):  # 2 regimes are too few for 3 latents: a model all the same
         model = nica.IVAE(3, max_steps=2, device="cpu").fit(switching.x[:, 0], switching.regimes[:, 0])
     model.save(tmp_path / "ivae")

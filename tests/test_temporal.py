@@ -259,7 +259,7 @@ def test_bad_input_is_refused_before_training(series, X, u, params, fragment):
 
 
 def test_the_fit_runs_on_n_threads_and_restores_the_callers_setting(series, monkeypatch):
-    import nica.temporal.estimator as temporal_estimator
+    import nica.base.estimator as temporal_estimator
 
     seen = []
     original = temporal_estimator.train
@@ -315,9 +315,9 @@ def test_fit_and_transform_a_series_from_the_command_line(series, tmp_path):
 
 
 @pytest.mark.parametrize("args, fragment", [
-    (["--model", "temporal", "--prior", "laplace"], "--prior: iVAE option(s), not taken by --model temporal"),
-    (["--model", "temporal", "--restarts", "4"], "--restarts: iVAE option(s), not taken by --model temporal"),
-    (["--lags", "2"], "--lags applies to --model temporal only"),
+    (["--model", "temporal", "--prior", "laplace"], "--prior applies to --model ivae, beta-tcvae"),
+    (["--model", "temporal", "--objective", "elbo"], "but the model is 'temporal'; pass --model ivae"),
+    (["--lags", "2"], "--lags applies to --model switching, temporal, but the model is 'flow'"),
     (["--model", "temporal", "--lags", "700"], "too short for the model's lags"),
 ])
 def test_command_line_errors_are_one_line(series, tmp_path, args, fragment):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import nica.estimator
+import nica.base.estimator
 from nica import IVAE, VAE
 from nica._validation import AuxEncoder, check_observations
 
@@ -17,7 +17,7 @@ def no_training(monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("training started although the input was invalid")
 
-    monkeypatch.setattr(nica.estimator, "train", forbidden)
+    monkeypatch.setattr(nica.base.estimator, "train", forbidden)
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import numbers
+import os
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -44,6 +45,14 @@ def torch_threads(n_threads: int | None) -> Iterator[None]:
             torch.set_num_threads(previous)
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on: its affinity mask (what SLURM, cgroups' cpusets or
+    ``taskset`` give it) where the system reports one, else ``os.cpu_count()``."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -59,4 +68,4 @@ def fits_on_threads(fit: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-__all__ = ["check_threads", "fits_on_threads", "torch_threads"]
+__all__ = ["check_threads", "fits_on_threads", "torch_threads", "usable_cpus"]

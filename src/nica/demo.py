@@ -8,7 +8,7 @@ from pathlib import Path
 
 from nica.datasets import make_nonstationary
 from nica.datasets.io import refuse_existing
-from nica.estimator import IVAE, VAE
+from nica.ivae.estimator import IVAE, VAE
 from nica.metrics import mean_corr_coef, weak_mean_corr_coef
 from nica.model_choice import make_model
 from nica.plotting import plot_recovery

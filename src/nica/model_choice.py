@@ -17,8 +17,10 @@ lower bound of the same log p(x | u)), and both ``score`` methods return that qu
 sample in the units of X, so they can be compared on held-out data
 (:func:`compare_models`).
 
-Other models register with :func:`register_model` and become ``model=NAME`` here and
-``nica fit --model NAME``.
+Every estimator registered with a model name (:mod:`nica.base.registry`: ``"ivae"``,
+``"vae"``, ``"beta-vae"``, ``"beta-tcvae"``, ``"flow"``, ``"temporal"``, ``"switching"``,
+``"latent-causal"``, ``"tcl"``, and any of your own) is ``model=NAME`` here, ``nica fit
+--model NAME`` and ``nica sweep``'s ``model.estimator``.
 """
 
 from __future__ import annotations
@@ -28,25 +30,16 @@ from typing import Any
 
 import numpy as np
 
-from nica._base import check_positive_int
+from nica.base.params import check_n_components
 from nica._validation import check_observations
 from nica.datasets.streaming import is_out_of_core
 from nica.datasets.tabular import split_aux
-from nica.estimator import IVAE
-from nica.flows import IFlow
+from nica.base.registry import ModelTable, register_model
 
-#: name -> estimator class, for ``fit_model(model=NAME)`` and ``nica fit --model NAME``
-MODELS: dict[str, type] = {"ivae": IVAE, "flow": IFlow}
-
-
-def register_model(name: str, cls: type) -> type:
-    """Make estimator class ``cls`` available as ``model=name`` (``cls(n_components,
-    **params)`` must build it, and ``fit(X, u)`` fit it); returns ``cls``."""
-    known = MODELS.get(name)
-    if known is not None and known is not cls:
-        raise ValueError(f"the model name {name!r} is taken by {known.__name__}")
-    MODELS[name] = cls
-    return cls
+#: name -> estimator class, for ``fit_model(model=NAME)``, ``nica fit --model NAME`` and
+#: ``nica sweep``: a live view of the estimators registered with a model name
+#: (:func:`nica.base.registry.register_estimator`, or :func:`register_model`)
+MODELS = ModelTable()
 
 
 @dataclass(frozen=True)
@@ -72,9 +65,7 @@ def choose_model(X: Any, n_components: int) -> ModelChoice:
     {'decoder': 'bernoulli'}
     """
     n_features = _n_features(X)
-    n = check_positive_int(n_components, "n_components")
-    if n > n_features:
-        raise ValueError(f"n_components={n} exceeds the {n_features} features of X")
+    n = check_n_components(n_components, n_features)
     if is_out_of_core(X):
         return ModelChoice("ivae", {}, "X is read from disk batch by batch, which the iVAE supports")
     x = check_observations(X, "X")

@@ -45,8 +45,8 @@ from nica._validation import AuxEncoder, check_observations, check_same_length
 from nica._model_dir import check_model_output
 from nica.datasets.io import atomic_write, refuse_existing
 from nica.datasets.tabular import split_aux
-from nica._ivae_settings import SHAPE_DEFAULTS
-from nica.estimator import IVAE
+from nica.ivae.settings import SHAPE_DEFAULTS
+from nica.ivae.estimator import IVAE
 from nica.training.checkpoint import CHECKPOINT_FILE
 
 #: the estimator settings under which fits are compared by their ELBO (here: of different
@@ -264,10 +264,12 @@ def select_n_components(
         settings["prior_net"] = "table" if kind == "categorical" else "mlp"
     # data, u and every parameter are checked once, before any fit
     probe = IVAE(1, **settings)
-    x_checked, aux, _ = probe._check_fit_inputs(X, u)
+    inputs = probe._fit_inputs(X, u)
+    x_checked, aux = inputs.x, inputs.aux
     dims = _check_candidates(range(1, x_checked.shape[1] + 1) if candidates is None else candidates,
                              x_checked.shape[1])
     probe._train_config().validate()
+    probe._objective()
     probe._check_restarts()
     if validation_data is not None:
         if not isinstance(validation_data, tuple) or len(validation_data) != 2:

@@ -5,43 +5,42 @@ Writes are atomic: the directory is assembled under a temporary name beside the
 target and renamed into place, so a crash leaves either the old model or the new one.
 
 This module knows no concrete estimator. Each estimator class registers the name it is
-saved under (``"estimator"`` in ``config.json``) and its :class:`SaveFormat` with
-:func:`register_estimator`; :func:`load` rebuilds the class registered under the saved
-name. A built-in estimator is registered when its module is imported: :func:`load`
-imports it by name from :data:`BUILTIN_ESTIMATORS` (a table of module paths, not an
-import of the classes), so a model loads in a fresh process; an estimator of your own
-registers when your module is imported, before you load its models.
+saved under (``"estimator"`` in ``config.json``) and its :class:`SaveFormat` in the one
+registry of estimators (:mod:`nica.base.registry`, :func:`register_estimator`);
+:func:`load` rebuilds the class registered under the saved name. The registry finds the
+built-in estimators by itself (importing their families by name on first need), so a
+model loads in a fresh process; an estimator of your own registers when your module is
+imported, before you load its models.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import stat
 import tempfile
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from nica._base import resolve_device
 from nica._fs import TooLargeError, check_allocation, exchange, publish_permissions, remove_stale_temps, \
     temp_prefix
 from nica._model_dir import CONFIG_FILE, MODEL_FILES, WEIGHTS_FILE, absolute, check_model_output, \
     is_nica_config, parse_config
 from nica._version import __version__
+from nica.base.params import resolve_device
+from nica.base.registry import ESTIMATOR_TYPES, EstimatorType, SavedType, register_estimator, registered_type, type_of
 
 #: 2: every tensor has a leading model dimension (stacked restarts); 1 is read and converted.
 #: 3: also every restart (``restarts.*``), u's label counts and X's column names; 1-2 load
-#: without them (no restarts after load, uniform label prior, no column check)
-FORMAT_VERSION = 3
-
-T = TypeVar("T", bound=type)
+#: without them (no restarts after load, uniform label prior, no column check).
+#: 4: the flow's module config names its width ``n_latent`` (was ``x_dim``), and the
+#: temporal model and TCL save their restarts' settings; 1-3 load as before (a nica that
+#: reads up to 3 refuses a format-4 model with a message rather than misreading it)
+FORMAT_VERSION = 4
 
 
 class SaveFormat(Protocol):
@@ -96,75 +95,13 @@ def load_module_state(module: torch.nn.Module, state: dict[str, torch.Tensor], d
     module.to(device).eval()
 
 
-@dataclass(frozen=True)
-class SavedType:
-    """A registered estimator: the class a saved model loads as, and its save format."""
-
-    cls: type
-    save_format: SaveFormat
-
-
-#: saved name (``"estimator"`` in config.json) -> the class it loads as and its format
-ESTIMATOR_TYPES: dict[str, SavedType] = {}
-
-#: saved name of each built-in estimator -> the module whose import registers it
-BUILTIN_ESTIMATORS = {
-    "IVAE": "nica.estimator",
-    "VAE": "nica.estimator",
-    "BetaVAE": "nica.baselines.vae",
-    "BetaTCVAE": "nica.baselines.vae",
-    "IFlow": "nica.flows.estimator",
-    "LatentCausalVAE": "nica.latent_causal.estimator",
-    "TemporalIVAE": "nica.temporal.estimator",
-    "SwitchingTemporalFlow": "nica.temporal.switching_estimator",
-}
-
-
-def registered_type(name: str) -> SavedType:
-    """The class and save format registered under ``name``, importing a built-in
-    estimator's module first if need be; KeyError for a name nothing registers."""
-    if name not in ESTIMATOR_TYPES and name in BUILTIN_ESTIMATORS:
-        importlib.import_module(BUILTIN_ESTIMATORS[name])
-    return ESTIMATOR_TYPES[name]
-
-
-def register_estimator(name: str, save_format: SaveFormat) -> Callable[[T], T]:
-    """Class decorator: models of this class are saved under ``name`` in ``save_format``,
-    and a saved model of that name loads as this class.
-
-    Examples
-    --------
-    >>> from nica import IVAE
-    >>> from nica._ivae_format import IVAE_FORMAT
-    >>> @register_estimator("CenteredIVAE", IVAE_FORMAT)
-    ... class CenteredIVAE(IVAE):
-    ...     '''An IVAE that always centres X.'''
-    >>> ESTIMATOR_TYPES["CenteredIVAE"].cls is CenteredIVAE
-    True
-    >>> del ESTIMATOR_TYPES["CenteredIVAE"]
-    """
-
-    def register(cls: T) -> T:
-        known = ESTIMATOR_TYPES.get(name)
-        if known is not None and _qualified_name(known.cls) != _qualified_name(cls):
-            raise ValueError(f"the saved-estimator name {name!r} is taken by {_qualified_name(known.cls)}")
-        ESTIMATOR_TYPES[name] = SavedType(cls, save_format)
-        return cls
-
-    return register
-
-
-def _qualified_name(cls: type) -> str:
-    return f"{cls.__module__}.{cls.__qualname__}"
-
-
 def _saved_type(cls: type) -> tuple[str, SaveFormat]:
     """The name ``cls`` is saved under and its format; a subclass that did not register
     is saved under its class name in the format of its nearest registered base."""
     for base in cls.__mro__:
-        for name, saved in ESTIMATOR_TYPES.items():
-            if saved.cls is base:
-                return (name if base is cls else cls.__name__), saved.save_format
+        saved = type_of(base)
+        if saved is not None and saved.save_format is not None:
+            return (saved.name if base is cls else cls.__name__), saved.save_format
     raise TypeError(f"{cls.__name__} has no save format: register it with nica.persistence.register_estimator")
 
 
@@ -352,6 +289,8 @@ def load(path: str | Path, *, device: str = "cpu") -> Any:
         raise ValueError(f"{source / WEIGHTS_FILE} is corrupt: tensor(s) {broken[:5]} hold NaN or infinite values")
     try:  # everything read from config.json: a missing or malformed entry is one clear error
         saved = registered_type(config["estimator"])
+        if saved.save_format is None:
+            raise TypeError(f"{saved.name} has no save format")
         _check_sizes(saved, config, state)
         model = saved.save_format.rebuild(saved.cls, dict(config["params"]), config)
     except TooLargeError as exc:
@@ -390,3 +329,8 @@ def model_info(path: str | Path) -> dict[str, Any]:
         "params": config["params"],
         **registered_type(config["estimator"]).save_format.describe(model),
     }
+
+
+__all__ = ["CONFIG_FILE", "ESTIMATOR_TYPES", "EstimatorType", "FORMAT_VERSION", "SaveFormat", "SavedType",
+           "WEIGHTS_FILE", "load", "load_module_state", "model_info", "read_config", "register_estimator",
+           "registered_type", "save_model"]

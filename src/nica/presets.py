@@ -3,7 +3,7 @@
 ``"default"`` is the estimator's own defaults, chosen by the measurements in
 docs/tuning.md: the authors' reweighted objective, a zero-mean variance-modulated prior,
 decoder variance 0.1, batch 64, Adam 1e-2, hidden width 10 per observed feature in
-[50, 100]; and, by the shape of X (:data:`nica.estimator.SHAPE_DEFAULTS`), with as many
+[50, 100]; and, by the shape of X (:data:`nica.ivae.SHAPE_DEFAULTS`), with as many
 latents as features a prior with one row of parameters per label, standardised X,
 10,000 steps with a cosine schedule, one encoder network with two heads and an encoder
 q(z | x) that does not see u; with fewer latents the authors' recipe below.

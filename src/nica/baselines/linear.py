@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from nica._base import (
+from nica.base.params import (
     ParamsMixin,
     check_fitted,
     check_n_components,

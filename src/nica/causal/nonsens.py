@@ -18,10 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from nica._base import ParamsMixin, check_fitted, check_new_observations
+from nica.base.params import ParamsMixin, check_fitted, check_new_observations
 from nica._random import as_generator, draw_seed
 from nica._validation import AuxEncoder, check_observations, check_same_length
-from nica.baselines import TCL
 from nica.causal.hsic import (
     DEFAULT_MAX_SAMPLES,
     DEFAULT_PERMUTATIONS,
@@ -31,11 +30,12 @@ from nica.causal.hsic import (
     rows_to_test,
 )
 from nica.causal.ordering import CORRECTIONS, CausalOrdering, adjust_pvalues, causal_order
-from nica.estimator import IVAE
-from nica.flows import IFlow
+from nica.base.registry import ModelTable
 
-#: the unmixing estimators known by name (any object with fit(X, u) and transform(X, u) works)
-UNMIXINGS = {"ivae": IVAE, "flow": IFlow, "tcl": TCL}
+#: the unmixing estimators known by name: a live view of the estimators registered with
+#: ``unmixing=True`` (:mod:`nica.base.registry`: ``"flow"``, ``"ivae"``, ``"tcl"``); any
+#: object with fit(X, u) and transform(X, u) works too
+UNMIXINGS = ModelTable(unmixing=True)
 
 
 class NonSENS(ParamsMixin):
@@ -44,8 +44,8 @@ class NonSENS(ParamsMixin):
     Parameters
     ----------
     unmixing : ``"flow"`` (default: :class:`nica.IFlow` at its defaults, the identifiable
-        flow: exact likelihood, learned prior mean and scale; on the simulated pairs of
-        docs/results.md it unmixes near-exactly and is right where the iVAE is not),
+        flow: exact likelihood, learned prior mean and scale; docs/results.md, section
+        causal, compares the unmixings),
         ``"ivae"`` (:class:`nica.IVAE`, its defaults; the iVAE paper's choice), ``"tcl"``
         (:class:`nica.TCL`, the original NonSENS paper's choice), or an
         unfitted estimator with ``fit(X, u)`` and ``transform(X, u)`` and

@@ -1,5 +1,5 @@
-"""The ``nica`` command line: simulate, fit, select-n, transform, evaluate, info, demo,
-sweep, reproduce, predict-u, causal.
+"""The ``nica`` command line: simulate, fit, select-n, transform, evaluate, consistency, info,
+demo, sweep, reproduce, predict-u, causal.
 
 No command replaces an existing output unless given ``--overwrite``; outputs are checked
 before any work and written atomically, so a failed command leaves no partial file.
@@ -19,6 +19,7 @@ import click
 
 from nica.cli._common import USER_ERRORS, data_options, one_line_warning, user_errors
 from nica.cli.causal import causal
+from nica.cli.consistency import consistency_command
 from nica.cli.demo import demo
 from nica.cli.fit import fit, parse_candidates, select_n
 from nica.cli.info import info
@@ -52,8 +53,8 @@ def main(ctx: click.Context, threads: int | None) -> None:
     warnings.showwarning = one_line_warning
 
 
-for _command in (simulate, fit, select_n, transform, evaluate, info, demo, sweep_command, reproduce_command,
-                 predict_u, predict_regime, causal):
+for _command in (simulate, fit, select_n, transform, evaluate, consistency_command, info, demo, sweep_command,
+                 reproduce_command, predict_u, predict_regime, causal):
     main.add_command(_command)
 del _command
 

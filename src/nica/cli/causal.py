@@ -14,8 +14,9 @@ from nica.cli._common import data_options, read_xu, user_errors
 @click.command("causal")
 @click.argument("data", type=click.Path(path_type=Path))
 @data_options
-@click.option("--method", "unmixing", type=click.Choice(["flow", "ivae", "tcl"]), default="flow",
-              show_default=True, help="nonlinear ICA that unmixes the disturbances (flow: nica.IFlow)")
+@click.option("--method", "unmixing", default="flow", show_default=True,
+              help="nonlinear ICA that unmixes the disturbances, a model NonSENS may unmix with "
+                   "(nica.causal.nonsens.UNMIXINGS): flow (nica.IFlow), ivae or tcl")
 @click.option("--prior-mean/--no-prior-mean", default=None,
               help="flow, iVAE: learn a u-dependent prior mean (for disturbances whose mean changes with u; "
                    "on by default for the flow, off for the iVAE)")
@@ -50,12 +51,16 @@ def causal(ctx: click.Context, data: Path, u_file: Path | None, x_key: str, u_ke
     support it at --alpha, and the p-values; --json prints them as one object.
     """
     from nica.causal import NonSENS
+    from nica.causal.nonsens import UNMIXINGS
 
+    if unmixing not in UNMIXINGS:
+        raise click.BadParameter(f"{unmixing!r} is not one of {sorted(UNMIXINGS)}", param_hint="'--method'")
     ds = read_xu(data, u_file, x_key, u_key, x_cols, u_cols)
     params: dict[str, Any] = {}
     if prior_mean is not None:
-        if unmixing not in ("ivae", "flow"):
-            raise ValueError("--prior-mean applies to --method ivae or flow only")
+        takers = [name for name, cls in UNMIXINGS.items() if "prior_mean" in cls._param_names()]
+        if unmixing not in takers:
+            raise ValueError(f"--prior-mean applies to --method {' or '.join(sorted(takers))} only")
         params["prior_mean"] = prior_mean
     if max_steps is not None:
         params["max_steps"] = max_steps

@@ -7,13 +7,16 @@ from typing import Any
 
 import click
 
-from nica.cli._common import check_model_outputs, check_outputs, data_options, overwrite_option, read_xu, \
-    user_errors
+from nica.cli._common import check_model_outputs, data_options, overwrite_option, read_xu, user_errors
+from nica.cli.regimes import parse_regimes
 from nica.presets import PRESETS
 
 
-#: options that only the iVAE takes (``nica fit --model ivae``, or auto on binary or streamed X)
-IVAE_ONLY = ("preset", "objective", "encoder_sees_u", "decoder", "decoder_var", "stream")
+#: ``nica fit`` options that are not a parameter of the estimator: how the data are read
+#: (``stream``: the estimator must stream) and the iVAE family's named configurations
+#: (``preset``: the estimator must have ``from_preset``); every other option is the
+#: parameter of its name, and is refused for a model that has no such parameter
+NOT_PARAMETERS = ("stream", "preset")
 
 
 @click.command()
@@ -24,11 +27,15 @@ IVAE_ONLY = ("preset", "objective", "encoder_sees_u", "decoder", "decoder_var", 
 @click.option("--model", "model_name", default="auto", show_default=True,
               help="auto (the identifiable flow for real-valued x, on its top principal components when "
                    "--n-components is smaller than its number of features; the iVAE for binary x or --stream), "
-                   "or a model name: ivae, flow; or temporal: nica.TemporalIVAE on a series, x (T, d) and u "
-                   "the domain of each step (optional)")
+                   "or a model name (nica.MODELS): ivae, vae, beta-vae, beta-tcvae, flow, latent-causal, tcl; "
+                   "or temporal: nica.TemporalIVAE on a series, x (T, d) and u the domain of each step "
+                   "(optional), which with --regimes (or fewer latents than features) is switching: "
+                   "nica.SwitchingTemporalFlow. Each model takes the options below that name its parameters")
 @click.option("--lags", type=int, help="--model temporal: past steps the transition reads [default: 1]")
-@click.option("--regimes", help="--model temporal: K hidden regimes whose transitions differ, or 'auto' (K "
-                                "by held-out likelihood): nica.SwitchingTemporalFlow")
+@click.option("--regimes", "n_regimes", callback=lambda ctx, param, value: None if value is None
+              else parse_regimes(value),
+              help="--model temporal: K hidden regimes whose transitions differ, or 'auto' (K "
+                   "by held-out likelihood): nica.SwitchingTemporalFlow")
 @click.option("--preset", type=click.Choice(sorted(PRESETS)), default=None,
               help="iVAE configuration [default: default]")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -47,9 +54,10 @@ IVAE_ONLY = ("preset", "objective", "encoder_sees_u", "decoder", "decoder_var", 
 @click.option("--layers", "n_layers", type=int, help="layers of every MLP")
 @click.option("--u-type", type=click.Choice(["auto", "categorical", "continuous"]))
 @click.option("--restarts", "n_restarts", type=int, help="initialisations trained side by side; one is kept")
-@click.option("--selection", type=click.Choice(["agreement", "elbo", "first"]),
-              help="how the kept restart is chosen (never from true sources; for the flow 'elbo' is "
-                   "its exact log-likelihood)")
+@click.option("--selection", type=click.Choice(["agreement", "score", "elbo", "likelihood", "first"]),
+              help="how the kept restart is chosen (never from true sources): agreement, or score: the "
+                   "model's own training score (the iVAE's ELBO, the flow's exact log-likelihood; elbo and "
+                   "likelihood name it too), or first")
 @click.option("--checkpoint-dir", type=click.Path(file_okay=False, path_type=Path),
               help="keep the fit's checkpoints here [default: a working folder .NAME.checkpoints "
                    "beside --out, removed when the fit succeeds]")
@@ -64,9 +72,8 @@ IVAE_ONLY = ("preset", "objective", "encoder_sees_u", "decoder", "decoder_var", 
 @click.pass_context
 @user_errors
 def fit(ctx: click.Context, data: Path, n_components: int, out: Path, u_file: Path | None, x_key: str,
-        u_key: str, x_cols: str | None, u_cols: str | None, model_name: str, lags: int | None,
-        regimes: str | None, seed: int, epochs: float | None, max_steps: int | None, quiet: bool, overwrite: bool,
-        **options: Any) -> None:
+        u_key: str, x_cols: str | None, u_cols: str | None, model_name: str, seed: int,
+        epochs: float | None, max_steps: int | None, quiet: bool, overwrite: bool, **options: Any) -> None:
     """Fit a model to DATA and save it to --out.
 
     DATA is an .npz or HDF5 file with arrays x and u, a .csv or .parquet table (u from
@@ -80,48 +87,30 @@ def fit(ctx: click.Context, data: Path, n_components: int, out: Path, u_file: Pa
     also used when --n-components is below the number of features: a flow on the top
     principal components), and ``nica predict-regime`` reads the regimes of new series.
     """
-    if model_name == "temporal":
-        _fit_temporal(data, n_components, out, (u_file, x_key, u_key, x_cols, u_cols), lags, seed, epochs,
-                      max_steps, quiet, overwrite, options, (ctx.obj or {}).get("threads"), regimes)
-        return
-    if regimes is not None:
-        raise click.UsageError("--regimes applies to --model temporal only")
-    if lags is not None:
-        raise click.UsageError("--lags applies to --model temporal only")
+
     import numpy as np
 
-    from nica._checkpointing import checkpoints_beside
-    from nica.datasets.io import DataFileError, Dataset, load_dataset
-    from nica.model_choice import MODELS, ModelChoice, choose_model, make_model
+    from nica.base.checkpointing import checkpoints_beside
+    from nica.model_choice import MODELS, choose_model, make_model
     from nica.training.distributed import rank_and_size
 
-    check_model_outputs(out, overwrite)
     checkpoint_dir = options.pop("checkpoint_dir")
     given = {k: v for k, v in options.items() if v is not None}
     stream, resume = bool(given.pop("stream", False)), bool(given.pop("resume", False))
-    if model_name != "auto" and model_name not in MODELS:
-        raise ValueError(f"unknown --model {model_name!r}; choose auto or one of {sorted(MODELS)}")
-    if stream:
-        from nica.datasets.streaming import open_array, read_store_array
-
-        if data.suffix.lower() == ".zarr" and u_file is None:  # a zarr store is a folder of arrays
-            ds = Dataset(x=None, u=read_store_array(data, u_key))
-        else:
-            ds = load_dataset(data, u_path=u_file, u_key=u_key, u_cols=u_cols, parts=("u",))
-        if ds.u is None:
-            raise DataFileError(f"{data} has no auxiliary variable {u_key!r}; pass --u FILE")
-        ds.x = open_array(data, key=x_key)
-    else:
-        ds = read_xu(data, u_file, x_key, u_key, x_cols, u_cols)
-    choice = choose_model(ds.x, n_components) if model_name == "auto" else ModelChoice(model_name)
-    chosen = choice.name
-    if chosen != "ivae":
-        flags = {**given, "stream": stream or None}
-        misplaced = [f"--{k.replace('_', '-')}" for k in IVAE_ONLY if flags.get(k) is not None]
-        if misplaced:
-            reason = f" (chosen by --model auto: {choice.reason})" if model_name == "auto" else ""
-            raise ValueError(f"{', '.join(misplaced)} appl{'ies' if len(misplaced) == 1 else 'y'} to the iVAE, "
-                             f"but the model is {chosen!r}{reason}; pass --model ivae to fit an iVAE")
+    flags = {**given, "stream": stream or None}
+    if model_name != "auto":
+        if model_name not in MODELS:
+            raise ValueError(f"unknown --model {model_name!r}; choose auto or one of {sorted(MODELS)}")
+        refuse_misplaced(flags, _series_choice(model_name, given, n_components, None), model_name)  # before any work
+    check_model_outputs(out, overwrite)
+    named = MODELS[model_name] if model_name != "auto" else None
+    ds = _read_data(data, (u_file, x_key, u_key, x_cols, u_cols), named, stream)
+    choice = (choose_model(ds.x, n_components) if model_name == "auto"
+              else _series_choice(model_name, given, n_components, ds.x))
+    cls = MODELS[choice.name]
+    refuse_misplaced(flags, choice, model_name)
+    if epochs is not None and choice.name == "switching":
+        raise click.UsageError("--epochs: give --max-steps for --model temporal with regimes")
     if "decoder_var" in given and given["decoder_var"] != "learned":
         try:
             given["decoder_var"] = float(given["decoder_var"])
@@ -131,22 +120,18 @@ def fit(ctx: click.Context, data: Path, n_components: int, out: Path, u_file: Pa
     params = {**choice.params, "random_state": seed, "verbose": not quiet, **given}
     if threads is not None:
         params["n_threads"] = threads
-    if chosen == "ivae":
-        from nica.estimator import IVAE
-
-        model = IVAE.from_preset(params.pop("preset", "default"), n_components, **params)
-    else:
-        model = make_model(chosen, n_components, **params)
+    preset = params.pop("preset", None)
+    model = (cls.from_preset(preset, n_components, **params) if preset is not None
+             else make_model(choice.name, n_components, **params))
     if epochs is not None:
         if epochs <= 0:
             raise ValueError(f"--epochs must be > 0, got {epochs}")
-        max_steps = max(1, round(epochs * max(1, len(ds.x) // model.batch_size)))
+        max_steps = max(1, round(epochs * max(1, _n_examples(ds.x, model) // model.batch_size)))
     if max_steps is not None:
         model.set_params(max_steps=max_steps)
     rank = rank_and_size()[0]
     if rank == 0:
-        click.echo(f"model {chosen}" + (f" (auto: {choice.reason})" if model_name == "auto" else "")
-                   + ": fitting")
+        click.echo(f"model {choice.name}{_why(choice, model_name)}: fitting")
     # checkpoints without being asked: a killed fit continues with --resume
     with checkpoints_beside(model, out, checkpoint_dir=checkpoint_dir, resume=resume, remove=rank == 0,
                             lock=rank == 0):
@@ -160,79 +145,117 @@ def fit(ctx: click.Context, data: Path, n_components: int, out: Path, u_file: Pa
     click.echo(fit_summary(model, choice, model_name) + f"; saved to {out}")
 
 
+def _series_choice(name: str, given: dict[str, Any], n_components: int, x: Any) -> Any:
+    """``--model temporal`` is the temporal family: the switching flow
+    (:class:`nica.SwitchingTemporalFlow`, model ``switching``) with ``--regimes``, or with
+    fewer latents than features (a flow on the top principal components); otherwise
+    :class:`nica.TemporalIVAE`. Any other name stands for itself."""
+    from nica.model_choice import ModelChoice
+
+    if name != "temporal":
+        return ModelChoice(name)
+    if given.get("n_regimes") is not None:
+        return ModelChoice("switching", {}, "--regimes: transitions that switch with a hidden regime")
+    if x is not None and x.ndim >= 2 and 0 < n_components < x.shape[-1]:
+        return ModelChoice("switching", {}, "fewer latents than features: a flow on the top principal components")
+    return ModelChoice(name)
+
+
+def _read_data(data: Path, where: tuple, cls: type | None, stream: bool) -> Any:
+    """x and u as the model reads them: a series for a model of series (u optional),
+    x from disk with --stream, else a table (u required when the model needs it)."""
+    u_file, x_key, u_key, x_cols, u_cols = where
+    if stream:
+        from nica.datasets.io import DataFileError, Dataset, load_dataset
+        from nica.datasets.streaming import open_array, read_store_array
+
+        if data.suffix.lower() == ".zarr" and u_file is None:  # a zarr store is a folder of arrays
+            ds = Dataset(x=None, u=read_store_array(data, u_key))
+        else:
+            ds = load_dataset(data, u_path=u_file, u_key=u_key, u_cols=u_cols, parts=("u",))
+        if ds.u is None:
+            raise DataFileError(f"{data} has no auxiliary variable {u_key!r}; pass --u FILE")
+        ds.x = open_array(data, key=x_key)
+        return ds
+    need_u = cls is None or (cls.input_kind == "table" and cls.uses_u and cls.u_required is not None)
+    return read_xu(data, *where, need_u=need_u)
+
+
+def _n_examples(x: Any, model: Any) -> int:
+    """Training examples in x: its rows, or the windows of a series model."""
+    if getattr(model, "input_kind", "table") == "series":
+        return max(1, x.shape[-2] - model.lags) * (x.shape[0] if x.ndim == 3 else 1)
+    return len(x)
+
+
+def _takes(cls: type, option: str) -> bool:
+    """Whether estimator class ``cls`` takes the ``nica fit`` option of this parameter name."""
+    if option == "stream":
+        return bool(getattr(cls, "streams", False))
+    if option == "preset":
+        return hasattr(cls, "from_preset")
+    return option in cls._param_names()
+
+
+def refuse_misplaced(flags: dict[str, Any], choice: Any, requested: str) -> None:
+    """Refuse, naming the models that take them, the options the chosen model does not take
+    (each option is the estimator parameter of its name; the registry says which model has it)."""
+    from nica.model_choice import MODELS
+
+    cls = MODELS[choice.name]
+    misplaced = [k for k, v in flags.items() if v is not None and k in _option_flags() and not _takes(cls, k)]
+    if not misplaced:
+        return
+    names = ", ".join(_option_flags()[k] for k in misplaced)
+    takers = [name for name, other in MODELS.items() if all(_takes(other, k) for k in misplaced)]
+    takers.sort(key=lambda name: name != "ivae")  # the iVAE first: most options are its
+    reason = f" (chosen by --model auto: {choice.reason})" if requested == "auto" else ""
+    verb = "applies" if len(misplaced) == 1 else "apply"
+    if not takers:
+        raise ValueError(f"{names}: no model takes all of these, and {choice.name!r}{reason} takes none of them")
+    raise ValueError(f"{names} {verb} to --model {', '.join(takers)}, but the model is {choice.name!r}{reason}; "
+                     f"pass --model {takers[0]}" + (" (or another of those)" if len(takers) > 1 else ""))
+
+
+def _option_flags() -> dict[str, str]:
+    """Parameter name -> the ``nica fit`` option that sets it (e.g. n_restarts -> --restarts)."""
+    command = click.get_current_context().command
+    return {p.name: p.opts[0] for p in command.params if p.name not in (
+        "data", "n_components", "out", "u_file", "x_key", "u_key", "x_cols", "u_cols", "model_name", "seed",
+        "epochs", "max_steps", "checkpoint_dir", "resume", "device", "overwrite", "quiet")}
+
+
 def fit_summary(model: Any, choice: Any, requested: str) -> str:
     """One line on a finished fit (why the model was chosen is said before it starts): the
-    model, time, steps, the kept restart and
-    how far the restarts agree, and its log-likelihood (flow: exact, on all the training
-    data) or training ELBO (iVAE: the last epoch's mean, what the progress bar showed), per
-    sample in the units of X."""
+    model, time, steps, the kept restart and how far the restarts agree, and its training
+    score in words (the estimator's ``describe_score``: the flow's exact log-likelihood on
+    all the training data, the iVAE's last-epoch ELBO, ...)."""
     import numpy as np
+
+    from nica.training.selection import canonical_rule
 
     k = getattr(model, "n_restarts", 1)
     restarts = ""
     if k > 1:
         agreement = model.restart_agreement_[~np.eye(k, dtype=bool)]
-        rule = "log-likelihood" if hasattr(model, "log_likelihood_") and model.selection == "elbo" else model.selection
+        rule = model.selection
+        if canonical_rule(rule) == "score":  # the model's own training score, by its name
+            rule = model.score_name
         restarts = (f", restart {model.selected_restart_} of {k} kept by {rule}; "
                     f"the restarts' latents agree with MCC {agreement.mean():.3f}"
                     + (f" on average (pairs {agreement.min():.3f} to {agreement.max():.3f})" if k > 2 else ""))
-    if hasattr(model, "log_likelihood_"):
-        shown = float(np.mean(model.history_.model_elbo) - model.projection_.log_jacobian())
-        score = (f"log-likelihood {model.log_likelihood_:.3f} per sample in the units of X (exact, the kept "
-                 f"restart on all training rows; the progress bar's {shown:.3f} was the last epoch's mean "
-                 f"over mini-batches{' and restarts' if k > 1 else ''})")
-    else:
-        shown = "the progress bar showed the restarts' mean and range" if k > 1 else "as the progress bar showed"
-        score = (f"training ELBO {model.elbo_:.3f} per sample in the units of X (the last epoch's mean; "
-                 f"{shown})")
     return (f"model {choice.name}: fitted in {model.fit_time_:.1f} s ({model.n_steps_} steps{restarts}); "
-            f"{score}")
+            f"{model.describe_score()}")
 
 
-#: the options of ``nica fit`` that --model temporal takes (the others are the iVAE's / the flow's)
-TEMPORAL_OPTIONS = ("batch_size", "learning_rate", "u_type", "device")
-
-
-def _fit_temporal(data: Path, n_components: int, out: Path, where: tuple, lags: int | None, seed: int,
-                  epochs: float | None, max_steps: int | None, quiet: bool, overwrite: bool,
-                  options: dict[str, Any], threads: int | None, regimes: str | None = None) -> None:
-    """``nica fit --model temporal``: a :class:`nica.TemporalIVAE` on a series, or a
-    :class:`nica.SwitchingTemporalFlow` with --regimes or fewer latents than features."""
-    from nica.cli.regimes import describe_switching, fit_switching, parse_regimes
-    from nica.temporal import TemporalIVAE
-
-    given = [k for k, v in options.items() if v is not None and k not in TEMPORAL_OPTIONS]
-    if given:
-        flags = {p.name: p.opts[0] for p in click.get_current_context().command.params}
-        names = ", ".join(flags.get(k, "--" + k.replace("_", "-")) for k in given)
-        raise click.UsageError(f"{names}: iVAE option(s), not taken by --model temporal")
-    check_model_outputs(out, overwrite)
-    ds = read_xu(data, *where, need_u=False)
-    overrides = {k: v for k, v in options.items() if v is not None and k in TEMPORAL_OPTIONS}
-    if threads is not None:
-        overrides["n_threads"] = threads
-    if regimes is not None or (ds.x.ndim >= 2 and 0 < n_components < ds.x.shape[-1]):
-        if epochs is not None:
-            raise click.UsageError("--epochs: give --max-steps for --model temporal with regimes")
-        k = 1 if regimes is None else parse_regimes(regimes)
-        model = fit_switching(ds, n_components, k, 1 if lags is None else lags, seed, max_steps, quiet, overrides)
-        model.save(out, overwrite=overwrite)
-        click.echo(describe_switching(model, out))
-        return
-    model = TemporalIVAE(n_components, lags=1 if lags is None else lags, random_state=seed,
-                         verbose=not quiet, **overrides)
-    if epochs is not None:
-        if epochs <= 0:
-            raise ValueError(f"--epochs must be > 0, got {epochs}")
-        n_windows = max(1, ds.x.shape[-2] - model.lags) * (ds.x.shape[0] if ds.x.ndim == 3 else 1)
-        max_steps = max(1, round(epochs * max(1, n_windows // model.batch_size)))
-    if max_steps is not None:
-        model.set_params(max_steps=max_steps)
-    model.fit(ds.x, ds.u)
-    model.save(out, overwrite=overwrite)
-    kind = "log-likelihood" if model.inference == "flow" else "ELBO"
-    click.echo(f"model temporal: fitted in {model.fit_time_:.1f} s ({model.n_steps_} steps), {kind} "
-               f"{model.score_:.3f} per step; saved to {out}")
+def _why(choice: Any, requested: str) -> str:
+    """Why the model was chosen, when the user did not name it: ``--model auto``'s reason,
+    or what ``--model temporal`` stood for."""
+    if requested == "auto":
+        return f" (auto: {choice.reason})"
+    if requested != choice.name:  # --model temporal stood for the switching flow
+        return f" (--model {requested}: {choice.reason})"
+    return ""
 
 
 def parse_candidates(text: str) -> list[int]:

@@ -11,8 +11,10 @@ import click
 
 from nica.cli._common import user_errors
 
-#: epochs shown in ``nica info``'s compact ELBO curve
+#: epochs shown in ``nica info``'s compact training curve
 CURVE_POINTS = 6
+#: how ``nica info`` labels a training score
+SHORT_NAMES = {"log-likelihood": "log-lik.", "label log-likelihood": "label log-lik."}
 
 
 @click.command()
@@ -60,22 +62,21 @@ def info_lines(record: dict[str, Any]) -> list[tuple[str, str]]:
 
     data, train, restarts = record["data"], record["training"], record["restarts"]
     u = data["u"]
-    temporal = record["estimator"] == "TemporalIVAE"
-    u_text = {"none": "no u" + ("" if temporal else " (plain VAE)"),
+    temporal = record["estimator"] in ("TemporalIVAE", "SwitchingTemporalFlow")
+    u_text = {"none": "no u" + (" (plain VAE)" if record["estimator"] in ("VAE", "BetaVAE", "BetaTCVAE") else ""),
               "categorical": f"u categorical, {u.get('n_labels')} labels",
               "continuous": f"u continuous, {u.get('dim')} column(s)"}[u["kind"]]
-    # the iVAE family records ELBOs, the flows exact log-likelihoods (both per sample, units of X)
-    exact = "final_log_likelihood" in train or train.get("inference") == "flow"
-    name = "log-lik." if exact else "ELBO"
-    curve_values = train["log_likelihood" if "log_likelihood" in train else "elbo"]
-    final = train["final_log_likelihood" if "final_log_likelihood" in train else "final_elbo"]
+    # every model records its training score: the iVAE family's ELBO, the flows' exact
+    # log-likelihood (per sample, or per step of a series; units of X), TCL's label log-likelihood
+    name = SHORT_NAMES.get(train["score_name"], train["score_name"])
+    curve_values, final = train["score"], train["final_score"]
     epochs = sorted({int(round(i)) for i in np.linspace(0, len(curve_values) - 1,
                                                         min(len(curve_values), CURVE_POINTS))})
     curve = ", ".join(f"{i + 1}: {curve_values[i]:.4g}" for i in epochs)
     unit = "step" if temporal else "sample"
     k = restarts["n_restarts"]
     model = record.get("model", {})
-    if "final_log_likelihood" in train:  # the flow: exact, after training, on every row
+    if "log_likelihood" in restarts:  # the identifiable flow: exact, after training, on every row
         final_how = "exact, the kept restart on all training rows"
         curve_how = ("mean over mini-batches" + (" and restarts" if k > 1 else "") + " while training"
                      + (", of the principal components alone" if "principal" in data.get("input", "") else ""))

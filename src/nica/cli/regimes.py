@@ -1,11 +1,9 @@
 """``nica predict-regime`` (the hidden regime of every step of a series under a saved
-:class:`nica.SwitchingTemporalFlow`) and the fit behind ``nica fit --model temporal --regimes``."""
+:class:`nica.SwitchingTemporalFlow`) and the reading of ``nica fit --regimes``."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
-
 import click
 
 from nica.cli._common import check_outputs, data_options, overwrite_option, read_xu, user_errors
@@ -22,30 +20,6 @@ def parse_regimes(text: str) -> int | str:
     if value < 1:
         raise click.BadParameter(f"the number of regimes must be >= 1, got {value}", param_hint="--regimes")
     return value
-
-
-def fit_switching(ds: Any, n_components: int, n_regimes: int | str, lags: int, seed: int, max_steps: int | None,
-                  quiet: bool, overrides: dict[str, Any]) -> Any:
-    """Fit :class:`nica.SwitchingTemporalFlow` to the series of ``ds`` (``ds.u``, when
-    present, a known label per step) and return it."""
-    from nica.temporal import SwitchingTemporalFlow
-
-    model = SwitchingTemporalFlow(n_components, lags=lags, n_regimes=n_regimes, random_state=seed,
-                                  verbose=not quiet, **overrides)
-    if max_steps is not None:
-        model.set_params(max_steps=max_steps)
-    return model.fit(ds.x, ds.u)
-
-
-def describe_switching(model: Any, out: Path) -> str:
-    """The line ``nica fit`` prints after a switching fit."""
-    chosen = ""
-    if model.regime_scores_:
-        scores = ", ".join(f"K={k}: {v:.3f}" for k, v in sorted(model.regime_scores_.items()))
-        chosen = f"; K chosen by held-out log-likelihood per step ({scores})"
-    return (f"model temporal (SwitchingTemporalFlow, {model.n_regimes_} regime(s){chosen}): fitted in "
-            f"{model.fit_time_:.1f} s ({model.n_steps_} steps), log-likelihood {model.score_:.3f} per step; "
-            f"saved to {out}")
 
 
 @click.command("predict-regime")

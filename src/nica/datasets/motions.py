@@ -12,19 +12,15 @@ read directly from the installed package (the ``.ts`` text format), without impo
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from nica.datasets.tabular import MissingDependencyError
+from nica.datasets.shipped import read_ts, shipped_file
 
-#: packages that ship the data set, and where inside each
-SHIPPED_IN = (("sktime", "datasets/data/BasicMotions"), ("aeon", "datasets/data/BasicMotions"))
 CHANNELS = ("acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z")
 SPLITS = ("train", "test", "all")
-EXAMPLES_EXTRA = "pip install 'nica[examples]'"
 
 
 @dataclass
@@ -53,40 +49,7 @@ class MotionRecordings:
 
 def basic_motions_path(split: str) -> Path:
     """The shipped ``BasicMotions_{TRAIN,TEST}.ts`` file of ``split`` (``"train"``/``"test"``)."""
-    for package, folder in SHIPPED_IN:
-        spec = importlib.util.find_spec(package)
-        if spec is None or not spec.submodule_search_locations:
-            continue
-        path = Path(next(iter(spec.submodule_search_locations))) / folder / f"BasicMotions_{split.upper()}.ts"
-        if path.is_file():
-            return path
-    raise MissingDependencyError(
-        "the BasicMotions recordings ship inside the optional package 'sktime' (or 'aeon'), "
-        f"which is not installed; install it with: {EXAMPLES_EXTRA}"
-    )
-
-
-def read_ts(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """A multivariate, equal-length ``.ts`` file (the UEA/UCR archive's text format):
-    series ``(n_cases, n_channels, length)`` float32 and class labels ``(n_cases,)``."""
-    series, labels = [], []
-    in_data = False
-    for number, line in enumerate(Path(path).read_text().splitlines(), start=1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        if not in_data:
-            in_data = line.lower() == "@data"
-            continue
-        *channels, label = line.split(":")
-        try:
-            series.append([[float(v) for v in channel.split(",")] for channel in channels])
-        except ValueError:
-            raise ValueError(f"{path}, line {number}: a value is not a number") from None
-        labels.append(label.strip())
-    if not series or len({len(s) for s in series}) != 1 or len({len(c) for s in series for c in s}) != 1:
-        raise ValueError(f"{path} holds no equal-length multivariate series after @data")
-    return np.asarray(series, dtype=np.float32), np.asarray(labels)
+    return shipped_file("BasicMotions", f"BasicMotions_{split.upper()}.ts")
 
 
 def load_basic_motions(split: str = "all") -> MotionRecordings:

@@ -128,7 +128,7 @@ def column_stats(x: Any, name: str = "X", chunk_rows: int = CHUNK_ROWS) -> Colum
 
 def streamed_data_id(stats: ColumnStats) -> tuple[np.ndarray, ...]:
     """What identifies an out-of-core X in a fit's checkpoint fingerprint
-    (:func:`nica._checkpointing.fit_checkpointing`): the digest of every row the fit read
+    (:func:`nica.base.checkpointing.fit_checkpointing`): the digest of every row the fit read
     and the array's shape. Any estimator that streams X from disk passes this (with its
     u) as its ``data_id``, so ``resume`` refuses a checkpoint of other data, a row-shuffled
     or edited copy with the same column statistics included."""

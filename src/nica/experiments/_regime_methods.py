@@ -43,7 +43,7 @@ def fit_regime_method(method: str, n: int, lags: int, x: np.ndarray, regimes: np
     """Fit ``method`` to the series ``x`` ``(N, T, d)`` (true regimes ``(N, T)``, used only
     by the methods that are given them) and return its latents of ``x_test``."""
     from nica.baselines import TCL
-    from nica.estimator import IVAE
+    from nica.ivae.estimator import IVAE
     from nica.temporal import SwitchingTemporalFlow
 
     start = time.process_time()

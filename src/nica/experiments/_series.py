@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from nica.estimator import IVAE
+from nica.ivae.estimator import IVAE
 from nica.temporal import TemporalIVAE, lagged_aux, time_windows
 
 TEMPORAL = "TemporalIVAE"

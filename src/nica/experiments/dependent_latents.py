@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nica.datasets.latent_scm import make_latent_scm
-from nica.estimator import IVAE
+from nica.ivae.estimator import IVAE
 from nica.experiments._core import Experiment, Task, final_rows, mean_sd, ordered
 from nica.experiments._fits import fit_and_score
 from nica.experiments._plots import groups_by_method

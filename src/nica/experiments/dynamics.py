@@ -21,7 +21,7 @@ from typing import Any
 
 from nica.baselines import BetaTCVAE, BetaVAE
 from nica.datasets import make_nonstationary
-from nica.estimator import IVAE, VAE
+from nica.ivae.estimator import IVAE, VAE
 from nica.experiments._core import Experiment, Task, mean_sd, ordered
 from nica.experiments._plots import lines_by_method
 from nica.experiments._trace import fit_traced

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nica.datasets import make_nonstationary
-from nica.estimator import IVAE
+from nica.ivae.estimator import IVAE
 from nica.experiments._core import Experiment, Task
 from nica.experiments._fits import fit_and_score
 from nica.experiments._plots import strip_by_method

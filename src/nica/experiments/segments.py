@@ -14,7 +14,7 @@ from typing import Any
 
 from nica.baselines import TCL
 from nica.datasets import make_nonstationary
-from nica.estimator import IVAE
+from nica.ivae.estimator import IVAE
 from nica.experiments._core import Experiment, Task
 from nica.experiments._fits import fit_and_score
 from nica.experiments._plots import lines_by_method

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from nica.datasets import make_nonstationary
-from nica.estimator import IVAE
+from nica.ivae.estimator import IVAE
 from nica.experiments._core import Experiment, Task, final_rows, mean_sd, ordered
 from nica.experiments._fits import fit_and_score
 from nica.model_selection import ELBO_SELECTION_SETTINGS, KNEE_FRACTION, select_argmax, select_knee

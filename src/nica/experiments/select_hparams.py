@@ -22,7 +22,7 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from nica.datasets import make_nonstationary
-from nica.estimator import IVAE
+from nica.ivae.estimator import IVAE
 from nica.experiments._core import Experiment, Task, final_rows, ordered
 from nica.experiments._fits import fit_and_score
 from nica.model_selection import ELBO_SELECTION_SETTINGS

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from nica._validation import AuxEncoder
+from nica.base.formats import feature_names_entry, restarts_entry, restore_feature_names, restore_restarts_entry
 from nica.flows.module import IFlowConfig, IFlowModule
 from nica.flows.projection import InputProjection
 from nica.persistence import load_module_state
@@ -29,18 +30,11 @@ class IFlowFormat:
             "module": model.config_.to_dict(),
             "aux": model.aux_encoder_.to_dict(),
             "projection": model.projection_.to_dict(),
-            "feature_names": None if getattr(model, "feature_names_in_", None) is None
-            else [str(n) for n in model.feature_names_in_],
+            "feature_names": feature_names_entry(model),
             "seed": model.seed_,
-            "history": vars(model.history_),
-            "restarts": {
-                "selected": model.selected_restart_,
-                "scores": np.asarray(model.restart_scores_).tolist(),
-                "log_likelihood": np.asarray(model.restart_log_likelihood_).tolist(),
-                "priors": list(model.restart_priors_),
-                "agreement": None if model.restart_agreement_ is None
-                else np.asarray(model.restart_agreement_).tolist(),
-            },
+            "history": model.history_.to_dict(),
+            "restarts": restarts_entry(model, log_likelihood=model.restart_log_likelihood_,
+                                       priors=list(model.restart_priors_)),
         }
 
     def tensors(self, model: Any) -> dict[str, torch.Tensor]:
@@ -48,27 +42,22 @@ class IFlowFormat:
 
     def rebuild(self, cls: type, params: dict[str, Any], config: dict[str, Any]) -> Any:
         model = cls(**params)
-        model.config_ = IFlowConfig(**config["module"])
+        model.config_ = IFlowConfig.from_dict(config["module"])
         model.module_ = IFlowModule(model.config_)
         model.aux_encoder_ = AuxEncoder(**config["aux"])
         projection = InputProjection.from_dict(config["projection"])
-        if len(projection.scale) != model.config_.x_dim:
-            raise ValueError(f"the projection has {len(projection.scale)} outputs, the flow {model.config_.x_dim} inputs")
+        if len(projection.scale) != model.config_.n_latent:
+            raise ValueError(f"the projection has {len(projection.scale)} outputs, the flow "
+                             f"{model.config_.n_latent} inputs")
         model._set_projection(projection)
-        names = config.get("feature_names")
-        if names is not None and len(names) != projection.n_features:
-            raise ValueError(f"feature_names must hold {projection.n_features} names")
-        model.feature_names_in_ = None if names is None else np.asarray(names, dtype=object)
+        restore_feature_names(model, config.get("feature_names"), projection.n_features)
         model.seed_ = config["seed"]
-        model.history_ = TrainHistory(**config["history"])
+        model.history_ = TrainHistory.from_dict(config["history"])
         record = config["restarts"]
-        model.selected_restart_ = int(record["selected"])
-        model.restart_scores_ = np.asarray(record["scores"], dtype=float)
+        restore_restarts_entry(model, record)
         model.restart_log_likelihood_ = np.asarray(record["log_likelihood"], dtype=float)
         model.restart_priors_ = list(record["priors"])
-        agreement = record["agreement"]
-        model.restart_agreement_ = None if agreement is None else np.asarray(agreement, dtype=float)
-        model.log_likelihood_ = float(model.restart_log_likelihood_[model.selected_restart_])
+        model.score_ = float(model.restart_log_likelihood_[model.selected_restart_])
         return model
 
     def load_tensors(self, model: Any, state: dict[str, torch.Tensor], format_version: int,
@@ -85,21 +74,24 @@ class IFlowFormat:
         offset = model.projection_.log_jacobian()
         u_info = model.aux_encoder_.describe()
         return {
-            "data": {"n_features": model.n_features_in_, "n_components": model.config_.x_dim, "u": u_info,
+            "data": {"n_features": model.n_features_in_, "n_components": model.config_.n_latent, "u": u_info,
                      "input": "standardised features" if model.components_ is None
-                     else f"top {model.config_.x_dim} principal components",
+                     else f"top {model.config_.n_latent} principal components",
                      "feature_names": _names(model)},
             "model": {"prior": model.config_.prior, "selection_rule": "log-likelihood"
-                      if model.selection == "elbo" else model.selection,
+                      if model.selection in ("score", "elbo", "likelihood") else model.selection,
                       "unused_params": unused_params(model)},
             "training": {
                 "n_steps": history.n_steps,
-                "n_epochs": len(history.elbo),
+                "n_epochs": len(history.score),
                 "fit_time": history.fit_time,
-                "final_log_likelihood": model.log_likelihood_,
+                "final_log_likelihood": model.score_,
                 "stopped_early": history.stopped_early,
                 # per epoch, the mean over restarts of the mini-batch log-likelihood
-                "log_likelihood": [e - offset for e in history.elbo],
+                "log_likelihood": [e - offset for e in history.score],
+                "score_name": "log-likelihood",
+                "final_score": model.score_,
+                "score": [e - offset for e in history.score],
             },
             "restarts": {
                 "n_restarts": len(model.restart_log_likelihood_),

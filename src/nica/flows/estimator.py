@@ -1,4 +1,5 @@
-"""``IFlow``: the identifiable flow with a scikit-learn interface."""
+"""``IFlow``: the identifiable flow with a scikit-learn interface, hooks of the estimator
+skeleton (:class:`nica.base.Estimator`)."""
 
 from __future__ import annotations
 
@@ -8,39 +9,27 @@ from typing import Any
 import numpy as np
 import torch
 
-from nica._base import (
-    INFERENCE_CHUNK,
-    ParamsMixin,
-    check_fitted,
-    check_new_observations,
-    check_positive_int,
-    chunks,
-    resolve_device,
-    seeded_init,
-)
-from nica._checkpointing import fit_checkpointing
-from nica._label_posterior import LabelPosteriorMixin
-from nica._threads import fits_on_threads
-from nica._validation import AuxEncoder, check_observations, check_same_length, warn_identifiability
-from nica._restarts import SELECTION_SAMPLES, check_restarts
-from nica.datasets.features import feature_names
+from nica._validation import AuxEncoder, check_same_length, warn_identifiability
+from nica.base.estimator import Estimator, FitData, FitInputs, FitPlan, fitted_alias
+from nica.base.label_posterior import LabelPosteriorMixin
+from nica.base.params import check_new_observations, check_positive_int
+from nica.base.registry import register_estimator
+from nica.base.restarts import RestartChoice, check_restarts
 from nica.datasets.tabular import split_aux
 from nica.flows._format import IFLOW_FORMAT
 from nica.flows.module import STACKABLE_FLOW, IFlowConfig, IFlowModule
 from nica.flows.projection import InputProjection
 from nica.flows.transforms import FLOW_STEPS
-from nica.persistence import register_estimator, save_model
-from nica.training.selection import restart_scores
-from nica.training.trainer import TrainConfig, train
+from nica.models.base import LatentModule
+from nica.training.trainer import TrainConfig, TrainHistory
 
 
-#: ``max_steps="auto"``: this many steps per latent, within [min, max] (docs/tuning.md: on
-#: 10 -> 10 data 5,000 steps gave median MCC 0.90 and 10,000 gave 0.99; 5 -> 5 needs 5,000)
+#: ``max_steps="auto"``: this many steps per latent, within [min, max] (docs/tuning.md, round f)
 AUTO_STEPS_PER_LATENT, AUTO_STEPS_MIN, AUTO_STEPS_MAX = 1_000, 5_000, 10_000
 
 
-@register_estimator("IFlow", IFLOW_FORMAT)
-class IFlow(LabelPosteriorMixin, ParamsMixin):
+@register_estimator("IFlow", IFLOW_FORMAT, model="flow", unmixing=True)
+class IFlow(LabelPosteriorMixin, Estimator):
     """Identifiable normalising flow (Khemakhem et al. 2020, §special case; Li et al. 2020).
 
     x = f(z) with f a bijection and z ~ p(z | u), the same u-conditioned factorised prior
@@ -87,8 +76,9 @@ class IFlow(LabelPosteriorMixin, ParamsMixin):
         log-likelihood). ``max_steps="auto"``: 1,000 steps per latent dimension, between
         5,000 and 10,000 (:data:`AUTO_STEPS_PER_LATENT`).
     n_restarts : K flows trained side by side as one batched model (invertible MLP only).
-    selection : which restart is kept: ``"elbo"`` (the highest exact log-likelihood on
-        the training data: for a flow the bound is tight), ``"agreement"`` or ``"first"``
+    selection : which restart is kept: ``"likelihood"`` (the highest exact
+        log-likelihood on the training data; ``"score"`` is the same, and ``"elbo"``, its
+        former name here, is still read), ``"agreement"`` or ``"first"``
         (:mod:`nica.training.selection`).
     standardize : z-score each feature of X first (n = d), or scale each principal
         component to unit variance (n < d).
@@ -107,9 +97,10 @@ class IFlow(LabelPosteriorMixin, ParamsMixin):
     ----------
     module_ : the kept :class:`nica.flows.IFlowModule` (one model); config_ : its config.
     restarts_module_ : every restart as one stacked module.
-    history_ : :class:`nica.training.TrainHistory` (``elbo`` is the exact log-likelihood
-        per sample, on standardised X).
-    log_likelihood_ : mean training log p(x | u) per sample of the kept restart, units of X.
+    history_ : :class:`nica.training.TrainHistory` (``score`` is the exact log-likelihood
+        per sample, on the flow's standardised input).
+    score_ : mean training log p(x | u) per sample of the kept restart, units of X
+        (:attr:`score_name` says so); ``log_likelihood_`` is the same, its former name.
     restart_log_likelihood_ : ``(n_restarts,)`` the same for every restart.
     restart_priors_ : the prior family of every restart (``config_.prior`` is the kept one's).
     u_classes_ : the fitted labels of a categorical u (the columns of :meth:`predict_proba_u`,
@@ -135,6 +126,12 @@ class IFlow(LabelPosteriorMixin, ParamsMixin):
     True
     """
 
+    score_name = "log-likelihood"
+    progress_label = "log-lik."
+    components_reason = ": a flow is a bijection, so it has at most as many latents as features"
+    u_required = "u is required: the flow's prior p(z | u) is conditioned on it"
+    log_likelihood_ = fitted_alias("score_")
+
     def __init__(
         self,
         n_components: int,
@@ -158,7 +155,7 @@ class IFlow(LabelPosteriorMixin, ParamsMixin):
         n_iter_no_change: int | None = None,
         tol: float = 1e-3,
         n_restarts: int = 4,
-        selection: str = "elbo",
+        selection: str = "likelihood",
         standardize: bool = True,
         u_type: str = "auto",
         checkpoint_dir: str | Path | None = None,
@@ -198,14 +195,9 @@ class IFlow(LabelPosteriorMixin, ParamsMixin):
         self.random_state = random_state
         self.verbose = verbose
 
-    # ----------------------------------------------------------------- fitting
-    def _config(self, x_dim: int, aux: AuxEncoder) -> IFlowConfig:
-        n = check_positive_int(self.n_components, "n_components")
-        if n > x_dim:
-            raise ValueError(
-                f"n_components={n} exceeds the {x_dim} features of X: a flow is a bijection, so it "
-                "has at most as many latents as features"
-            )
+    # ----------------------------------------------------------------- fitting: the skeleton's hooks
+    def _config(self, aux: AuxEncoder) -> IFlowConfig:
+        n = int(self.n_components)
         if self.flow != STACKABLE_FLOW and self.flow not in FLOW_STEPS:
             raise ValueError(f"unknown flow {self.flow!r}; choose one of {(STACKABLE_FLOW, *FLOW_STEPS)}")
         n_restarts = check_restarts(self.n_restarts, self.selection)
@@ -215,7 +207,7 @@ class IFlow(LabelPosteriorMixin, ParamsMixin):
         if prior_net == "auto":
             prior_net = "table" if aux.kind == "categorical" else "mlp"
         return IFlowConfig(
-            x_dim=n, aux_dim=aux.dim, prior=self.prior,
+            n_latent=n, aux_dim=aux.dim, prior=self.prior,
             prior_mean=bool(self.prior_mean), prior_scale=bool(self.prior_scale),
             prior_net=prior_net, flow=self.flow,
             n_flows=check_positive_int(self.n_flows, "n_flows"),
@@ -225,67 +217,51 @@ class IFlow(LabelPosteriorMixin, ParamsMixin):
             init_noise=float(self.init_noise), n_models=n_restarts,
         )
 
-    @fits_on_threads
-    def fit(self, X: Any, u: Any, *, resume: bool = False) -> IFlow:
-        """Fit by maximum likelihood.
-
-        Parameters
-        ----------
-        X : ``(n_samples, n_features)`` observations, ``n_features == n_components``.
-        u : ``(n_samples,)`` labels, ``(n_samples, n_labels)`` one-hot, or
-            ``(n_samples, m)`` continuous auxiliary variables.
-        resume : continue from the checkpoint in ``checkpoint_dir`` (if there is one), to
-            the same model as an uninterrupted fit.
-
-        Returns
-        -------
-        self
-        """
-        X, u = split_aux(X, u)  # u given as a column name of a DataFrame or AnnData
-        names = feature_names(X)
-        x = check_observations(X, "X")
-        if u is None:
-            raise ValueError("u is required: the flow's prior p(z | u) is conditioned on it")
-        aux = AuxEncoder(self.u_type).fit(u, len(x))
-        config = self._config(x.shape[1], aux)
+    def _fit_plan(self, inputs: FitInputs) -> FitPlan:
+        aux = inputs.aux
+        config = self._config(aux)
         train_config = TrainConfig(
-            objective="elbo", batch_size=self.batch_size, learning_rate=self.learning_rate,
-            max_steps=self._max_steps(config.x_dim), lr_schedule=self.lr_schedule,
+            batch_size=self.batch_size, learning_rate=self.learning_rate,
+            max_steps=self._max_steps(config.n_latent), lr_schedule=self.lr_schedule,
             n_iter_no_change=self.n_iter_no_change, tol=self.tol,
         )
         train_config.validate()
-        warn_identifiability(aux.n_values, config.x_dim, prior=config.prior,
+        warn_identifiability(aux.n_values, config.n_latent, prior=config.prior,
                              prior_mean=config.prior_mean, prior_scale=config.prior_scale)
-        device = resolve_device(self.device)
-        projection = InputProjection.fit(x, config.x_dim, bool(self.standardize))
-        y, u_enc = projection.apply(x), aux.transform(u)
-        checkpoint, seed = fit_checkpointing(self, (y, u_enc), resume)
-        module = seeded_init(lambda: IFlowModule(config), seed).to(device)
-        x_t, u_t = torch.from_numpy(y).to(device), torch.from_numpy(u_enc).to(device)
-        generator = torch.Generator(device=device).manual_seed(seed + 1)
-        history = train(module, x_t, u_t, train_config, generator=generator, progress=self.verbose,
-                        checkpoint=checkpoint, resume=resume, elbo_offset=projection.log_jacobian(),
-                        score_name="log-lik.")
+        return FitPlan(lambda: IFlowModule(config), train_config)
 
-        # fitted state only after training succeeded (a failed refit keeps the old fit)
-        module.eval()
-        restart_ll = (self._mean_log_prob(module, x_t, u_t) - projection.log_jacobian()
-                      + projection.mean_residual_log_density(x))
-        scores, agreement = restart_scores(
-            self.selection, model_elbo=np.nan_to_num(restart_ll, nan=-np.inf),
-            latents=lambda: self._restart_latents(module, x_t, seed))
-        chosen = int(np.argmax(scores))
-        self.restarts_module_, self.module_ = module, module.select(chosen).eval()
-        self.config_, self.history_ = self.module_.config, history
-        self.selected_restart_, self.restart_scores_, self.restart_agreement_ = chosen, scores, agreement
-        self.restart_log_likelihood_ = restart_ll
-        self.restart_priors_ = module.restart_priors()
-        self.aux_encoder_, self.feature_names_in_ = aux, names
-        self._set_projection(projection)
-        self.seed_, self.device_ = seed, device
-        self.n_steps_, self.fit_time_ = history.n_steps, history.fit_time
-        self.log_likelihood_ = float(restart_ll[chosen])
-        return self
+    def _fit_data(self, inputs: FitInputs, plan: FitPlan, device: torch.device) -> FitData:
+        """The flow's input y (X standardised, or its top principal components) and u."""
+        x = inputs.x
+        projection = InputProjection.fit(x, int(self.n_components), bool(self.standardize))
+        y, u_enc = projection.apply(x), inputs.aux.transform(inputs.u)
+        return FitData(torch.from_numpy(y).to(device), torch.from_numpy(u_enc).to(device), (y, u_enc),
+                       projection.log_jacobian(), {"projection": projection, "x": x})
+
+    def _fit_scores(self, module: LatentModule, history: TrainHistory, data: FitData) -> np.ndarray:
+        """Each restart's exact mean log-likelihood on all training rows ``(K,)``, units of X."""
+        projection = data.state["projection"]
+        return (self._mean_log_prob(module, data.x, data.u) - projection.log_jacobian()
+                + projection.mean_residual_log_density(data.state["x"]))
+
+    def _set_outputs(self, inputs: FitInputs, data: FitData, choice: RestartChoice) -> None:
+        self.restart_log_likelihood_ = choice.fit_scores
+        self.restart_priors_ = self.restarts_module_.restart_priors()
+        self._set_projection(data.state["projection"])
+        self.score_ = float(choice.fit_scores[choice.selected])
+
+    def describe_score(self) -> str:
+        """The exact log-likelihood in words, beside the progress bar's last value."""
+        self._check_fitted()
+        k = len(self.restart_log_likelihood_)
+        shown = float(np.mean(self.history_.model_score) - self.projection_.log_jacobian())
+        return (f"log-likelihood {self.score_:.3f} per sample in the units of X (exact, the kept restart on all "
+                f"training rows; the progress bar's {shown:.3f} was the last epoch's mean over mini-batches"
+                f"{' and restarts' if k > 1 else ''})")
+
+    def _log_jacobian(self) -> float:
+        """The projection's log-Jacobian (the flow's input is X standardised or projected)."""
+        return self.projection_.log_jacobian()
 
     def _set_projection(self, projection: InputProjection) -> None:
         """The fitted input map and the attributes that name its parts."""
@@ -301,36 +277,20 @@ class IFlow(LabelPosteriorMixin, ParamsMixin):
             return int(min(AUTO_STEPS_MAX, max(AUTO_STEPS_MIN, AUTO_STEPS_PER_LATENT * n)))
         return self.max_steps
 
-    @staticmethod
-    @torch.no_grad()
-    def _mean_log_prob(module: IFlowModule, x: torch.Tensor, u: torch.Tensor) -> np.ndarray:
-        """Mean log p(x | u) of every stacked model on all rows ``(K,)`` (standardised X)."""
-        total = torch.zeros(module.config.n_models, dtype=torch.float64)
-        for rows in chunks(len(x), INFERENCE_CHUNK):
-            total += module.log_prob(x[rows], u[rows]).double().sum(-1).cpu()
+    def _mean_log_prob(self, module: IFlowModule, x: torch.Tensor, u: torch.Tensor) -> np.ndarray:
+        """Mean log p(x | u) of every stacked model on all rows ``(K,)`` (the flow's input),
+        summed in float64 block by block."""
+        sums = self._batched(lambda xb, ub: module.log_prob(xb, ub).double().sum(-1, keepdim=True), x, u, dim=1,
+                             device=x.device)
+        total = torch.zeros(module.n_models, dtype=torch.float64)
+        for block in sums.unbind(1):
+            total += block
         return (total / len(x)).numpy()
-
-    @staticmethod
-    @torch.no_grad()
-    def _restart_latents(module: IFlowModule, x: torch.Tensor, seed: int) -> np.ndarray:
-        """Latents of every restart on a seeded subsample ``(K, rows, n)``."""
-        rows = np.sort(np.random.default_rng(seed).permutation(len(x))[:SELECTION_SAMPLES])
-        return module.encode(x[torch.from_numpy(rows).to(x.device)])[0].cpu().numpy()
-
-    def fit_transform(self, X: Any, u: Any) -> np.ndarray:
-        """``fit(X, u)`` then ``transform(X)``."""
-        return self.fit(X, u).transform(X)
 
     # ----------------------------------------------------------------- inference
     def _checked(self, X: Any, name: str = "X") -> np.ndarray:
-        check_fitted(self, "module_")
+        self._check_fitted()
         return check_new_observations(X, self.n_features_in_, name, getattr(self, "feature_names_in_", None))
-
-    @torch.no_grad()
-    def _batched(self, fn: Any, *tensors: torch.Tensor) -> torch.Tensor:
-        out = [fn(*(t[rows].to(self.device_) for t in tensors)).cpu()
-               for rows in chunks(len(tensors[0]), INFERENCE_CHUNK)]
-        return torch.cat(out)
 
     def transform(self, X: Any, u: Any = None) -> np.ndarray:
         """Latents z = f^{-1}(x): ``(n_rows, n_components)``; ``u`` is not needed (given as
@@ -342,8 +302,8 @@ class IFlow(LabelPosteriorMixin, ParamsMixin):
     def inverse_transform(self, Z: Any) -> np.ndarray:
         """Observations x = f(z) in the units of X: ``(n_rows, n_features)`` (on the
         principal subspace when ``n_components < n_features``)."""
-        check_fitted(self, "module_")
-        z = torch.from_numpy(check_new_observations(Z, self.config_.x_dim, "Z"))
+        self._check_fitted()
+        z = torch.from_numpy(check_new_observations(Z, self.config_.n_latent, "Z"))
         y = self._batched(lambda zb: self.module_.decode(zb)[0], z).numpy()
         return self.projection_.reconstruct(y).astype(np.float32)
 
@@ -368,7 +328,8 @@ class IFlow(LabelPosteriorMixin, ParamsMixin):
         """log p(x | u = k) for every fitted label k, less the terms that are the same for
         every k (the Jacobians and, for n < d, the density off the principal subspace):
         ``(n_rows, n_labels)``; ``predict_proba_u`` is then the exact posterior p(u | x)."""
-        y = torch.from_numpy(self.projection_.apply(self._checked(X)))
+        x = self._checked(X)
+        y = torch.from_numpy(self.projection_.apply(x))
         self._check_categorical_u()
         eye = torch.eye(self.aux_encoder_.dim)
 
@@ -378,12 +339,6 @@ class IFlow(LabelPosteriorMixin, ParamsMixin):
                                 for k in range(len(eye))], dim=-1)
 
         return self._batched(per_label, y).double().numpy()
-
-    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
-        """Write the fitted model (the kept restart) to directory ``path`` (JSON config +
-        safetensors weights); :func:`nica.load` reads it back."""
-        check_fitted(self, "module_")
-        return save_model(self, path, overwrite=overwrite)
 
 
 __all__ = ["IFlow"]

@@ -23,8 +23,7 @@ from torch import nn
 
 from nica.flows.invertible_mlp import InvertibleMLP
 from nica.flows.transforms import make_flow_transform
-from nica.models.ivae import LossOutput
-from nica.models.objectives import ObjectiveWeights
+from nica.models.base import LatentModule, LossOutput
 from nica.models.priors import PRIORS, PriorParams
 
 #: the bijection whose parameters are stacked over restarts
@@ -49,7 +48,11 @@ class IFlowConfig:
 
     Attributes
     ----------
-    x_dim, aux_dim : observed (= latent) and auxiliary (one-hot or continuous) widths.
+    n_latent : the latent width n, which is also the width of the flow's input (a
+        bijection: X itself when n equals its number of features, else its top n principal
+        components); ``x_dim`` is its former name, kept as a read-only alias and read from
+        models saved before model format 4.
+    aux_dim : the auxiliary (one-hot or continuous) width.
     prior : a registered prior name (see :mod:`nica.models.priors`), or ``"auto"``: the
         restarts are shared out between a Gaussian and a Laplace prior
         (:func:`prior_families`), each restart keeping its family.
@@ -65,7 +68,7 @@ class IFlowConfig:
     n_models : K stacked restarts (invertible MLP only).
     """
 
-    x_dim: int
+    n_latent: int
     aux_dim: int
     prior: str = "gaussian"
     prior_mean: bool = True
@@ -84,8 +87,22 @@ class IFlowConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, record: dict) -> IFlowConfig:
+        """A config from :meth:`to_dict`'s record, or from one saved before model format 4
+        (its width was called ``x_dim``)."""
+        record = dict(record)
+        if "x_dim" in record and "n_latent" not in record:
+            record["n_latent"] = record.pop("x_dim")
+        return cls(**record)
 
-class IFlowModule(nn.Module):
+    @property
+    def x_dim(self) -> int:
+        """Former name of :attr:`n_latent` (the flow's input is as wide as its latents)."""
+        return self.n_latent
+
+
+class IFlowModule(LatentModule):
     """x = f(z), z ~ p(z | u) factorised; ``encode`` is f^{-1}, ``decode`` is f.
 
     Every method works on K stacked models: latents and observations are ``(K, batch, n)``,
@@ -103,7 +120,7 @@ class IFlowModule(nn.Module):
         if c.flow == STACKABLE_FLOW:
             if c.n_bins < 1:
                 raise ValueError(f"n_bins must be >= 1, got {c.n_bins}")
-            self.bijection = InvertibleMLP(c.x_dim, c.n_flows, c.n_bins, c.n_models, c.init_noise)
+            self.bijection = InvertibleMLP(c.n_latent, c.n_flows, c.n_bins, c.n_models, c.init_noise)
             self.transform = None
         else:
             if c.n_models != 1:
@@ -111,14 +128,14 @@ class IFlowModule(nn.Module):
                     f"flow={c.flow!r} fits one model at a time: pass n_restarts=1, or use "
                     f"flow={STACKABLE_FLOW!r} for restarts")
             self.transform = make_flow_transform(
-                c.x_dim, flow=c.flow, n_flows=c.n_flows, n_bins=c.n_bins, tail_bound=c.tail_bound,
+                c.n_latent, flow=c.flow, n_flows=c.n_flows, n_bins=c.n_bins, tail_bound=c.tail_bound,
                 hidden_dim=c.hidden_dim, n_layers=c.n_layers, activation=c.activation,
             )
         self.families = prior_families(c.prior, c.n_models)
         # one prior module per family, each stacked over that family's restarts
         self.priors = nn.ModuleList(
             PRIORS[name](
-                c.x_dim, c.aux_dim, learn_mean=c.prior_mean, learn_scale=c.prior_scale,
+                c.n_latent, c.aux_dim, learn_mean=c.prior_mean, learn_scale=c.prior_scale,
                 conditional=True, aux_net=c.prior_net,
                 hidden_dim=c.hidden_dim, n_layers=c.n_layers, activation=c.activation, n_models=count,
             )
@@ -163,21 +180,24 @@ class IFlowModule(nn.Module):
         u: torch.Tensor,
         *,
         n_data: int,
-        weights: ObjectiveWeights | None = None,
         generator: torch.Generator | None = None,
     ) -> LossOutput:
         """Negative mean log-likelihood per model ``(K,)``, in the trainer's
         :class:`~nica.models.LossOutput`.
 
-        ``elbo`` holds the exact log p(x | u) (the bound is tight), ``reconstruction`` the
-        log-determinant and ``kl`` minus log p(z | u), so ``elbo = reconstruction - kl``;
-        all three ``(K, batch)``. ``n_data``, ``weights`` and ``generator`` are unused: the
-        objective is exact and deterministic.
+        ``score`` holds the exact log p(x | u), ``reconstruction`` the log-determinant and
+        ``kl`` minus log p(z | u), so ``score = reconstruction - kl``; all three
+        ``(K, batch)``. ``n_data`` and ``generator`` are unused: the objective is exact and
+        deterministic.
         """
         z, log_det = self.encode(x)
         log_pz = self.prior_log_prob(z, u)
         log_px = log_pz + log_det
         return LossOutput(-log_px.mean(-1), log_px.detach(), log_det.detach(), -log_pz.detach())
+
+    def latents(self, x: torch.Tensor, u: torch.Tensor | None = None) -> torch.Tensor:
+        """z = f^{-1}(x) of every stacked model ``(K, batch, n)`` (u is not needed)."""
+        return self.encode(x)[0]
 
     def select(self, k: int) -> IFlowModule:
         """Model ``k`` of the stack as a module of its own (K = 1)."""

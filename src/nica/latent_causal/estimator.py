@@ -9,13 +9,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from nica._base import INFERENCE_CHUNK
-from nica._ivae_format import IVAE_FORMAT
+from nica.ivae._format import IVAE_FORMAT
 from nica._validation import AuxEncoder
-from nica.estimator import IVAE
+from nica.ivae.estimator import IVAE
 from nica.models.ivae import IVAEConfig
 from nica.models.latent_causal import LatentCausalPrior
-from nica.persistence import register_estimator
+from nica.base.registry import register_estimator
 
 #: IVAE parameters that LatentCausalVAE fixes
 FIXED_PARAMS = ("prior",)
@@ -24,7 +23,7 @@ FIXED_PARAMS = ("prior",)
 LATENT_CAUSAL_WEIGHTS = (100.0, 1.0, 10.0, 10.0)
 
 
-@register_estimator("LatentCausalVAE", IVAE_FORMAT)
+@register_estimator("LatentCausalVAE", IVAE_FORMAT, model="latent-causal")
 class LatentCausalVAE(IVAE):
     """iVAE with a latent causal prior: latents that depend on each other given u.
 
@@ -41,24 +40,13 @@ class LatentCausalVAE(IVAE):
     :mod:`nica.models.latent_causal`), so a comparison with ``IVAE(prior_mean=True)``
     isolates the prior.
 
-    What is identified. The model's latent order is fixed, which costs nothing: any DAG
-    is lower triangular in some order of its nodes and the decoder is free, so latent slot
-    i can hold the true variable pi(i) for any order pi compatible with the graph (the
-    permutation of the result absorbs pi). Liu et al. show that z is recovered up to a
-    permutation and a component-wise scaling when the weights change with u, under
-    conditions on how they change (in the journal version: a reference value of u at
-    which the causal influences vanish). With categorical u and weights free in every
-    segment, as here, that guarantee does not hold: every positive-definite covariance
-    factorises uniquely as (I - L)^-1 D (I - L)^-T with L strictly lower triangular
-    (the LDL' factorisation), so for any invertible matrix A the variables A z are again
-    such an SCM given every u, with weights and noise of their own, and fit the data as
-    well as z. The latents are then identified up to an invertible affine map at best
-    (the iVAE argument with the statistics z_i, z_i^2 and z_i z_j, when u takes more
-    values than there are statistics), which :func:`nica.weak_mean_corr_coef` measures;
-    a factorised iVAE is misspecified on dependent latents and has no such guarantee. If the weights do not change with u, z and its noise n = (I - L) z cannot
-    be told apart (a fixed linear map folded into the mixing). Evaluate as Liu et al.:
-    MCC of the posterior mean against the true latents z (:func:`nica.mean_corr_coef`,
-    matching by permutation; Pearson correlation absorbs the scaling), and weak MCC.
+    The model's latent order is fixed, which costs nothing (any DAG is lower triangular in
+    some order and the decoder is free). With categorical u and weights free in every
+    segment the latents are identified up to an invertible linear map at best (any linear
+    map of such latents is again such an SCM), which :func:`nica.weak_mean_corr_coef`
+    measures; evaluate as Liu et al. with :func:`nica.mean_corr_coef` against the true
+    latents, and weak MCC. docs/results.md (section dependent-latents) has the argument,
+    the conditions of Liu et al.'s result and the measurements behind the defaults.
 
     Parameters
     ----------
@@ -66,19 +54,15 @@ class LatentCausalVAE(IVAE):
     prior_mean : learn the u-dependent noise mean beta_1(u) (default ``True``; the
         theory uses both mean and variance of the noise).
     objective_weights : weights (reconstruction, MI, TC, dimension-wise KL) of the
-        reweighted objective; default ``(100, 1, 10, 10)``. The authors' weights
-        (:class:`nica.IVAE`'s default, ``(100, 1, 0, 10)``) leave the total correlation
-        out of a KL weighted 10, i.e. reward dependence between the latents by 10 TC: a
-        factorised prior resists that, the SCM prior absorbs it, and fits settle on mixed
-        latents (MCC 0.37 where these weights gave 0.65 on a tuning data set; a fit
-        started from an iVAE solution fell from 0.63-0.71 to 0.39-0.43 under them;
-        docs/results.md, section dependent-latents).
+        reweighted objective; default ``(100, 1, 10, 10)``: the total correlation weighted
+        like the dimension-wise KL. The authors' weights (:class:`nica.IVAE`'s default,
+        ``(100, 1, 0, 10)``) reward dependence between the latents, which the SCM prior
+        absorbs into mixed latents (docs/results.md, section dependent-latents).
     weight_penalty : strength of an L1 penalty on the standardised weights
         lambda_ij(u) sd_j(u) / sd_i(u) (noise standard deviations; invariant to a rescaling
         of the latents), per sample, added to the loss: the assumption of a sparse graph,
         whose support is shared by all u, which breaks the linear ambiguity above. Default
-        0 (none): on tuning data it helped on sparse graphs and hurt on dense ones; on
-        the reported seeds it was below the unpenalised prior on both (docs/results.md).
+        0 (none), as measured in docs/results.md.
     **params : any other :class:`nica.IVAE` hyperparameter (networks, objective,
         optimisation, ``n_restarts``, ``random_state``, ...) except ``prior``, which is
         ``"latent_causal"``.
@@ -127,24 +111,17 @@ class LatentCausalVAE(IVAE):
             raise ValueError(f"weight_penalty must be a finite number >= 0, got {penalty!r}")
         return replace(super()._model_config(x_dim, aux, n_models), prior_penalty=float(penalty))
 
-    @torch.no_grad()
-    def _prior_params(self, u: Any) -> list[Any]:
-        """The prior's parameters for the rows of u, in blocks of ``INFERENCE_CHUNK`` rows."""
-        self._check_is_fitted()
-        if not isinstance(self.module_.prior, LatentCausalPrior):  # pragma: no cover - format guard
-            raise TypeError("the fitted module has no latent causal prior")
-        n_rows = len(np.asarray(u)) if u is not None else 0
-        u_t = self._aux_rows(u, n_rows)
-        return [self.module_.prior_params(u_t[start:start + INFERENCE_CHUNK].to(self.device_))
-                for start in range(0, n_rows, INFERENCE_CHUNK)]
-
     def causal_weights(self, u: Any) -> np.ndarray:
         """The learned weights lambda(u): ``(n_rows, n_components, n_components)``.
 
         ``[k, i, j]`` is the weight of z_j in z_i for the k-th row of u (the same forms
         of u as in ``fit``); zero on and above the diagonal.
         """
-        return torch.cat([p.weights[0].cpu() for p in self._prior_params(u)]).numpy()
+        self._check_fitted()
+        if not isinstance(self.module_.prior, LatentCausalPrior):  # pragma: no cover - format guard
+            raise TypeError("the fitted module has no latent causal prior")
+        u_t = self._aux_rows(u, len(np.asarray(u)) if u is not None else 0)
+        return self._batched(lambda ub: self.module_.prior_params(ub).weights[0], u_t).numpy()
 
     @torch.no_grad()
     def transform_noise(self, X: Any, u: Any = None) -> np.ndarray:

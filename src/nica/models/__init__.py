@@ -1,13 +1,16 @@
-"""Torch modules: priors, encoders, decoders and the iVAE module that joins them."""
+"""Torch modules: priors, encoders, decoders and the iVAE module that joins them; the module
+protocol every trained module follows (:mod:`nica.models.base`)."""
 
+from nica.models.base import LatentModule, LossOutput
 from nica.models.decoders import BernoulliDecoder, GaussianDecoder
 from nica.models.encoders import GaussianEncoder
-from nica.models.ivae import IVAEConfig, IVAEModule, LossOutput
+from nica.models.ivae import IVAEConfig, IVAEModule
 from nica.models.latent_causal import CausalPriorParams, LatentCausalPrior
 from nica.models.networks import MLP, XTanh
 from nica.models.objectives import (
     AUTHORS_WEIGHTS,
     ELBO_WEIGHTS,
+    Objective,
     ObjectiveWeights,
     beta_tcvae_weights,
     beta_vae_weights,
@@ -27,9 +30,11 @@ __all__ = [
     "IVAEModule",
     "LaplacePrior",
     "LatentCausalPrior",
+    "LatentModule",
     "LossOutput",
     "MLP",
     "PRIORS",
+    "Objective",
     "ObjectiveWeights",
     "PriorParams",
     "XTanh",

@@ -28,8 +28,8 @@ import math
 import torch
 from torch import nn
 
+from nica.models.base import LossOutput
 from nica.models.decoders import GaussianDecoder
-from nica.models.ivae import IVAEModule, LossOutput
 from nica.models.networks import LOGVAR_MAX, LOGVAR_MIN, StackedLinear, XTanh
 from nica.models.objectives import ELBO_WEIGHTS, ObjectiveWeights, mws_backward, mws_forward
 from nica.models.priors import GaussianPrior
@@ -63,9 +63,10 @@ def _mlp_layers(mlp: nn.Module) -> tuple[list[Layer], float] | None:
 
 def analytic_support(module: nn.Module) -> str | None:
     """None if :class:`AnalyticLoss` covers ``module``, else the reason it does not."""
-    if not isinstance(module, IVAEModule):
+    c = getattr(module, "config", None)
+    if not all(hasattr(c, name) for name in ("prior", "prior_net", "shared_encoder", "decoder")) \
+            or not hasattr(module, "encoder"):
         return "not an IVAEModule"
-    c = module.config
     if c.prior != "gaussian" or not isinstance(module.prior, GaussianPrior):
         return f"prior {c.prior!r} (only the Gaussian prior)"
     if module.prior.net is not None and c.prior_net != "table":
@@ -135,7 +136,7 @@ def _in_range(raw: torch.Tensor, clamped: torch.Tensor) -> torch.Tensor:
 
 
 class AnalyticLoss:
-    """:meth:`IVAEModule.loss` with gradients written out instead of recorded.
+    """:meth:`nica.models.IVAEModule.loss` with gradients written out instead of recorded.
 
     Calling it returns the same :class:`LossOutput` as ``module.loss`` (without a graph)
     and sets every parameter's ``.grad`` to the gradient of ``loss.sum()``, i.e. what
@@ -144,7 +145,7 @@ class AnalyticLoss:
     draws it, so both paths see the same noise.
     """
 
-    def __init__(self, module: IVAEModule) -> None:
+    def __init__(self, module: nn.Module) -> None:
         reason = analytic_support(module)
         if reason is not None:
             raise ValueError(f"analytic gradients do not cover this model: {reason}")

@@ -8,10 +8,13 @@ from dataclasses import asdict, dataclass, replace
 import torch
 from torch import nn
 
+from nica.models.analytic import AnalyticLoss, analytic_support
+from nica.models.base import LatentModule, LossOutput
 from nica.models.decoders import DECODERS, GaussianDecoder
 from nica.models.encoders import GaussianEncoder
 from nica.models.objectives import (
     ELBO_WEIGHTS,
+    Objective,
     ObjectiveWeights,
     decomposed_objective,
 )
@@ -70,27 +73,21 @@ class IVAEConfig:
         return asdict(self)
 
 
-@dataclass
-class LossOutput:
-    """Named outputs of :meth:`IVAEModule.loss`.
+class IVAEModule(LatentModule):
+    """Identifiable VAE: q(z|x,u), p(x|z) and the conditional prior p(z|u).
 
-    ``loss`` is ``(K,)``, one value to minimise per stacked model (their sum is what the
-    trainer differentiates: the models share no parameters); the per-sample tensors are
-    ``(K, batch)``.
+    Two training settings are attributes, not part of the saved :class:`IVAEConfig`:
+    ``objective`` (an :class:`~nica.models.objectives.Objective`, the plain ELBO unless set),
+    which gives the loss its term weights at each step, and ``analytic_gradients``: the
+    opt-in fast path of :meth:`fused_loss`, the hand-derived backward of
+    :mod:`nica.models.analytic` for the configurations it covers.
     """
-
-    loss: torch.Tensor
-    elbo: torch.Tensor
-    reconstruction: torch.Tensor
-    kl: torch.Tensor
-
-
-class IVAEModule(nn.Module):
-    """Identifiable VAE: q(z|x,u), p(x|z) and the conditional prior p(z|u)."""
 
     def __init__(self, config: IVAEConfig) -> None:
         super().__init__()
         self.config = config
+        self.objective = Objective()
+        self.analytic_gradients = False
         c = config
         if c.prior not in PRIORS:
             raise ValueError(f"unknown prior {c.prior!r}; choose one of {sorted(PRIORS)}")
@@ -184,9 +181,20 @@ class IVAEModule(nn.Module):
             loss = loss + penalty.mean(-1)
         return LossOutput(loss, elbo.detach(), log_px.detach(), kl.detach())
 
-    def forward(self, x: torch.Tensor, u: torch.Tensor, **kwargs) -> LossOutput:
-        """:meth:`loss`: the forward pass of training (what DDP wraps)."""
-        return self.loss(x, u, **kwargs)
+    def training_loss_kwargs(self, step: int, max_steps: int) -> dict:
+        """The term weights of :attr:`objective` at ``step`` (annealed ones move with it)."""
+        return {"weights": self.objective.weights_at(step, max_steps)}
+
+    def fused_loss(self) -> AnalyticLoss | None:
+        """The hand-derived loss and gradients when ``analytic_gradients`` is on and
+        :func:`~nica.models.analytic.analytic_support` covers this configuration, else None."""
+        if self.analytic_gradients and analytic_support(self) is None:
+            return AnalyticLoss(self)
+        return None
+
+    def latents(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        """Posterior means ``(K, batch, n_latent)``."""
+        return self.inference(x, u)[0]
 
     @torch.no_grad()
     def elbo(

@@ -75,6 +75,32 @@ def objective_weights(
     raise ValueError(f"unknown objective {objective!r}; choose one of {OBJECTIVES}")
 
 
+@dataclass(frozen=True)
+class Objective:
+    """What an iVAE module maximises during training, step by step: the named objective
+    (:data:`OBJECTIVES`) with its weights and annealing; a training setting, not part of
+    the module's saved architecture.
+
+    Examples
+    --------
+    >>> Objective("annealed", AUTHORS_WEIGHTS, 0.5).weights_at(100, 200) == ELBO_WEIGHTS
+    True
+    """
+
+    name: str = "elbo"
+    weights: ObjectiveWeights = AUTHORS_WEIGHTS
+    anneal_fraction: float = 0.625
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` for an unknown objective."""
+        if self.name not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.name!r}")
+
+    def weights_at(self, step: int, total_steps: int) -> ObjectiveWeights:
+        """The term weights in force at ``step`` of ``total_steps`` (:func:`objective_weights`)."""
+        return objective_weights(self.name, step, total_steps, self.weights, self.anneal_fraction)
+
+
 def _logsumexp_and_softmax(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``logsumexp`` over the last dimension and ``softmax`` over it, from one softmax kernel.
 

@@ -28,12 +28,35 @@ from nica._fs import read_bounded
 from nica.datasets.io import Dataset, load_dataset
 from nica.datasets.nonstationary import make_nonstationary
 from nica.datasets.settings import BENCHMARK_SETTINGS
-from nica.estimator import IVAE, VAE
+from nica.base.registry import estimator_types
 from nica.presets import PRESETS
 from nica.sweep._values import canonical_json, cell, one_line
 
-#: the estimators a config may name
-ESTIMATORS: dict[str, type[IVAE]] = {"IVAE": IVAE, "VAE": VAE}
+
+class _Estimators(Mapping[str, type]):
+    """The estimators a config may name (``model.estimator``): every registered estimator
+    offered by model name (what ``nica fit --model`` takes), by its class name; a live view
+    of the registry (:mod:`nica.base.registry`)."""
+
+    def _table(self) -> dict[str, type]:
+        return {t.name: t.cls for t in estimator_types().values() if t.model is not None}
+
+    def __getitem__(self, name: str) -> type:
+        return self._table()[name]
+
+    def __iter__(self) -> Any:
+        return iter(self._table())
+
+    def __len__(self) -> int:
+        return len(self._table())
+
+    def model_names(self) -> dict[str, str]:
+        """Model name (``"flow"``) -> class name (``"IFlow"``)."""
+        return {t.model: t.name for t in estimator_types().values() if t.model is not None}
+
+
+#: the estimators a config may name: class name -> class (``"IVAE"``, ``"IFlow"``, ...)
+ESTIMATORS = _Estimators()
 INSTALL_HINT = 'pip install "nica[distributed]"'
 _TOP_KEYS = ("out", "data", "model", "grid")
 _DATA_KEYS = ("setting", "path", "seeds", "holdout")
@@ -41,8 +64,6 @@ _MODEL_KEYS = ("estimator", "preset", "seeds")
 #: make_nonstationary arguments a config may set (the seed comes from data.seeds)
 _GENERATOR_ARGS = tuple(p for p in inspect.signature(make_nonstationary).parameters
                         if p not in ("random_state", "dtype"))
-#: estimator hyperparameters a config may set (the seed comes from model.seeds)
-_HYPERPARAMETERS = tuple(p for p in IVAE(1).get_params() if p != "random_state")
 #: hyperparameters that do not change a fit's result, so stay out of run keys
 _NOT_IN_KEY = ("random_state", "verbose")
 
@@ -130,21 +151,24 @@ class SweepConfig:
         data, data_seeds = _data_spec(_section(raw, "data"), base_dir)
         model = _section(raw, "model") if "model" in raw else {}
         grid_raw = _section(raw, "grid") if "grid" in raw else {}
-        for key in model:
-            _check_name(key, "model.", _MODEL_KEYS)
         estimator = _estimator_name(model.get("estimator", "IVAE"))
+        for key in model:
+            _check_name(key, "model.", estimator, _MODEL_KEYS)
         preset = model.get("preset", "default")
         if not isinstance(preset, str) or preset not in PRESETS:
             raise SweepConfigError(f"model.preset: unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+        if preset != "default" and not hasattr(ESTIMATORS[estimator], "from_preset"):
+            raise SweepConfigError(f"model.preset: {estimator} has no presets (they configure the iVAE family); "
+                                   "leave model.preset out")
         model_seeds = _seeds(model.get("seeds", [0]), "model.seeds")
-        hints = typing.get_type_hints(IVAE.__init__)
-        params = {k: _conform(v, hints[k], f"model.{k}") for k, v in model.items() if k not in _MODEL_KEYS}
+        hints = _parameter_hints(ESTIMATORS[estimator])
+        params = {k: _conform(v, hints.get(k, Any), f"model.{k}") for k, v in model.items() if k not in _MODEL_KEYS}
         grid = {}
         for name, values in grid_raw.items():
-            _check_name(name, "grid.")
+            _check_name(name, "grid.", estimator)
             if name in params:
                 raise SweepConfigError(f"grid.{name} is also set in [model]; keep it in one place")
-            grid[name] = _grid_values(values, hints[name], f"grid.{name}")
+            grid[name] = _grid_values(values, hints.get(name, Any), f"grid.{name}")
         out = raw.get("out")
         if out is not None:
             if not isinstance(out, str) or not out:
@@ -167,12 +191,14 @@ class SweepConfig:
                             combination, params))
         return runs
 
-    def estimator_for(self, params: Mapping[str, Any], model_seed: int | None = None) -> IVAE:
-        """An unfitted estimator with the preset, then ``params``, then the seed."""
+    def estimator_for(self, params: Mapping[str, Any], model_seed: int | None = None) -> Any:
+        """An unfitted estimator with the preset (the iVAE family's), then ``params``, then the seed."""
         params = dict(params)
         n_components = params.pop("n_components", self.data.n_sources)
-        return ESTIMATORS[self.estimator].from_preset(self.preset, n_components, random_state=model_seed,
-                                                      **params)
+        cls = ESTIMATORS[self.estimator]
+        if hasattr(cls, "from_preset"):
+            return cls.from_preset(self.preset, n_components, random_state=model_seed, **params)
+        return cls(n_components, random_state=model_seed, **params)
 
     def _key(self, data_seed: int | None, model_seed: int, params: Mapping[str, Any]) -> str:
         """16 hex digits of the SHA-256 of the run's canonical JSON: data, seeds, every hyperparameter."""
@@ -304,16 +330,35 @@ def _check_keys(section: Mapping[str, Any], allowed: tuple[str, ...], prefix: st
             raise SweepConfigError(f"{prefix}{key}: unknown key; {guess}{extra}")
 
 
-def _hyperparameter_hint(prefix: str) -> str:
-    head = "estimator, preset, seeds and the " if prefix == "model." else "the "
-    return f"{prefix.rstrip('.')} takes {head}hyperparameters of IVAE: {', '.join(_HYPERPARAMETERS)}"
+def _hyperparameters(estimator: str) -> tuple[str, ...]:
+    """The hyperparameters of ``estimator`` a config may set (the seed comes from model.seeds)."""
+    return tuple(p for p in ESTIMATORS[estimator]._param_names() if p != "random_state")
 
 
-def _check_name(name: str, prefix: str, also: tuple[str, ...] = ()) -> None:
+def _parameter_hints(cls: type) -> dict[str, Any]:
+    """The type hints of ``cls``'s parameters, from its ``__init__`` and those of its bases
+    (a subclass that passes ``**params`` on declares them there)."""
+    hints: dict[str, Any] = {}
+    for base in reversed(cls.__mro__):
+        if "__init__" in vars(base) and base is not object:
+            try:
+                hints.update(typing.get_type_hints(base.__init__))
+            except (NameError, TypeError):  # a base whose hints do not resolve: no check
+                continue
+    return hints
+
+
+def _check_name(name: str, prefix: str, estimator: str, also: tuple[str, ...] = ()) -> None:
     """``name`` is a hyperparameter of the estimator (or one of ``also``)."""
     if name == "random_state":
         raise SweepConfigError(f"{prefix}random_state: set the model seeds with model.seeds = [0, 1, ...]")
-    _check_keys({name: None}, also + _HYPERPARAMETERS, prefix, _hyperparameter_hint)
+    names = _hyperparameters(estimator)
+
+    def hint(prefix: str) -> str:
+        head = "estimator, preset, seeds and the " if prefix == "model." else "the "
+        return f"{prefix.rstrip('.')} takes {head}hyperparameters of {estimator}: {', '.join(names)}"
+
+    _check_keys({name: None}, also + names, prefix, hint)
 
 
 def _data_spec(data: Mapping[str, Any], base_dir: Path) -> tuple[DataSpec, tuple[int | None, ...]]:
@@ -368,10 +413,16 @@ def _file_spec(path: Any, base_dir: Path, holdout: float) -> DataSpec:
 
 
 def _estimator_name(name: Any) -> str:
-    for known in ESTIMATORS:
-        if isinstance(name, str) and name.upper() == known:
-            return known
-    raise SweepConfigError(f"model.estimator: unknown estimator {name!r}; choose one of {list(ESTIMATORS)}")
+    """The class name of the estimator ``name`` names: a class name (any case) or a model name."""
+    if isinstance(name, str):
+        for known in ESTIMATORS:
+            if name.upper() == known.upper():
+                return known
+        aliases = ESTIMATORS.model_names()
+        if name.lower() in aliases:
+            return aliases[name.lower()]
+    raise SweepConfigError(f"model.estimator: unknown estimator {name!r}; choose one of {list(ESTIMATORS)} "
+                           f"(or a model name: {', '.join(ESTIMATORS.model_names())})")
 
 
 def _seeds(value: Any, where: str) -> tuple[int, ...]:

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from nica._threads import usable_cpus
 from nica.datasets.io import Dataset
-from nica.estimator import IVAE
 from nica.metrics import mean_corr_coef
 from nica.sweep._values import canonical_json, one_line
 from nica.sweep.config import INSTALL_HINT, Run, SweepConfig, SweepConfigError, _make_data, load_config
@@ -125,14 +125,6 @@ def import_distributed() -> Any:
     return distributed
 
 
-def usable_cpus() -> int:
-    """The CPUs this process may run on: its affinity mask (what SLURM, cgroups' cpusets or
-    ``taskset`` give it) where the system reports one, else ``os.cpu_count()``."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return os.cpu_count() or 1
-
-
 @contextmanager
 def _connect(client: Any, scheduler: str | None, n_workers: int | None, threads_per_worker: int,
              torch_threads: int) -> Iterator[Any]:
@@ -214,7 +206,7 @@ def _split(u: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.nd
     return np.nonzero(~mask)[0], np.nonzero(mask)[0]
 
 
-def _fit_and_evaluate(data: Dataset, model: IVAE, holdout: float, split_seed: int) -> dict[str, Any]:
+def _fit_and_evaluate(data: Dataset, model: Any, holdout: float, split_seed: int) -> dict[str, Any]:
     """Fit on the training rows; MCC of the posterior mean, training ELBO, score and time."""
     x, u, s = data.x, data.u, data.s
     train, test = _split(u, holdout, split_seed) if holdout > 0 else (np.arange(len(x)), None)
@@ -222,7 +214,8 @@ def _fit_and_evaluate(data: Dataset, model: IVAE, holdout: float, split_seed: in
     model.fit(x[train], u[train], resume=model.checkpoint_dir is not None)
     z = model.transform(x[train], u[train])
     measured: dict[str, Any] = {
-        "mcc": mean_corr_coef(s[train], z), "elbo": model.elbo_, "fit_time": model.fit_time_,
+        "mcc": mean_corr_coef(s[train], z), "train_score": model.score_,
+        "elbo": model.score_ if model.score_name == "ELBO" else "", "fit_time": model.fit_time_,
         "steps": model.n_steps_,
     }
     if test is None:
@@ -234,7 +227,7 @@ def _fit_and_evaluate(data: Dataset, model: IVAE, holdout: float, split_seed: in
     return measured
 
 
-def _run_task(data: Dataset, model: IVAE, holdout: float, split_seed: int, torch_threads: int) -> dict[str, Any]:
+def _run_task(data: Dataset, model: Any, holdout: float, split_seed: int, torch_threads: int) -> dict[str, Any]:
     """One run as a Dask task; an error becomes a failed row rather than a failed task."""
     torch.set_num_threads(torch_threads)  # workers x threads x torch threads within the cores
     start = time.perf_counter()

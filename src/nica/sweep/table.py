@@ -18,7 +18,7 @@ from nica.sweep.config import Run, SweepConfig
 
 #: leading and trailing columns of the results table; the grid's hyperparameters go between
 HEAD_FIELDS = ["run_key", "status", "data", "data_seed", "model_seed", "estimator", "preset"]
-TAIL_FIELDS = ["mcc", "heldout_mcc", "elbo", "score", "score_on", "fit_time", "steps",
+TAIL_FIELDS = ["mcc", "heldout_mcc", "train_score", "elbo", "score", "score_on", "fit_time", "steps",
                "params", "error", "finished_at", "worker"]
 
 
@@ -152,7 +152,7 @@ class SweepResult:
         groups: dict[tuple[str, ...], list[dict[str, str]]] = {}
         for row in self.rows:
             groups.setdefault(tuple(row.get(k, "") for k in self.grid), []).append(row)
-        header = [*self.grid, "runs", "failed", "median MCC", "mean MCC", "min MCC", "median ELBO",
+        header = [*self.grid, "runs", "failed", "median MCC", "mean MCC", "min MCC", "median train score",
                   "median s / fit"]
         lines = []
         for values, rows in groups.items():
@@ -161,7 +161,7 @@ class SweepResult:
             if ok:
                 mcc = [float(r["mcc"]) for r in ok]
                 stats = [f"{statistics.median(mcc):.3f}", f"{statistics.fmean(mcc):.3f}", f"{min(mcc):.3f}",
-                         f"{statistics.median(float(r['elbo']) for r in ok):.3f}",
+                         f"{statistics.median(float(r.get('train_score') or r['elbo']) for r in ok):.3f}",
                          f"{statistics.median(float(r['fit_time']) for r in ok):.1f}"]
             lines.append([*values, str(len(rows)), str(len(rows) - len(ok)), *stats])
         lines.sort(key=lambda line: -float(line[len(self.grid) + 2]) if line[len(self.grid) + 2] != "-"

@@ -1,4 +1,6 @@
-"""``TemporalIVAE``: nonlinear ICA of time series with a learned transition prior."""
+"""``TemporalIVAE``: nonlinear ICA of time series with a learned transition prior, hooks of
+the estimator skeleton (:class:`nica.base.Estimator`: restarts, checkpoints and resume,
+divergence handling)."""
 
 from __future__ import annotations
 
@@ -8,27 +10,21 @@ from typing import Any
 import numpy as np
 import torch
 
-from nica._base import (
-    INFERENCE_CHUNK,
-    ParamsMixin,
-    check_fitted,
-    check_positive_int,
-    chunks,
-    resolve_device,
-    seeded_init,
-)
-from nica._random import draw_seed
-from nica._threads import fits_on_threads
 from nica._validation import AuxEncoder, check_observations
-from nica.persistence import register_estimator, save_model
+from nica.base.estimator import Estimator, FitData, FitInputs, FitPlan
+from nica.base.params import check_n_components, check_positive_int, log_jacobian
+from nica.base.registry import register_estimator
+from nica.base.restarts import RestartChoice, check_restarts
+from nica.base.scaling import standardization, stats_of
+from nica.models.base import LatentModule, RestartStack
 from nica.temporal._format import TEMPORAL_FORMAT
 from nica.temporal.module import TemporalIVAEConfig, TemporalIVAEModule
 from nica.temporal.series import Series, aux_encoder, check_series, encoded_aux, window_ends, windows
-from nica.training.trainer import TrainConfig, train
+from nica.training.trainer import TrainConfig
 
 
-@register_estimator("TemporalIVAE", TEMPORAL_FORMAT)
-class TemporalIVAE(ParamsMixin):
+@register_estimator("TemporalIVAE", TEMPORAL_FORMAT, model="temporal")
+class TemporalIVAE(Estimator):
     """Temporal nonlinear ICA with a learned transition prior (TDRL, Yao et al. 2022).
 
     x_t = f(z_t) (+ noise) and z_t = g(z_{t-1..t-L}, eps_t) with independent innovations
@@ -42,13 +38,11 @@ class TemporalIVAE(ParamsMixin):
     lags : L, how many past latents the transition reads.
     inference : ``"flow"``: x_t = f(z_t) with f a normalising flow, fitted by exact
         maximum likelihood (needs ``n_components == n_features``); ``"vae"``: TDRL's
-        factorised encoder q(z_t | x_t) and Gaussian decoder, fitted by the ELBO. On the
-        ``temporal`` benchmark's nonstationary setting (8 latents, tuning seed 4001) the
-        flow reached MCC 0.95 where the VAE reached 0.56 (benchmarks/results/temporal_tuning.csv).
+        factorised encoder q(z_t | x_t) and Gaussian decoder, fitted by the ELBO (for more
+        features than latents).
     transition : ``"affine"``: eps_i = (z_{t,i} - m_i(past, u)) exp(-s_i(past, u)),
         invertible by construction; ``"mlp"``: TDRL's nonparametric eps_i = r_i(z_{t,i},
-        past, u), one MLP per component, not guaranteed monotone in z_{t,i}. On tuning
-        seeds 4001 / 4002 the affine transition gave 0.95 / 0.94, TDRL's 0.72 / 0.73.
+        past, u), one MLP per component, not guaranteed monotone in z_{t,i}.
     innovation : family of p_eps: ``"laplace"`` or ``"gaussian"``, with a scale per u.
     transition_hidden, transition_layers, transition_activation : the transition MLP(s)
         (``"lrelu"``, ``"xtanh"`` or ``"tanh"``).
@@ -57,10 +51,15 @@ class TemporalIVAE(ParamsMixin):
     hidden_dim, n_layers, activation, decoder_var : encoder and decoder of ``"vae"``
         inference (the data are noise-free in the benchmark: a small fixed variance).
     batch_size, learning_rate, max_steps, lr_schedule, n_iter_no_change, tol : Adam on
-        mini-batches of windows x_{t-L..t} by :func:`nica.training.train`. The step is
-        bound by per-operation overhead on a CPU, so 256 windows cost little more than 64;
-        on tuning seed 4003, 1,000 steps gave 0.74 and 3,000 gave 0.97
-        (``benchmarks/temporal_tuning.py``).
+        mini-batches of windows x_{t-L..t} by :func:`nica.training.train`.
+    n_restarts : K initialisations trained side by side (one module each, the same
+        batches); one is kept by ``selection``.
+    selection : ``"score"`` (the highest last-epoch training log-likelihood or ELBO; also
+        called ``"likelihood"`` and ``"elbo"``), ``"agreement"`` (the restart whose
+        latents agree best with the others') or ``"first"`` (:mod:`nica.training.selection`).
+    checkpoint_dir, checkpoint_every : write the training state to
+        ``checkpoint_dir/checkpoint.pt`` every ``checkpoint_every`` steps, so that
+        ``fit(X, u, resume=True)`` continues an interrupted fit to the same result.
     standardize : z-score each feature of X (over all steps) first.
     u_type : ``"auto"``, ``"categorical"`` or ``"continuous"``.
     device : ``"auto"``, ``"cpu"``, ``"cuda"``, ...
@@ -72,11 +71,18 @@ class TemporalIVAE(ParamsMixin):
     Attributes
     ----------
     module_ : the fitted :class:`nica.temporal.TemporalIVAEModule`; config_ : its config.
-    history_ : :class:`nica.training.TrainHistory` (``elbo``: the mean objective per
+    history_ : :class:`nica.training.TrainHistory` (``score``: the mean objective per
         window, on standardised X).
-    score_ : the last epoch's mean log-likelihood (flow) or ELBO (VAE) per step, units of X.
+    score_ : the kept restart's last-epoch mean log-likelihood (flow) or ELBO (VAE) per
+        step, units of X (:attr:`score_name` says which).
+    restart_score_ : ``(n_restarts,)`` the same for every restart.
+    selected_restart_, restart_scores_, restart_agreement_, restarts_module_ : as
+        :class:`nica.IVAE`.
     aux_encoder_, x_mean_, x_scale_, seed_, device_, n_features_in_, n_steps_,
     fit_time_ : as named.
+
+    The defaults (flow inference, the affine transition, 3,000 steps of 256 windows) were
+    chosen on tuning seeds: docs/results.md, section temporal, has the measurements.
 
     Notes
     -----
@@ -93,6 +99,9 @@ class TemporalIVAE(ParamsMixin):
     >>> model.transform(data.x).shape
     (300, 2)
     """
+
+    u_required = None
+    input_kind = "series"
 
     def __init__(
         self,
@@ -120,8 +129,12 @@ class TemporalIVAE(ParamsMixin):
         lr_schedule: str = "cosine",
         n_iter_no_change: int | None = None,
         tol: float = 1e-3,
+        n_restarts: int = 1,
+        selection: str = "score",
         standardize: bool = True,
         u_type: str = "auto",
+        checkpoint_dir: str | Path | None = None,
+        checkpoint_every: int = 1_000,
         device: str = "auto",
         n_threads: int | None = 1,
         random_state: int | np.random.Generator | None = None,
@@ -150,18 +163,29 @@ class TemporalIVAE(ParamsMixin):
         self.lr_schedule = lr_schedule
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
+        self.n_restarts = n_restarts
+        self.selection = selection
         self.standardize = standardize
         self.u_type = u_type
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
         self.device = device
         self.n_threads = n_threads
         self.random_state = random_state
         self.verbose = verbose
 
-    # ----------------------------------------------------------------- fitting
+    @property
+    def score_name(self) -> str:  # type: ignore[override]
+        """``"log-likelihood"`` (flow inference: exact) or ``"ELBO"`` (VAE inference)."""
+        return "log-likelihood" if self.inference == "flow" else "ELBO"
+
+    @property
+    def progress_label(self) -> str:  # type: ignore[override]
+        return "log-lik." if self.inference == "flow" else "ELBO"
+
+    # ----------------------------------------------------------------- fitting: the skeleton's hooks
     def _config(self, x_dim: int, aux: AuxEncoder) -> TemporalIVAEConfig:
-        n = check_positive_int(self.n_components, "n_components")
-        if n > x_dim:
-            raise ValueError(f"n_components={n} exceeds the {x_dim} features of X")
+        n = int(self.n_components)
         if self.inference == "flow" and n != x_dim:
             raise ValueError(
                 f"n_components={n} but X has {x_dim} features: inference='flow' is a bijection, so the latent "
@@ -188,8 +212,7 @@ class TemporalIVAE(ParamsMixin):
     def _encoded_aux(series: Series, aux: AuxEncoder) -> np.ndarray:
         return encoded_aux(series, aux)
 
-    @fits_on_threads
-    def fit(self, X: Any, u: Any = None) -> TemporalIVAE:
+    def fit(self, X: Any, u: Any = None, *, resume: bool = False) -> TemporalIVAE:
         """Fit to one series or several.
 
         Parameters
@@ -198,66 +221,63 @@ class TemporalIVAE(ParamsMixin):
             each needs at least ``lags + 1`` steps.
         u : the domain (or auxiliary label) of each step, in X's layout: ``(T,)``,
             ``(N, T)`` or ``(N,)`` (one per series), or a list; None: one domain.
+        resume : continue from the checkpoint in ``checkpoint_dir`` (if there is one), to
+            the same model as an uninterrupted fit.
 
         Returns
         -------
         self
         """
+        return super().fit(X, u, resume=resume)
+
+    def _fit_inputs(self, X: Any, u: Any) -> FitInputs:
+        """One series or several, each with at least ``lags + 1`` steps; u's encoding."""
         lags = check_positive_int(self.lags, "lags")
         series = check_series(X, u, min_length=lags + 1)
-        aux = self._aux_encoder(series)
-        config = self._config(series.n_features, aux)
+        check_n_components(self.n_components, series.n_features)
+        return FitInputs(series, series.u, self._aux_encoder(series), series.n_features)
+
+    def _fit_plan(self, inputs: FitInputs) -> FitPlan:
+        config = self._config(inputs.n_features, inputs.aux)
+        n_restarts = check_restarts(self.n_restarts, self.selection)
         train_config = TrainConfig(
-            objective="elbo", batch_size=self.batch_size, learning_rate=self.learning_rate,
+            batch_size=self.batch_size, learning_rate=self.learning_rate,
             max_steps=self.max_steps, lr_schedule=self.lr_schedule, n_iter_no_change=self.n_iter_no_change,
-            tol=self.tol, analytic_gradients=False,
+            tol=self.tol,
         )
         train_config.validate()
-        device = resolve_device(self.device)
-        seed = draw_seed(self.random_state)
-        module = seeded_init(lambda: TemporalIVAEModule(config), seed).to(device)
+        if n_restarts == 1:
+            return FitPlan(lambda: TemporalIVAEModule(config), train_config)
+        return FitPlan(lambda: RestartStack([TemporalIVAEModule(config) for _ in range(n_restarts)]), train_config)
 
+    def _fit_data(self, inputs: FitInputs, plan: FitPlan, device: torch.device) -> FitData:
+        """Windows x_{t-L..t} of the standardised series ``(N, L + 1, d)`` and the encoded u
+        of their last step."""
+        series, lags = inputs.x, int(self.lags)
         x_all, _ = series.concatenated()
-        if self.standardize:
-            x_mean = x_all.mean(0, dtype=np.float64).astype(np.float32)
-            std = x_all.std(0, dtype=np.float64)
-            x_scale = np.where(std > 0, std, 1.0).astype(np.float32)
-        else:
-            x_mean, x_scale = np.zeros(x_all.shape[1], np.float32), np.ones(x_all.shape[1], np.float32)
-        aux_rows = self._encoded_aux(series, aux)[window_ends(series.x, lags)]
+        x_mean, x_scale = standardization(stats_of(x_all), "feature" if self.standardize else "none")
+        aux_rows = self._encoded_aux(series, inputs.aux)[window_ends(series.x, lags)]
         x_win = windows([(s - x_mean) / x_scale for s in series.x], lags)
-        generator = torch.Generator(device=device).manual_seed(seed + 1)
-        history = train(module, torch.from_numpy(x_win).to(device), torch.from_numpy(aux_rows).to(device),
-                        train_config, generator=generator, progress=self.verbose)
+        return FitData(torch.from_numpy(x_win).to(device), torch.from_numpy(aux_rows).to(device), (x_win, aux_rows),
+                       log_jacobian(x_scale), {"x_mean": x_mean, "x_scale": x_scale})
 
-        # fitted state only after training succeeded (a failed refit keeps the old fit)
-        self.module_, self.config_, self.history_, self.aux_encoder_ = module, config, history, aux
-        self.x_mean_, self.x_scale_ = x_mean, x_scale
-        self.seed_, self.device_ = seed, device
-        self.n_features_in_ = series.n_features
-        self.n_steps_, self.fit_time_ = history.n_steps, history.fit_time
-        self.score_ = history.elbo[-1] - self._log_jacobian()
-        return self
+    def _latents_of(self, module: LatentModule, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        z = module.latents(x[:, -1], u)  # the windows' last steps
+        return z if z.dim() == 3 else z[None]
 
-    def fit_transform(self, X: Any, u: Any = None) -> np.ndarray | list[np.ndarray]:
-        """``fit(X, u)`` then ``transform(X)``."""
-        return self.fit(X, u).transform(X)
+    def _set_outputs(self, inputs: FitInputs, data: FitData, choice: RestartChoice) -> None:
+        self.x_mean_, self.x_scale_ = data.state["x_mean"], data.state["x_scale"]
+        self.restart_score_ = choice.fit_scores - log_jacobian(self.x_scale_)
+        self.score_ = float(self.restart_score_[choice.selected])
+
+    def describe_score(self) -> str:
+        self._check_fitted()
+        return f"{self.score_name} {self.score_:.3f} per step"
 
     # ----------------------------------------------------------------- inference
-    def _log_jacobian(self) -> float:
-        """log |d x_std / d x| per step: converts log-densities back to the units of X."""
-        return float(np.log(self.x_scale_).sum())
-
     def _series(self, X: Any, u: Any = None, min_length: int = 1) -> Series:
-        check_fitted(self, "module_")
+        self._check_fitted()
         return check_series(X, u, min_length=min_length, n_features=self.n_features_in_)
-
-    @torch.no_grad()
-    def _batched(self, fn: Any, *arrays: np.ndarray) -> np.ndarray:
-        self.module_.eval()
-        out = [fn(*(torch.from_numpy(np.ascontiguousarray(a[rows])).to(self.device_) for a in arrays)).cpu()
-               for rows in chunks(len(arrays[0]), INFERENCE_CHUNK)]
-        return torch.cat(out).numpy()
 
     def transform(self, X: Any, u: Any = None) -> np.ndarray | list[np.ndarray]:
         """Latents of every step, in X's layout: ``(T, n)``, ``(N, T, n)`` or a list.
@@ -267,23 +287,23 @@ class TemporalIVAE(ParamsMixin):
         """
         series = self._series(X)
         x, _ = series.concatenated()
-        z = self._batched(self.module_.latents, ((x - self.x_mean_) / self.x_scale_).astype(np.float32))
+        z = self._batched(self.module_.latents, ((x - self.x_mean_) / self.x_scale_).astype(np.float32)).numpy()
         return series.restore(z)
 
     def inverse_transform(self, Z: Any) -> np.ndarray:
         """Observations x_t = f(z_t) (flow) or the decoder mean (VAE), units of X:
         ``(n_rows, n_components) -> (n_rows, n_features)``."""
-        check_fitted(self, "module_")
+        self._check_fitted()
         z = check_observations(Z, "Z", min_samples=1)
         if z.shape[1] != self.config_.n_latent:
             raise ValueError(f"Z has {z.shape[1]} columns but the model has {self.config_.n_latent} latents")
-        return self._batched(self.module_.decode, z) * self.x_scale_ + self.x_mean_
+        return self._batched(self.module_.decode, z).numpy() * self.x_scale_ + self.x_mean_
 
     def score_samples(self, X: Any, u: Any = None, *, random_state: int = 0) -> np.ndarray | list[np.ndarray]:
         """log p(x_t | x_{t-1..t-L}, u_t) (flow, exact) or its ELBO (VAE, one sample drawn
         from ``random_state``) of every step t >= L, units of X: ``(T - L,)`` per series
         in X's layout."""
-        check_fitted(self, "module_")
+        self._check_fitted()
         lags = self.config_.lags
         series = self._series(X, u, min_length=lags + 1)
         x_win = windows([(s - self.x_mean_) / self.x_scale_ for s in series.x], lags).astype(np.float32)
@@ -294,7 +314,7 @@ class TemporalIVAE(ParamsMixin):
             observation, log_prior = self.module_.window_terms(xb, ub, generator)
             return observation + log_prior
 
-        scores = self._batched(terms, x_win, aux) - self._log_jacobian()
+        scores = self._batched(terms, x_win, aux).numpy() - self._log_jacobian()
         parts = np.split(scores, np.cumsum([len(s) - lags for s in series.x])[:-1])
         return parts[0] if series.layout == "single" else np.stack(parts) if series.layout == "stacked" else parts
 
@@ -303,11 +323,6 @@ class TemporalIVAE(ParamsMixin):
         scores = self.score_samples(X, u)
         return float(np.mean(np.concatenate([np.ravel(s) for s in scores]) if isinstance(scores, list)
                              else scores))
-
-    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
-        """Write the fitted model to directory ``path`` (``nica.load`` reads it back)."""
-        check_fitted(self, "module_")
-        return save_model(self, path, overwrite=overwrite)
 
 
 __all__ = ["TemporalIVAE"]

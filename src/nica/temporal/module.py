@@ -36,9 +36,8 @@ from torch import nn
 from nica.flows.transforms import make_flow_transform
 from nica.models.decoders import GaussianDecoder
 from nica.models.encoders import GaussianEncoder
-from nica.models.ivae import LossOutput
+from nica.models.base import LatentModule, LossOutput
 from nica.models.networks import MLP, StackedLinear, XTanh
-from nica.models.objectives import ObjectiveWeights
 from nica.models.priors import PRIORS
 
 LOG_2PI = math.log(2 * math.pi)
@@ -165,7 +164,7 @@ class InverseTransition(nn.Module):
         return eps, torch.log(slope.abs().clamp_min(MIN_SLOPE))
 
 
-class TemporalIVAEModule(nn.Module):
+class TemporalIVAEModule(LatentModule):
     """The observation model (a flow, or encoder and decoder) and the transition prior
     p(z_t | z_{t-1..t-L}, u_t)."""
 
@@ -204,8 +203,9 @@ class TemporalIVAEModule(nn.Module):
         mean, logvar = self.encoder(flat, flat.new_empty(0))
         return mean[0].reshape(shape), logvar[0].reshape(shape)
 
-    def latents(self, x: torch.Tensor) -> torch.Tensor:
-        """z_t = f^{-1}(x_t) (flow) or the posterior mean (VAE): ``(..., d) -> (..., n)``."""
+    def latents(self, x: torch.Tensor, u: torch.Tensor | None = None) -> torch.Tensor:
+        """z_t = f^{-1}(x_t) (flow) or the posterior mean (VAE): ``(..., d) -> (..., n)``;
+        u is not needed (the encoder reads x_t alone)."""
         return self.encode(x)[0]
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
@@ -241,13 +241,12 @@ class TemporalIVAEModule(nn.Module):
         past = z[:, :-1].flip(1).reshape(len(z), -1)
         return observation, self.log_prior(z[:, -1], past, u)
 
-    def loss(self, x: torch.Tensor, u: torch.Tensor, *, n_data: int, weights: ObjectiveWeights | None = None,
+    def loss(self, x: torch.Tensor, u: torch.Tensor, *, n_data: int,
              generator: torch.Generator | None = None) -> LossOutput:
         """Negative mean objective of a mini-batch of windows, in the trainer's
-        :class:`~nica.models.LossOutput`: ``elbo`` holds the exact log-likelihood (flow)
+        :class:`~nica.models.LossOutput`: ``score`` holds the exact log-likelihood (flow)
         or the ELBO (VAE) per window, ``reconstruction`` the observation term and ``kl``
-        minus the prior term (``elbo = reconstruction - kl``). ``n_data`` and ``weights``
-        are unused."""
+        minus the prior term (``score = reconstruction - kl``). ``n_data`` is unused."""
         observation, log_prior = self.window_terms(x, u, generator)
         objective = observation + log_prior
         return LossOutput(-objective.mean(), objective.detach(), observation.detach(), -log_prior.detach())

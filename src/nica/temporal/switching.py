@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from nica.flows.transforms import make_flow_transform
-from nica.models.ivae import LossOutput
+from nica.models.base import LatentModule, LossOutput
 from nica.models.networks import MLP, StackedLinear
 import nica.temporal.hmm as hmm
 from nica.temporal.module import MAX_LOG_SCALE, TRANSITION_ACTIVATIONS, _activation_slope
@@ -119,7 +119,7 @@ class RegimeTransition(nn.Module):
         return self.jacobians(past, u).abs().mean()
 
 
-class SwitchingTemporalModule(nn.Module):
+class SwitchingTemporalModule(LatentModule):
     """Flow, K regime transitions and the hidden Markov chain's parameters."""
 
     def __init__(self, config: SwitchingConfig) -> None:
@@ -151,8 +151,8 @@ class SwitchingTemporalModule(nn.Module):
         z, log_det = self.flow().call_and_ladj(y.reshape(-1, y.shape[-1]))
         return z.reshape(y.shape), log_det.reshape(y.shape[:-1])
 
-    def latents(self, y: torch.Tensor) -> torch.Tensor:
-        """The reported latents W f^{-1}(y): ``(..., n) -> (..., n)``."""
+    def latents(self, y: torch.Tensor, u: torch.Tensor | None = None) -> torch.Tensor:
+        """The reported latents W f^{-1}(y): ``(..., n) -> (..., n)``; u is not needed."""
         return self.encode(y)[0] @ self.readout.T
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
@@ -211,10 +211,10 @@ class SwitchingTemporalModule(nn.Module):
         aux = u[: len(z), lags:]
         return self.transition.jacobian_l1(past.reshape(-1, lags * n), aux.reshape(len(z) * steps, -1))
 
-    def loss(self, y: torch.Tensor, u: torch.Tensor, *, n_data: int = 0, weights: object = None,
+    def loss(self, y: torch.Tensor, u: torch.Tensor, *, n_data: int = 0,
              generator: torch.Generator | None = None) -> LossOutput:
         """The trainer's :class:`~nica.models.LossOutput` for a mini-batch of chunks:
-        ``elbo`` holds the exact log-likelihood per scored step of each chunk; the loss is
+        ``score`` holds the exact log-likelihood per scored step of each chunk; the loss is
         its negative mean plus ``sparsity`` times the Jacobian penalty."""
         steps = y.shape[1] - self.config.lags
         per_step = self.chunk_log_likelihood(y, u) / steps

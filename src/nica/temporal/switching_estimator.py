@@ -1,5 +1,6 @@
 """``SwitchingTemporalFlow``: temporal nonlinear ICA whose transition switches with a
-hidden Markov regime, fitted by exact maximum likelihood."""
+hidden Markov regime, fitted by exact maximum likelihood; hooks of the estimator skeleton
+(:class:`nica.base.Estimator`: restarts, checkpoints and resume, divergence handling)."""
 
 from __future__ import annotations
 
@@ -10,18 +11,21 @@ from typing import Any
 import numpy as np
 import torch
 
-from nica._base import INFERENCE_CHUNK, ParamsMixin, check_fitted, check_positive_int, chunks, resolve_device, seeded_init
+import nica.temporal.hmm as hmm
 from nica._random import draw_seed
 from nica._threads import fits_on_threads
 from nica._validation import AuxEncoder, check_observations
+from nica.base.estimator import Estimator, FitData, FitInputs, FitPlan
+from nica.base.params import INFERENCE_CHUNK, check_n_components, check_positive_int, resolve_device
+from nica.base.registry import register_estimator
+from nica.base.restarts import RestartChoice
 from nica.flows.projection import InputProjection
-from nica.persistence import register_estimator, save_model
-import nica.temporal.hmm as hmm
+from nica.models.base import LatentModule, RestartStack
 from nica.temporal._switching_format import SWITCHING_FORMAT
 from nica.temporal.rotation import jacobian_rotation, varimax
 from nica.temporal.series import Series, aux_encoder, check_series, encoded_aux, windows
 from nica.temporal.switching import SwitchingConfig, SwitchingTemporalModule
-from nica.training.trainer import TrainConfig, train
+from nica.training.trainer import LR_SCHEDULES, TrainConfig
 
 #: regime counts tried by ``n_regimes="auto"`` unless ``regime_candidates`` says otherwise
 DEFAULT_CANDIDATES = (1, 2, 3, 4, 5, 6)
@@ -47,8 +51,8 @@ def _chunked(parts: list[np.ndarray], lags: int, length: int) -> np.ndarray:
     return np.ascontiguousarray(np.stack(out))
 
 
-@register_estimator("SwitchingTemporalFlow", SWITCHING_FORMAT)
-class SwitchingTemporalFlow(ParamsMixin):
+@register_estimator("SwitchingTemporalFlow", SWITCHING_FORMAT, model="switching")
+class SwitchingTemporalFlow(Estimator):
     """Temporal nonlinear ICA with regime-dependent transitions and hidden Markov regimes.
 
     x_t = f(z_t) with f a normalising flow (on the top-n principal components of x when
@@ -78,6 +82,11 @@ class SwitchingTemporalFlow(ParamsMixin):
         shorter sequence is one chunk).
     batch_size : chunks per mini-batch.
     learning_rate, max_steps, lr_schedule : Adam by :func:`nica.training.train`.
+    n_restarts, selection : K initialisations of one regime count trained side by side,
+        one kept (``"score"``: the highest last-epoch log-likelihood; ``"agreement"``;
+        ``"first"``); ``n_regimes="auto"`` fits one per candidate.
+    checkpoint_dir, checkpoint_every : checkpoints of a fit of one regime count, so that
+        ``fit(X, u, resume=True)`` continues it to the same result.
     standardize : z-score each feature (n = d) or scale the principal components to unit
         variance (n < d) first.
     feature_scaling : with more features than latents (n < d), each feature is divided by
@@ -98,9 +107,10 @@ class SwitchingTemporalFlow(ParamsMixin):
     projection_ : the :class:`~nica.flows.projection.InputProjection` from X to the flow.
     n_regimes_ : K fitted; regime_scores_ : ``{K: held-out log-likelihood per step}`` for "auto".
     transition_matrix_ ``(K, K)``, initial_distribution_ ``(K,)`` : the fitted chain.
-    history_, aux_encoder_, seed_, device_, n_features_in_, n_steps_, fit_time_, score_ :
-        as the other estimators (``score_``: last epoch's mean log-likelihood per step,
-        in the units of the flow's input).
+    history_, aux_encoder_, seed_, device_, n_features_in_, n_steps_, fit_time_ : as the
+        other estimators (:class:`nica.base.Estimator`).
+    score_ : the last epoch's mean log-likelihood per step, in the units of X (on the
+        principal subspace when n < d); restart_score_ the same for every restart.
 
     Examples
     --------
@@ -110,6 +120,11 @@ class SwitchingTemporalFlow(ParamsMixin):
     >>> model.transform(data.x_test).shape, model.predict_regime(data.x_test).shape
     ((200, 16, 4), (200, 16))
     """
+
+    score_name = "log-likelihood"
+    progress_label = "log-likelihood"
+    u_required = None
+    input_kind = "series"
 
     def __init__(
         self,
@@ -135,9 +150,13 @@ class SwitchingTemporalFlow(ParamsMixin):
         learning_rate: float = 2e-3,
         max_steps: int = 3_000,
         lr_schedule: str = "cosine",
+        n_restarts: int = 1,
+        selection: str = "score",
         standardize: bool = True,
         feature_scaling: str = "sqrt-std",
         u_type: str = "auto",
+        checkpoint_dir: str | Path | None = None,
+        checkpoint_every: int = 1_000,
         device: str = "auto",
         n_threads: int | None = 1,
         random_state: int | np.random.Generator | None = None,
@@ -164,9 +183,13 @@ class SwitchingTemporalFlow(ParamsMixin):
         self.learning_rate = learning_rate
         self.max_steps = max_steps
         self.lr_schedule = lr_schedule
+        self.n_restarts = n_restarts
+        self.selection = selection
         self.standardize = standardize
         self.feature_scaling = feature_scaling
         self.u_type = u_type
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
         self.device = device
         self.n_threads = n_threads
         self.random_state = random_state
@@ -201,65 +224,123 @@ class SwitchingTemporalFlow(ParamsMixin):
             n_flows=check_positive_int(self.n_flows, "n_flows"), n_bins=check_positive_int(self.n_bins, "n_bins"),
             tail_bound=float(self.tail_bound), flow_hidden=check_positive_int(self.flow_hidden, "flow_hidden"))
 
-    # ----------------------------------------------------------------- fitting
+    # ----------------------------------------------------------------- fitting: the skeleton's hooks
     @fits_on_threads
-    def fit(self, X: Any, u: Any = None) -> SwitchingTemporalFlow:
+    def fit(self, X: Any, u: Any = None, *, resume: bool = False) -> SwitchingTemporalFlow:
         """Fit to one series ``(T, d)``, several ``(N, T, d)`` or a list of ``(T_i, d)``;
-        ``u`` (optional) a known label per step in X's layout (or one per series)."""
+        ``u`` (optional) a known label per step in X's layout (or one per series).
+        ``n_regimes="auto"`` fits each candidate K on all but a validation part and keeps
+        the one of highest held-out log-likelihood; ``resume`` continues a fit of one K."""
+        if self.n_regimes != "auto":
+            return self._fit(X, u, resume=resume)
+        if resume:
+            raise ValueError("resume continues a fit of one regime count; n_regimes='auto' fits every candidate")
+        return self._fit_candidates(X, u)
+
+    def _fit_inputs(self, X: Any, u: Any) -> FitInputs:
+        """The series (each longer than ``lags``), the settings checked before any work, u's encoding."""
         lags = check_positive_int(self.lags, "lags")
         n = check_positive_int(self.n_components, "n_components")
         series = check_series(X, u, min_length=lags + 1)
-        if n > series.n_features:
-            raise ValueError(f"n_components={n} exceeds the {series.n_features} features of X")
+        check_n_components(n, series.n_features)
         if not isinstance(self.sparsity, (int, float)) or not 0 <= self.sparsity < math.inf:
             raise ValueError(f"sparsity must be a number >= 0, got {self.sparsity!r}")
-        candidates = self._candidates(series.n_steps - lags * len(series.x))
+        self._candidates(series.n_steps - lags * len(series.x))
         if self.rotation not in ROTATIONS:
             raise ValueError(f"rotation must be one of {ROTATIONS}, got {self.rotation!r}")
-        if self.lr_schedule not in ("constant", "cosine", "plateau"):
+        if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule must be 'constant', 'cosine' or 'plateau', got {self.lr_schedule!r}")
         aux = aux_encoder(series, self.u_type)
-        self._config(aux, candidates[0])  # settings checked before any work
+        self._config(aux, 1)  # settings checked before any work
+        return FitInputs(series, series.u, aux, series.n_features)
+
+    def _fit_plan(self, inputs: FitInputs, n_regimes: int | None = None) -> FitPlan:
+        config = self._config(inputs.aux, self._candidates_of(inputs)[0] if n_regimes is None else n_regimes)
+        train_config = TrainConfig(batch_size=self.batch_size, learning_rate=self.learning_rate,
+                                   max_steps=self.max_steps, lr_schedule=self.lr_schedule)
+        train_config.validate()
+        n_restarts, sparsity = self._n_restarts(), float(self.sparsity)
+
+        def configure(module: LatentModule) -> None:
+            for restart in getattr(module, "restarts", [module]):
+                restart.sparsity = sparsity
+
+        if n_restarts == 1:
+            return FitPlan(lambda: SwitchingTemporalModule(config), train_config, configure)
+        return FitPlan(lambda: RestartStack([SwitchingTemporalModule(config) for _ in range(n_restarts)]),
+                       train_config, configure)
+
+    def _candidates_of(self, inputs: FitInputs) -> list[int]:
+        series = inputs.x
+        return self._candidates(series.n_steps - int(self.lags) * len(series.x))
+
+    def _project(self, inputs: FitInputs) -> tuple[InputProjection, list[np.ndarray], list[np.ndarray], np.ndarray]:
+        """The projection fitted to X, the flow's input y and the encoded u of every series."""
+        series = inputs.x
         x_all, _ = series.concatenated()
-        projection = InputProjection.fit(x_all, n, self.standardize, self.feature_scaling)
+        projection = InputProjection.fit(x_all, int(self.n_components), self.standardize, self.feature_scaling)
         y = [projection.apply(s) for s in series.x]
-        a = np.split(encoded_aux(series, aux), np.cumsum([len(s) for s in series.x])[:-1])
+        a = np.split(encoded_aux(series, inputs.aux), np.cumsum([len(s) for s in series.x])[:-1])
+        return projection, y, a, x_all
+
+    def _chunks_of(self, y: list[np.ndarray], a: list[np.ndarray], device: torch.device,
+                   state: dict[str, Any]) -> FitData:
+        lags = int(self.lags)
+        length = min(lags + check_positive_int(self.chunk_length, "chunk_length"), min(len(s) for s in y))
+        y_chunks, a_chunks = _chunked(y, lags, length), _chunked(a, lags, length)
+        return FitData(torch.from_numpy(y_chunks).to(device), torch.from_numpy(a_chunks).to(device),
+                       (y_chunks, a_chunks), state["projection"].log_jacobian(), state)
+
+    def _fit_data(self, inputs: FitInputs, plan: FitPlan, device: torch.device) -> FitData:
+        """Chunks of consecutive steps of the flow's input and of the encoded u."""
+        projection, y, a, x_all = self._project(inputs)
+        return self._chunks_of(y, a, device, {"projection": projection, "y": y, "a": a, "x": x_all, "scores": {}})
+
+    def _fit_candidates(self, X: Any, u: Any) -> SwitchingTemporalFlow:
+        """``n_regimes="auto"``: every candidate K fitted (one restart each) on all but the
+        validation part; the one of highest held-out log-likelihood per step is kept."""
+        inputs = self._fit_inputs(X, u)
+        if self._n_restarts() != 1:
+            raise ValueError("n_regimes='auto' fits one restart per regime count; set n_restarts=1")
+        candidates = self._candidates_of(inputs)
+        projection, y, a, x_all = self._project(inputs)
         seed = draw_seed(self.random_state)
         device = resolve_device(self.device)
-        if len(candidates) == 1:
-            module, history = self._train(y, a, aux, candidates[0], seed, device)
-            scores: dict[int, float] = {}
-        else:
-            (y_fit, a_fit), (y_val, a_val) = self._validation_split(y, a, lags, seed)
-            fits, scores = {}, {}
-            for k in candidates:
-                fits[k] = self._train(y_fit, a_fit, aux, k, seed, device)
-                scores[k] = self._mean_log_likelihood(fits[k][0], y_val, a_val, device)
-            module, history = fits[max(scores, key=lambda k: scores[k])]
-        self._orient(module, projection, y, a, x_all, seed)
-        # fitted state only after training succeeded (a failed refit keeps the old fit)
-        self.module_, self.config_, self.history_, self.aux_encoder_ = module, module.config, history, aux
-        self.projection_, self.seed_, self.device_ = projection, seed, device
-        self.n_features_in_, self.n_regimes_, self.regime_scores_ = series.n_features, module.config.n_regimes, scores
-        self.n_steps_, self.fit_time_ = history.n_steps, history.fit_time
-        self.score_ = history.elbo[-1] if history.elbo else float("nan")
+        (y_fit, a_fit), (y_val, a_val) = self._validation_split(y, a, int(self.lags), seed)
+        fit_data = self._chunks_of(y_fit, a_fit, device, {"projection": projection})
+        fits, scores = {}, {}
+        for k in candidates:
+            fits[k] = self._train_module(self._fit_plan(inputs, k), fit_data, seed, device)
+            scores[k] = self._mean_log_likelihood(fits[k][0], y_val, a_val, device)
+        module, history = fits[max(scores, key=lambda k: scores[k])]
+        state = {"projection": projection, "y": y, "a": a, "x": x_all, "scores": scores}
+        self._set_fitted(module, history, inputs, FitData(fit_data.x, fit_data.u, (), fit_data.score_offset, state),
+                         seed, device)
         return self
 
-    def _train(self, y: list[np.ndarray], a: list[np.ndarray], aux: AuxEncoder, n_regimes: int, seed: int,
-               device: torch.device) -> tuple[SwitchingTemporalModule, Any]:
-        lags = self.lags
-        length = min(lags + check_positive_int(self.chunk_length, "chunk_length"), min(len(s) for s in y))
-        config = self._config(aux, n_regimes)
-        module = seeded_init(lambda: SwitchingTemporalModule(config), seed).to(device)
-        module.sparsity = float(self.sparsity)
-        train_config = TrainConfig(objective="elbo", batch_size=self.batch_size, learning_rate=self.learning_rate,
-                                   max_steps=self.max_steps, lr_schedule=self.lr_schedule, analytic_gradients=False)
-        train_config.validate()
-        generator = torch.Generator(device=device).manual_seed(seed + 1)
-        history = train(module, torch.from_numpy(_chunked(y, lags, length)).to(device),
-                        torch.from_numpy(_chunked(a, lags, length)).to(device), train_config,
-                        generator=generator, progress=self.verbose, score_name="log-likelihood")
-        return module, history
+    def _latents_of(self, module: LatentModule, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        z = module.latents(x[:, -1], u)  # the chunks' last steps
+        return z if z.dim() == 3 else z[None]
+
+    def _set_outputs(self, inputs: FitInputs, data: FitData, choice: RestartChoice) -> None:
+        state = data.state
+        projection = state["projection"]
+        self._orient(self.module_, projection, state["y"], state["a"], state["x"], self.seed_)
+        self.projection_ = projection
+        self.n_regimes_, self.regime_scores_ = self.config_.n_regimes, state["scores"]
+        self.restart_score_ = choice.fit_scores - projection.log_jacobian()
+        self.score_ = float(self.restart_score_[choice.selected])
+
+    def _log_jacobian(self) -> float:
+        return self.projection_.log_jacobian()
+
+    def describe_score(self) -> str:
+        self._check_fitted()
+        chosen = ""
+        if self.regime_scores_:
+            scores = ", ".join(f"K={k}: {v:.3f}" for k, v in sorted(self.regime_scores_.items()))
+            chosen = f", K chosen by held-out log-likelihood per step ({scores})"
+        return f"{self.n_regimes_} regime(s){chosen}; log-likelihood {self.score_:.3f} per step in the units of X"
 
     @torch.no_grad()
     def _orient(self, module: SwitchingTemporalModule, projection: InputProjection, y: list[np.ndarray],
@@ -274,7 +355,7 @@ class SwitchingTemporalFlow(ParamsMixin):
         y_chunks, a_chunks = _chunked(y, lags, length), _chunked(a, lags, length)
         n_chunks = max(1, ORIENTATION_STEPS // (length - lags))
         rows = np.sort(np.random.default_rng(seed).permutation(len(y_chunks))[:n_chunks])
-        device = next(module.parameters()).device
+        device = next(module.parameters()).device  # noqa: F841 - the module's
         jac, proba, log_scale, _ = module.orientation_statistics(torch.from_numpy(y_chunks[rows]).to(device),
                                                                  torch.from_numpy(a_chunks[rows]).to(device))
         jac, proba, log_scale = jac.cpu().double(), proba.cpu().double(), log_scale.cpu().double()
@@ -315,7 +396,7 @@ class SwitchingTemporalFlow(ParamsMixin):
 
     # ----------------------------------------------------------------- inference
     def _series(self, X: Any, u: Any = None, min_length: int = 1) -> Series:
-        check_fitted(self, "module_")
+        self._check_fitted()
         return check_series(X, u, min_length=min_length, n_features=self.n_features_in_)
 
     @torch.no_grad()
@@ -326,14 +407,15 @@ class SwitchingTemporalFlow(ParamsMixin):
         module.eval()
         lags = module.config.lags
         y_win, a_win = windows(y, lags), windows(a, lags)
-        emission, log_det = [], []
-        for rows in chunks(len(y_win), INFERENCE_CHUNK // (lags + 1)):
-            e, d, _ = module.emissions(torch.from_numpy(y_win[rows]).to(device), torch.from_numpy(a_win[rows]).to(device))
-            emission.append(e[:, 0].cpu())
-            log_det.append(d[:, 0].cpu())
+
+        def emissions_and_log_det(yb: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
+            e, d, _ = module.emissions(yb, ab)
+            return torch.cat([e[:, 0], d[:, 0, None]], dim=-1)  # (rows, K + 1)
+
+        both = self._batched(emissions_and_log_det, y_win, a_win, device=device, size=INFERENCE_CHUNK // (lags + 1))
         sizes = [len(s) - lags for s in y]
         # the chain's sums run in float64: posteriors of long series sum to 1 to rounding
-        return list(torch.cat(emission).double().split(sizes)), list(torch.cat(log_det).double().split(sizes))
+        return list(both[:, :-1].double().split(sizes)), list(both[:, -1].double().split(sizes))
 
     def _mean_log_likelihood(self, module: SwitchingTemporalModule, y: list[np.ndarray], a: list[np.ndarray],
                              device: torch.device) -> float:
@@ -354,21 +436,15 @@ class SwitchingTemporalFlow(ParamsMixin):
         series = self._series(X)
         x, _ = series.concatenated()
         y = torch.from_numpy(self.projection_.apply(x))
-        self.module_.eval()
-        with torch.no_grad():
-            z = torch.cat([self.module_.latents(y[rows].to(self.device_)).cpu()
-                           for rows in chunks(len(y), INFERENCE_CHUNK)])
-        return series.restore(z.numpy())
+        return series.restore(self._batched(self.module_.latents, y).numpy())
 
     def inverse_transform(self, Z: Any) -> np.ndarray:
         """Observations x = f(z) (on the principal subspace when n < d): ``(rows, n) -> (rows, d)``."""
-        check_fitted(self, "module_")
+        self._check_fitted()
         z = check_observations(Z, "Z", min_samples=1)
         if z.shape[1] != self.config_.n_latent:
             raise ValueError(f"Z has {z.shape[1]} columns but the model has {self.config_.n_latent} latents")
-        with torch.no_grad():
-            y = torch.cat([self.module_.decode(torch.from_numpy(z[rows]).to(self.device_)).cpu()
-                           for rows in chunks(len(z), INFERENCE_CHUNK)])
+        y = self._batched(self.module_.decode, torch.from_numpy(z))
         return self.projection_.reconstruct(y.numpy()).astype(np.float32)
 
     def predict_proba_regime(self, X: Any, u: Any = None) -> np.ndarray | list[np.ndarray]:
@@ -414,18 +490,14 @@ class SwitchingTemporalFlow(ParamsMixin):
 
     @property
     def transition_matrix_(self) -> np.ndarray:
-        check_fitted(self, "module_")
+        self._check_fitted()
         return self.module_.log_chain()[1].detach().exp().cpu().numpy()
 
     @property
     def initial_distribution_(self) -> np.ndarray:
-        check_fitted(self, "module_")
+        self._check_fitted()
         return self.module_.log_chain()[0].detach().exp().cpu().numpy()
 
-    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
-        """Write the fitted model to directory ``path`` (``nica.load`` reads it back)."""
-        check_fitted(self, "module_")
-        return save_model(self, path, overwrite=overwrite)
 
 
 __all__ = ["SwitchingTemporalFlow"]

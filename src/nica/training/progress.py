@@ -25,34 +25,33 @@ class FitProgress:
     ----------
     total, initial : the step budget and the steps already done (a resumed fit).
     enabled : show the bar at all.
-    elbo_offset : subtracted from every ELBO shown (per sample), e.g. the log-determinant
-        of a standardisation of x, so that the bar shows the ELBO in the units of x.
-    score_name : what the bar calls the number (``"log-lik."`` for a flow, whose bound is
-        its exact log-likelihood).
+    score_offset : subtracted from every training score shown (per sample), e.g. the
+        log-determinant of a standardisation of x, so that the bar shows it in the units of x.
+    score_name : what the bar calls the score (``"ELBO"``; ``"log-lik."`` for a flow).
     """
 
-    def __init__(self, total: int, initial: int, enabled: bool, elbo_offset: float = 0.0,
+    def __init__(self, total: int, initial: int, enabled: bool, score_offset: float = 0.0,
                  score_name: str = "ELBO") -> None:
         self.enabled = enabled
-        self.offset = float(elbo_offset)
+        self.offset = float(score_offset)
         self.score_name = score_name
         self.bar = tqdm(total=total, initial=initial, disable=not enabled, desc="fit", unit="step",
                         leave=False, mininterval=REFRESH_SECONDS)
         self.last = time.monotonic()
 
-    def step(self, elbo_sum: torch.Tensor, n_good: int) -> None:
-        """One step done; ``elbo_sum`` ``(K,)`` sums the epoch's per-batch ELBOs so far."""
+    def step(self, score_sum: torch.Tensor, n_good: int) -> None:
+        """One step done; ``score_sum`` ``(K,)`` sums the epoch's per-batch scores so far."""
         self.bar.update(1)
         now = time.monotonic()
         if now - self.last >= REFRESH_SECONDS and n_good:
             self.last = now
-            self.show((elbo_sum / n_good).tolist(), refresh=False)
+            self.show((score_sum / n_good).tolist(), refresh=False)
 
-    def show(self, model_elbo: Sequence[float], refresh: bool = True) -> None:
-        """Show the mean training ELBO per sample; with K > 1 restarts, their range too.
+    def show(self, model_score: Sequence[float], refresh: bool = True) -> None:
+        """Show the mean training score per sample; with K > 1 restarts, their range too.
         At the end of an epoch (``refresh``) the bar is redrawn at once, so that the last
-        ELBO it shows is the final epoch's mean."""
-        values = [v - self.offset for v in model_elbo]
+        score it shows is the final epoch's mean."""
+        values = [v - self.offset for v in model_score]
         text = f"{self.score_name} {sum(values) / len(values):.3f}"
         if len(values) > 1:
             text += f" (restarts {min(values):.3f} to {max(values):.3f})"

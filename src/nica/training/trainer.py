@@ -21,9 +21,6 @@ from typing import Any
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from nica.models.analytic import AnalyticLoss, analytic_support
-from nica.models.objectives import AUTHORS_WEIGHTS, OBJECTIVES, ObjectiveWeights, objective_weights
-
 from nica.training.checkpoint import Checkpointing
 from nica.training.optim import FlatAdam, LearningRateSchedule
 from nica.training.progress import FitProgress
@@ -40,33 +37,24 @@ SNAPSHOT_EVERY = 50
 
 @dataclass
 class TrainConfig:
-    """Optimisation settings.
+    """Optimisation settings (what the loss is, and its objective's weights, is the
+    module's: :mod:`nica.models.base`).
 
     Attributes
     ----------
-    objective : ``"elbo"``, ``"reweighted"`` (the authors' weighted decomposition) or
-        ``"annealed"`` (from ``weights`` to the ELBO over ``anneal_fraction`` of training).
-    weights : term weights of the reweighted objective.
     batch_size, learning_rate, max_steps : mini-batch size, Adam step size, step budget.
     lr_schedule : ``"constant"``, ``"cosine"`` (decay to 1% over ``max_steps``) or
         ``"plateau"`` (x0.1 whenever the epoch loss fails to improve, as the authors).
     n_iter_no_change : early stopping: stop after this many epochs without the mean
-        training ELBO improving by more than ``tol`` nats per sample; ``None`` disables it.
+        training score (ELBO or log-likelihood) improving by more than ``tol`` nats per
+        sample; ``None`` disables it.
     compile : run the training loss through ``torch.compile`` (optional; it pays only for
         long fits: docs/performance.md).
-    analytic_gradients : for the models :func:`nica.models.analytic.analytic_support`
-        covers (the estimator's default and its unconditional baselines), compute the loss
-        and its gradients with the hand-derived backward of
-        :class:`nica.models.analytic.AnalyticLoss` instead of autograd (same values and
-        gradients, about 2x faster a fit: docs/performance.md). Other models, ``compile`` and DDP use autograd.
     max_nan_retries : a non-finite loss skips the step (rolling the model back to its last
         good state when the parameters themselves went bad) and multiplies the learning
         rate by ``nan_lr_factor``; after this many in a row the fit stops.
     """
 
-    objective: str = "reweighted"
-    weights: ObjectiveWeights = AUTHORS_WEIGHTS
-    anneal_fraction: float = 0.625
     batch_size: int = 64
     learning_rate: float = 1e-2
     max_steps: int = 10_000
@@ -74,14 +62,11 @@ class TrainConfig:
     n_iter_no_change: int | None = None
     tol: float = 1e-3
     compile: bool = False
-    analytic_gradients: bool = True
     max_nan_retries: int = 5
     nan_lr_factor: float = 0.5
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first bad setting."""
-        if self.objective not in OBJECTIVES:
-            raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
         for name in ("batch_size", "max_steps"):
@@ -103,20 +88,54 @@ class TrainConfig:
 class TrainHistory:
     """What happened during a fit; one entry per epoch in the lists.
 
-    With K stacked models ``elbo`` and ``loss`` are averages over the models and
-    ``model_elbo`` holds each model's mean training ELBO over the last epoch ``(K,)``.
+    ``score`` is the module's training score per sample (``LossOutput.score``: the ELBO
+    of an iVAE, the exact log-likelihood of a flow), the epoch's mean over mini-batches.
+    With K stacked models ``score`` and ``loss`` are averages over the models and
+    ``model_score`` holds each model's mean training score over the last epoch ``(K,)``.
     ``events`` records each non-finite step (step, action, new learning rate) and each
-    resume from a checkpoint.
+    resume from a checkpoint. ``elbo`` and ``model_elbo`` are the former names of
+    ``score`` and ``model_score``, kept as aliases (and as the keys of saved models).
     """
 
-    elbo: list[float] = field(default_factory=list)
-    model_elbo: list[float] = field(default_factory=list)
+    score: list[float] = field(default_factory=list)
+    model_score: list[float] = field(default_factory=list)
     loss: list[float] = field(default_factory=list)
     learning_rate: list[float] = field(default_factory=list)
     n_steps: int = 0
     stopped_early: bool = False
     fit_time: float = 0.0
     events: list[dict] = field(default_factory=list)
+
+    @property
+    def elbo(self) -> list[float]:
+        """Alias of :attr:`score`."""
+        return self.score
+
+    @property
+    def model_elbo(self) -> list[float]:
+        """Alias of :attr:`model_score`."""
+        return self.model_score
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as saved (model format 3 and checkpoints): the scores under their
+        saved names ``elbo`` and ``model_elbo``."""
+        record = asdict(self)
+        record["elbo"], record["model_elbo"] = record.pop("score"), record.pop("model_score")
+        return {key: record[key] for key in SAVED_HISTORY_KEYS}
+
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> TrainHistory:
+        """A history from :meth:`to_dict`'s record (the saved names, or these fields')."""
+        record = dict(record)
+        for saved, name in (("elbo", "score"), ("model_elbo", "model_score")):
+            if saved in record:
+                record[name] = record.pop(saved)
+        return cls(**record)
+
+
+#: the keys of a saved history, in their saved order
+SAVED_HISTORY_KEYS = ("elbo", "model_elbo", "loss", "learning_rate", "n_steps", "stopped_early", "fit_time",
+                      "events")
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -176,7 +195,7 @@ def train(
     on_epoch: Callable[[int, TrainHistory], None] | None = None,
     checkpoint: Checkpointing | None = None,
     resume: bool = False,
-    elbo_offset: float = 0.0,
+    score_offset: float = 0.0,
     score_name: str = "ELBO",
 ) -> TrainHistory:
     """Fit ``module`` to ``x`` ``(N, x_dim)`` and ``u`` ``(N, aux_dim)`` in place.
@@ -184,18 +203,23 @@ def train(
     ``x`` is a tensor on the training device, or a source whose ``gather(idx)`` reads the
     rows of a mini-batch from disk (:class:`nica.datasets.streaming.RowSource`).
 
-    ``module.loss(x, u, n_data=, weights=, generator=)`` returns an object with ``loss``
-    (a scalar, or ``(K,)`` for K stacked models) and ``elbo`` (``([K,] batch)``), e.g.
-    :class:`nica.models.IVAEModule`.
+    ``module`` follows the module protocol of :mod:`nica.models.base`: ``module.loss(x, u,
+    n_data=, generator=, **module.training_loss_kwargs(step, max_steps))`` returns a
+    :class:`~nica.models.LossOutput` with ``loss`` (a scalar, or ``(K,)`` for K stacked
+    models) and ``score`` (``([K,] batch)``); a module's ``fused_loss()``, when it gives
+    one, is used instead in a single process without ``compile`` (it writes the gradients
+    itself, so the loop runs without autograd). Any ``nn.Module`` with such a ``loss``
+    trains; the other two are optional.
 
     ``generator`` (on the data's device) drives batch order and reparameterisation noise.
-    ``on_epoch(epoch, history)`` is called after every epoch (e.g. to log MCC); on the
-    hand-derived-gradient path (``config.analytic_gradients``) it runs with grad mode off.
+    ``on_epoch(epoch, history)`` is called after every epoch (e.g. to log MCC); with a
+    fused loss it runs with grad mode off.
     ``checkpoint`` writes the full training state every ``checkpoint.every`` steps;
     with ``resume=True`` training continues from the last checkpoint there (if any) and
     reaches the same result as an uninterrupted run. ``progress`` shows a bar
-    (:class:`nica.training.progress.FitProgress`) whose ELBOs are less ``elbo_offset``,
-    labelled ``score_name`` (a flow's "ELBO" is its exact log-likelihood).
+    (:class:`nica.training.progress.FitProgress`) whose scores are less ``score_offset``
+    (e.g. the log-Jacobian of a standardisation of x: scores in the units of x),
+    labelled ``score_name``.
 
     Raises
     ------
@@ -212,22 +236,23 @@ def train(
     opt = _Optimisation(module, config)
     contexts = contextlib.ExitStack()
     try:
-        # DDP wraps forward(), which for IVAEModule is its loss
+        # DDP wraps forward(), which for a LatentModule is its loss
         loss_fn = module.loss if world_size == 1 else DistributedDataParallel(module)
         if config.compile:
             loss_fn = torch.compile(loss_fn)
-        # the hand-derived backward: loss_fn then also fills every parameter's .grad
-        analytic = (config.analytic_gradients and world_size == 1 and not config.compile
-                    and analytic_support(module) is None)
-        if analytic:
-            loss_fn = AnalyticLoss(module)
+        # the module's own fused loss and backward: it also fills every parameter's .grad
+        fused = getattr(module, "fused_loss", None)
+        fused = fused() if fused is not None and world_size == 1 and not config.compile else None
+        if fused is not None:
+            loss_fn = fused
             # nothing is recorded for autograd on this path: grad mode goes off once
             contexts.enter_context(torch.no_grad())
+        loss_kwargs = getattr(module, "training_loss_kwargs", None)
         history = TrainHistory()
         loop = dict(epoch=0, batch=0, n_batches=0, order=None, best_elbo=-math.inf, epochs_without_gain=0)
         # models that stack K restarts report (K, batch) ELBOs; any other module (batch,)
-        n_models = getattr(getattr(module, "config", None), "n_models", 1)
-        elbo_sum = torch.zeros(n_models, device=x.device)
+        n_models = int(getattr(module, "n_models", None) or getattr(getattr(module, "config", None), "n_models", 1))
+        score_sum = torch.zeros(n_models, device=x.device)
         loss_sum = torch.zeros((), device=x.device)
         n_good = 0
         saved = checkpoint.load() if checkpoint is not None and resume else None
@@ -235,9 +260,9 @@ def train(
         if saved is not None:
             opt.load_state_dict(saved["optimisation"])
             generator.set_state(saved["generator"])
-            history = TrainHistory(**saved["history"])
+            history = TrainHistory.from_dict(saved["history"])
             loop = saved["loop"]
-            elbo_sum, loss_sum, n_good = saved["elbo_sum"].to(x.device), saved["loss_sum"].to(x.device), saved["n_good"]
+            score_sum, loss_sum, n_good = saved["elbo_sum"].to(x.device), saved["loss_sum"].to(x.device), saved["n_good"]
             # the state a non-finite step rolls back to is the uninterrupted fit's, not the resume point
             snapshot, failures_in_a_row = saved.get("snapshot"), saved.get("failures_in_a_row", 0)
             history.events.append({"step": history.n_steps, "event": "resumed from checkpoint"})
@@ -247,13 +272,13 @@ def train(
         if snapshot is None:
             snapshot = opt.state_dict()
         module.train()
-        bar = FitProgress(config.max_steps, history.n_steps, progress, elbo_offset, score_name)
+        bar = FitProgress(config.max_steps, history.n_steps, progress, score_offset, score_name)
 
         def write_checkpoint() -> None:
             history.fit_time = previous_time + time.perf_counter() - start
             checkpoint.save({
                 "optimisation": opt.state_dict(), "generator": generator.get_state(),
-                "history": asdict(history), "loop": dict(loop), "elbo_sum": elbo_sum.cpu(),
+                "history": history.to_dict(), "loop": dict(loop), "elbo_sum": score_sum.cpu(),
                 "loss_sum": loss_sum.cpu(), "n_good": n_good, "snapshot": snapshot,
                 "failures_in_a_row": failures_in_a_row,
             })
@@ -265,26 +290,24 @@ def train(
                 loop["order"] = torch.randperm(n_data, generator=generator, device=x.device)
                 loop["batch"] = 0
                 loop["n_batches"] = min(steps_per_epoch, config.max_steps - history.n_steps)
-                elbo_sum.zero_()
+                score_sum.zero_()
                 loss_sum.zero_()
                 n_good = 0
             order = loop["order"].to(x.device)
             while loop["batch"] < loop["n_batches"]:
                 b = loop["batch"] * world_size + rank
                 idx = order[b * batch_size : (b + 1) * batch_size]
-                weights = objective_weights(
-                    config.objective, history.n_steps, config.max_steps, config.weights, config.anneal_fraction
-                )
-                out = loss_fn(gather_rows(x, idx), u[idx], n_data=n_data, weights=weights, generator=generator)
+                kwargs = loss_kwargs(history.n_steps, config.max_steps) if loss_kwargs is not None else {}
+                out = loss_fn(gather_rows(x, idx), u[idx], n_data=n_data, generator=generator, **kwargs)
                 total = out.loss.sum()
                 loop["batch"] += 1
                 history.n_steps += 1
                 if all_true(bool(torch.isfinite(total)), total.device):
-                    if not analytic:
+                    if fused is None:
                         opt.optimizer.zero_grad()
                         total.backward()
                     opt.optimizer.step()
-                    elbo_sum += out.elbo.mean(-1)
+                    score_sum += out.score.mean(-1)
                     loss_sum += out.loss.detach().mean()
                     n_good += 1
                     failures_in_a_row = 0
@@ -295,11 +318,11 @@ def train(
                     _recover(opt, snapshot, config, history, failures_in_a_row)
                 opt.schedule.after_step()
                 if progress:
-                    bar.step(elbo_sum, n_good)
+                    bar.step(score_sum, n_good)
                 if checkpoint is not None and rank == 0 and history.n_steps % checkpoint.every == 0:
                     write_checkpoint()
-            stop = _end_epoch(opt, history, loop, elbo_sum, loss_sum, n_good, config)
-            bar.show(history.model_elbo)
+            stop = _end_epoch(opt, history, loop, score_sum, loss_sum, n_good, config)
+            bar.show(history.model_score)
             if on_epoch is not None:
                 on_epoch(loop["epoch"], history)
             loop["epoch"] += 1
@@ -345,7 +368,7 @@ def _end_epoch(
     opt: _Optimisation,
     history: TrainHistory,
     loop: dict,
-    elbo_sum: torch.Tensor,
+    score_sum: torch.Tensor,
     loss_sum: torch.Tensor,
     n_good: int,
     config: TrainConfig,
@@ -353,18 +376,18 @@ def _end_epoch(
     """Record the epoch's means, step the plateau schedule; True when early stopping fires."""
     n = max(n_good, 1)
     # averaged over processes under DDP, so that every replica takes the same decisions
-    model_elbo = mean_over_processes(elbo_sum / n).tolist()
-    epoch_elbo = sum(model_elbo) / len(model_elbo)
+    model_score = mean_over_processes(score_sum / n).tolist()
+    epoch_score = sum(model_score) / len(model_score)
     epoch_loss = float(mean_over_processes(loss_sum / n))
-    history.model_elbo = model_elbo
-    history.elbo.append(epoch_elbo)
+    history.model_score = model_score
+    history.score.append(epoch_score)
     history.loss.append(epoch_loss)
     history.learning_rate.append(opt.optimizer.lr)
     opt.schedule.after_epoch(epoch_loss)
     if config.n_iter_no_change is None:
         return False
-    if epoch_elbo > loop["best_elbo"] + config.tol:
-        loop["best_elbo"], loop["epochs_without_gain"] = epoch_elbo, 0
+    if epoch_score > loop["best_elbo"] + config.tol:
+        loop["best_elbo"], loop["epochs_without_gain"] = epoch_score, 0
         return False
     loop["epochs_without_gain"] += 1
     if loop["epochs_without_gain"] >= config.n_iter_no_change:

@@ -1,5 +1,5 @@
 """New data without u: which label u a new observation belongs to, from a fitted model's own
-likelihood, and what an iVAE encoder is given when u is unknown.
+likelihood.
 
 For a model with a categorical auxiliary variable, Bayes' rule over the fitted labels gives
 
@@ -17,7 +17,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import torch
 from scipy.special import logsumexp
 
 #: what ``label_prior`` accepts besides an array of probabilities
@@ -93,62 +92,9 @@ class LabelPosteriorMixin:
             else np.asarray(self.u_classes_)[best]
 
 
-@torch.no_grad()
-def ivae_label_log_likelihood(module: Any, x: torch.Tensor, n_labels: int, *, n_samples: int = 10,
-                              generator: torch.Generator | None = None) -> torch.Tensor:
-    """ELBO(x, u = k) of an iVAE module (a single model) for every one-hot label k, up to a
-    term constant in k: ``(batch, n_labels)``; x ``(batch, x_dim)`` standardised.
-
-    With an encoder q(z | x) that does not see u, the reconstruction term is the same for
-    every label and is left out: what remains is -KL(q(z | x) || p(z | u = k)), exact.
-    With an encoder q(z | x, u) the reconstruction term averages ``n_samples`` draws, the
-    same noise for every label (common random numbers).
-    """
-    sees_u = module.config.conditional and module.config.encoder_sees_u
-    eye = torch.eye(n_labels, device=x.device, dtype=x.dtype)
-    if not sees_u:
-        mean, logvar = module.inference(x, x.new_zeros((len(x), 0)))
-    else:
-        eps = torch.randn((n_samples, 1, len(x), module.config.n_latent), generator=generator,
-                          device=x.device, dtype=x.dtype)
-    scores = []
-    for k in range(n_labels):
-        u_k = eye[k].expand(len(x), n_labels)
-        reconstruction = 0.0
-        if sees_u:
-            mean, logvar = module.inference(x, u_k)
-            z = mean + torch.exp(0.5 * logvar) * eps  # (n_samples, 1, batch, n)
-            reconstruction = torch.stack([module.decoder.log_prob(x, zs) for zs in z]).mean(0)
-        kl = module.prior.kl_from_gaussian(mean, logvar, module.prior_params(u_k))
-        scores.append((reconstruction - kl)[0])
-    return torch.stack(scores, dim=-1)
-
-
-def chunked_label_log_likelihood(module: Any, chunks: Any, n_labels: int, device: torch.device) -> np.ndarray:
-    """:func:`ivae_label_log_likelihood` over blocks of rows (``chunks`` yields ``[x_block]``),
-    with one seeded generator: ``(n_rows, n_labels)`` float64."""
-    generator = torch.Generator(device=device).manual_seed(0)
-    out = [ivae_label_log_likelihood(module, xb, n_labels, generator=generator).cpu() for (xb,) in chunks]
-    return torch.cat(out).double().numpy()
-
-
-def encoder_input_without_u(config: Any, n_samples: int) -> torch.Tensor:
-    """What an iVAE encoder (of :class:`nica.models.IVAEConfig` ``config``) is given when u is
-    unknown: ``(n_samples, 0)``, or an error naming the option for an encoder q(z | x, u)."""
-    if config.conditional and config.encoder_sees_u:
-        raise ValueError(
-            "u is required: this model's encoder q(z | x, u) sees u (encoder_sees_u=True, "
-            "CLI --encoder-sees-u or --preset authors). Pass u, or refit with "
-            "encoder_sees_u=False (CLI --encoder-ignores-u) for latents of new data without u; "
-            "predict_u(X) tells which fitted label each row most likely has"
-        )
-    return torch.zeros((n_samples, 0))
-
-
 def _mixed(classes: list) -> bool:
     """Labels of several Python types (kept as objects rather than coerced to strings)."""
     return len({type(c) for c in classes}) > 1
 
 
-__all__ = ["LABEL_PRIORS", "LabelPosteriorMixin", "chunked_label_log_likelihood", "encoder_input_without_u",
-           "ivae_label_log_likelihood", "label_log_prior"]
+__all__ = ["LABEL_PRIORS", "LabelPosteriorMixin", "label_log_prior"]

@@ -8,15 +8,15 @@ Six parameters may be ``"auto"`` and are then resolved by the shape of X
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
 
-from nica._validation import AuxEncoder, user_stacklevel
+from nica._validation import AuxEncoder
+from nica.base.scaling import standardization as column_scaling
 from nica.datasets.streaming import ColumnStats
 from nica.models.ivae import IVAEConfig
-from nica.models.objectives import ObjectiveWeights
+from nica.models.objectives import Objective, ObjectiveWeights
 from nica.training.trainer import TrainConfig
 
 #: bounds of the automatic hidden width (10 units per observed feature)
@@ -71,17 +71,22 @@ def model_config(est: Any, x_dim: int, aux: AuxEncoder, n_models: int = 1) -> IV
     )
 
 
-def train_config(est: Any, x_dim: int | None = None) -> TrainConfig:
-    """The optimisation settings (``x_dim`` resolves the ``"auto"`` ones, see :func:`by_shape`)."""
+def objective(est: Any) -> Objective:
+    """The training objective: its name, weights and annealing (checked)."""
     weights = est.objective_weights
     if len(weights) != 4:
         raise ValueError(f"objective_weights needs 4 numbers (rec, MI, TC, KL), got {weights!r}")
+    result = Objective(est.objective, ObjectiveWeights(*map(float, weights)), est.anneal_fraction)
+    result.validate()
+    return result
+
+
+def train_config(est: Any, x_dim: int | None = None) -> TrainConfig:
+    """The optimisation settings (``x_dim`` resolves the ``"auto"`` ones, see :func:`by_shape`)."""
     return TrainConfig(
-        objective=est.objective, weights=ObjectiveWeights(*map(float, weights)),
-        anneal_fraction=est.anneal_fraction, batch_size=est.batch_size, learning_rate=est.learning_rate,
+        batch_size=est.batch_size, learning_rate=est.learning_rate,
         max_steps=by_shape(est, "max_steps", x_dim), lr_schedule=by_shape(est, "lr_schedule", x_dim),
-        n_iter_no_change=est.n_iter_no_change, tol=est.tol,
-        compile=bool(est.compile), analytic_gradients=bool(est.analytic_gradients),
+        n_iter_no_change=est.n_iter_no_change, tol=est.tol, compile=bool(est.compile),
     )
 
 
@@ -99,19 +104,9 @@ def standardization(est: Any, stats: ColumnStats) -> tuple[np.ndarray, np.ndarra
     """Mean and scale ``(n_features,)`` each that X is standardised with: per feature, one
     scale for every feature (``"global"``: the root mean feature variance), or the identity
     (not standardising, or a Bernoulli decoder)."""
-    d = len(stats.mean)
-    kind = scaling(est, d)
-    if kind == "none" or est.decoder != "gaussian":
-        return np.zeros(d, np.float32), np.ones(d, np.float32)
-    mean, std = stats.mean, stats.std
-    if np.any(std == 0):
-        cols = np.nonzero(std == 0)[0].tolist()
-        warnings.warn(f"X has constant column(s) {cols}; they carry no information", stacklevel=user_stacklevel())
-    if kind == "global":
-        scale = float(np.sqrt(np.mean(np.square(std))))
-        return mean.astype(np.float32), np.full(d, scale if scale > 0 else 1.0, np.float32)
-    return mean.astype(np.float32), np.where(std > 0, std, 1.0).astype(np.float32)
+    kind = scaling(est, len(stats.mean))
+    return column_scaling(stats, kind if est.decoder == "gaussian" else "none")
 
 
 __all__ = ["MAX_AUTO_WIDTH", "MIN_AUTO_WIDTH", "SHAPE_DEFAULTS", "by_shape", "hidden_width", "model_config",
-           "scaling", "standardization", "train_config"]
+           "objective", "scaling", "standardization", "train_config"]
