@@ -316,3 +316,47 @@ def test_flow_params_protocol():
     with pytest.raises(ValueError, match="unknown parameter"):
         model.set_params(decoder="gaussian")
     assert repr(IFlow(3, n_flows=4)) == "IFlow(3, n_flows=4)"
+
+
+def _weak_source_data(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Two sources: s1 drives 3 features of sd 5 and a harmonic (s1^2) of sd ~2.1, s2 six
+    features of sd 0.5. The plain principal components keep s1 and its harmonic and
+    leave s2 out; divided by sqrt(sd) first, s2's features outweigh the harmonic."""
+    rng = np.random.default_rng(seed)
+    s = rng.standard_normal((4000, 2))
+    x = np.hstack([5 * s[:, :1].repeat(3, 1), 1.5 * (s[:, :1] ** 2 - 1), 0.5 * s[:, 1:].repeat(6, 1)])
+    return x + 0.01 * rng.standard_normal(x.shape), s
+
+
+def _explained(y: np.ndarray, target: np.ndarray) -> float:
+    a = np.c_[y, np.ones(len(y))]
+    return float(np.corrcoef(a @ np.linalg.lstsq(a, target, rcond=None)[0], target)[0, 1])
+
+
+def test_feature_scaling_keeps_a_weakly_expressed_source_in_the_principal_subspace():
+    x, s = _weak_source_data()
+    plain = InputProjection.fit(x, 2, feature_scaling="none")
+    scaled = InputProjection.fit(x, 2, feature_scaling="sqrt-std")
+    assert plain.feature_weights is None
+    np.testing.assert_allclose(scaled.feature_weights, np.sqrt(x.std(0)))
+    assert _explained(plain.apply(x), s[:, 1]) < 0.2
+    assert _explained(scaled.apply(x), s[:, 1]) > 0.99
+    correlation = InputProjection.fit(x, 2, feature_scaling="std")
+    assert _explained(correlation.apply(x), s[:, 1]) > 0.99
+    with pytest.raises(ValueError, match="feature_scaling"):
+        InputProjection.fit(x, 2, feature_scaling="rank")
+
+
+def test_feature_weights_round_trip_and_enter_the_density():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((500, 2)) @ rng.standard_normal((2, 5)) * np.array([1, 10, 0.1, 3, 1])
+    projection = InputProjection.fit(x, 2, feature_scaling="sqrt-std")
+    np.testing.assert_allclose(projection.reconstruct(projection.apply(x)), x, atol=1e-4 * np.abs(x).max())
+    back = InputProjection.from_dict(projection.to_dict())
+    np.testing.assert_array_equal(back.apply(x), projection.apply(x))
+    plain = InputProjection.fit(x, 2, feature_scaling="none")
+    assert projection.log_jacobian() == pytest.approx(
+        np.log(projection.scale).sum() + np.log(projection.feature_weights).sum())
+    assert InputProjection.from_dict({**plain.to_dict(), "feature_weights": None}).feature_weights is None
+    with pytest.raises(ValueError, match="feature_weights"):
+        InputProjection.from_dict({**projection.to_dict(), "feature_weights": [1.0, -1.0, 1.0, 1.0, 1.0]})
