@@ -144,3 +144,59 @@ def print_table(summary: dict, accuracy_keys: tuple[str, str], what: str) -> Non
 
 def standard(z: np.ndarray) -> np.ndarray:
     return (z - z.mean()) / (z.std() or 1.0)
+
+
+def example_parser(description: str, methods: str, name: str, n_components: int) -> "argparse.ArgumentParser":
+    """The examples' shared command line: --quick, --seeds, --n-components, --methods, --out,
+    --jobs, --name (``methods`` and ``name``: this example's defaults)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help="2 seeds, short fits (seconds)")
+    parser.add_argument("--seeds", type=int, help="fits per method (default 5, quick 2)")
+    parser.add_argument("--n-components", type=int, default=n_components)
+    parser.add_argument("--methods", default=methods,
+                        help="comma separated: flow (nica fit's default), ivae, vae, cebra (cebra only when installed)")
+    parser.add_argument("--out", type=Path, default=Path("docs/figures"), help="folder of the CSVs and figure")
+    parser.add_argument("--jobs", type=int, help="processes of the consistency check (default: the usable cores)")
+    parser.add_argument("--name", default=name, help="file name stem of the outputs")
+    return parser
+
+
+def fit_methods(methods: list[str], seeds: range, x_train: np.ndarray, u_train: np.ndarray, x_test: np.ndarray,
+                n: int, settings: dict, score: Any, keys: tuple[str, str],
+                what: str) -> tuple[list[dict], dict[str, list[np.ndarray]]]:
+    """Every method with every seed: one row each (times and ``score(z_train, z_test)``'s two
+    accuracies under ``keys``), and the test rows' latents ``(N_test, n)`` by method.
+    ``what``: how the progress line names the two accuracies, e.g. "speaker accuracy {:.3f}
+    per frame, {:.3f} per utterance"."""
+    rows: list[dict] = []
+    latents: dict[str, list[np.ndarray]] = {}
+    for method in methods:
+        latents[method] = []
+        for seed in seeds:
+            z_train, z_test, seconds, cpu = fit_latents(method, x_train, u_train, x_test, n, seed,
+                                                        settings["max_steps"], settings["cebra_iterations"])
+            first, second = score(z_train, z_test)
+            latents[method].append(z_test)
+            rows.append({"method": method, "seed": seed, "fit_seconds": round(seconds, 2),
+                         "fit_cpu_seconds": round(cpu, 2), keys[0]: round(first, 4), keys[1]: round(second, 4)})
+            print(f"{method} seed {seed}: {seconds:.1f} s ({cpu:.1f} s CPU), held-out {what.format(first, second)}",
+                  flush=True)
+    return rows, latents
+
+
+def add_baseline(name: str, accuracies: tuple[float, float], keys: tuple[str, str], summary: dict,
+                 rows: list[dict]) -> None:
+    """A representation without fitting (the raw x, its principal components) in the summary and the rows."""
+    summary[name] = dict(zip(keys, accuracies))
+    rows.append({"method": name, "seed": "", "fit_seconds": 0.0, "fit_cpu_seconds": 0.0,
+                 **{k: round(v, 4) for k, v in zip(keys, accuracies)}})
+
+
+def write_tables(out: Path, stem: str, rows: list[dict], summary: dict) -> None:
+    """``stem``.csv (one row per fit) and ``stem``-summary.csv (one per method) in ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    write_csv(out / f"{stem}.csv", rows)
+    write_csv(out / f"{stem}-summary.csv",
+              [{"method": m, **{k: round(v, 4) for k, v in s.items()}} for m, s in summary.items()])

@@ -31,15 +31,14 @@ docs' rows: ``--methods flow,ivae,vae`` and ``--methods cebra --name basic-motio
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _compare import available_methods, check_consistency, downstream_accuracy, fit_latents  # noqa: E402
-from _compare import print_table, standard, summarise, write_csv  # noqa: E402
+from _compare import add_baseline, available_methods, check_consistency, downstream_accuracy  # noqa: E402
+from _compare import example_parser, fit_methods, standard, print_table, summarise, write_tables  # noqa: E402
 
 N_COMPONENTS = 6  # the knee of `nica select-n --candidates 2-6` on the training recordings (README)
 FULL = dict(seeds=5, max_steps=None, cebra_iterations=5_000)
@@ -96,15 +95,7 @@ def plot(latents: dict[str, list[np.ndarray]], test, path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="2 seeds, short fits (seconds)")
-    parser.add_argument("--seeds", type=int, help="fits per method (default 5, quick 2)")
-    parser.add_argument("--n-components", type=int, default=N_COMPONENTS)
-    parser.add_argument("--methods", default="flow,ivae,vae,cebra",
-                        help="comma separated: flow (nica fit's default), ivae, vae, cebra (cebra only when installed)")
-    parser.add_argument("--out", type=Path, default=Path("docs/figures"), help="folder of the CSVs and figure")
-    parser.add_argument("--jobs", type=int, help="processes of the consistency check (default: the usable cores)")
-    parser.add_argument("--name", default="basic-motions", help="file name stem of the outputs")
+    parser = example_parser(__doc__.split("\n\n")[0], "flow,ivae,vae,cebra", "basic-motions", N_COMPONENTS)
     args = parser.parse_args(argv)
     settings = dict(QUICK if args.quick else FULL)
     seeds = range(args.seeds or settings["seeds"])
@@ -122,30 +113,14 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
         return {}
     methods = available_methods(args.methods)
 
-    rows, latents = [], {}
-    for method in methods:
-        latents[method] = []
-        for seed in seeds:
-            z_train, z_test, seconds, cpu = fit_latents(method, train.x, train.recording, test.x, args.n_components,
-                                                        seed, settings["max_steps"], settings["cebra_iterations"])
-            point, recording = activity_accuracy(z_train, train, z_test, test)
-            latents[method].append(z_test)
-            rows.append({"method": method, "seed": seed, "fit_seconds": round(seconds, 2),
-                         "fit_cpu_seconds": round(cpu, 2), "activity_accuracy_point": round(point, 4),
-                         "activity_accuracy_recording": round(recording, 4)})
-            print(f"{method} seed {seed}: {seconds:.1f} s ({cpu:.1f} s CPU), held-out activity accuracy "
-                  f"{point:.3f} per time point, {recording:.3f} per recording", flush=True)
+    rows, latents = fit_methods(methods, seeds, train.x, train.recording, test.x, args.n_components, settings,
+                                lambda z_train, z_test: activity_accuracy(z_train, train, z_test, test), ACCURACY,
+                                "activity accuracy {:.3f} per time point, {:.3f} per recording")
     summary = summarise(rows, latents, ACCURACY)
-    point, recording = activity_accuracy(train.x, train, test.x, test)
-    summary["raw x"] = {"activity_accuracy_point": point, "activity_accuracy_recording": recording}
-    rows.append({"method": "raw x", "seed": "", "fit_seconds": 0.0, "fit_cpu_seconds": 0.0,
-                 "activity_accuracy_point": round(point, 4), "activity_accuracy_recording": round(recording, 4)})
+    add_baseline("raw x", activity_accuracy(train.x, train, test.x, test), ACCURACY, summary, rows)
 
     stem = args.name + ("-quick" if args.quick else "")
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_csv(args.out / f"{stem}.csv", rows)
-    write_csv(args.out / f"{stem}-summary.csv",
-              [{"method": m, **{k: round(v, 4) for k, v in s.items()}} for m, s in summary.items()])
+    write_tables(args.out, stem, rows, summary)
     if len(seeds) > 0 and methods:
         plot(latents, test, args.out / f"{stem}.png")
     print(f"\nBasicMotions, n = {args.n_components}, {len(seeds)} seeds; held-out recordings "

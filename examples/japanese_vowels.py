@@ -30,15 +30,14 @@ Writes ``japanese-vowels.csv`` (one row per fit), ``japanese-vowels-summary.csv`
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _compare import available_methods, check_consistency, downstream_accuracy, fit_latents  # noqa: E402
-from _compare import group_summaries, print_table, summarise, write_csv  # noqa: E402
+from _compare import add_baseline, available_methods, check_consistency, downstream_accuracy  # noqa: E402
+from _compare import example_parser, fit_methods, group_summaries, print_table, summarise, write_tables  # noqa: E402
 
 N_COMPONENTS = 6  # the knee of `nica select-n --candidates 2,4,6,8,10,12` on the training frames (docs/real-data.md)
 FULL = dict(seeds=5, max_steps=None, cebra_iterations=5_000)
@@ -86,15 +85,7 @@ def plot(latents: dict[str, list[np.ndarray]], test, path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="2 seeds, short fits (seconds)")
-    parser.add_argument("--seeds", type=int, help="fits per method (default 5, quick 2)")
-    parser.add_argument("--n-components", type=int, default=N_COMPONENTS)
-    parser.add_argument("--methods", default="flow,vae,cebra",
-                        help="comma separated: flow (nica fit's default), ivae, vae, cebra (cebra only when installed)")
-    parser.add_argument("--out", type=Path, default=Path("docs/figures"), help="folder of the CSVs and figure")
-    parser.add_argument("--jobs", type=int, help="processes of the consistency check (default: the usable cores)")
-    parser.add_argument("--name", default="japanese-vowels", help="file name stem of the outputs")
+    parser = example_parser(__doc__.split("\n\n")[0], "flow,vae,cebra", "japanese-vowels", N_COMPONENTS)
     args = parser.parse_args(argv)
     settings = dict(QUICK if args.quick else FULL)
     seeds = range(args.seeds or settings["seeds"])
@@ -112,38 +103,20 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
         return {}
     methods = available_methods(args.methods)
 
-    rows, latents = [], {}
-    for method in methods:
-        latents[method] = []
-        for seed in seeds:
-            z_train, z_test, seconds, cpu = fit_latents(method, train.x, train.utterance, test.x, args.n_components,
-                                                        seed, settings["max_steps"], settings["cebra_iterations"])
-            frame, utterance = speaker_accuracy(z_train, train, z_test, test)
-            latents[method].append(z_test)
-            rows.append({"method": method, "seed": seed, "fit_seconds": round(seconds, 2),
-                         "fit_cpu_seconds": round(cpu, 2), "speaker_accuracy_frame": round(frame, 4),
-                         "speaker_accuracy_utterance": round(utterance, 4)})
-            print(f"{method} seed {seed}: {seconds:.1f} s ({cpu:.1f} s CPU), held-out speaker accuracy "
-                  f"{frame:.3f} per frame, {utterance:.3f} per utterance", flush=True)
+    rows, latents = fit_methods(methods, seeds, train.x, train.utterance, test.x, args.n_components, settings,
+                                lambda z_train, z_test: speaker_accuracy(z_train, train, z_test, test), ACCURACY,
+                                "speaker accuracy {:.3f} per frame, {:.3f} per utterance")
     summary = summarise(rows, latents, ACCURACY)
-    frame, utterance = speaker_accuracy(train.x, train, test.x, test)
-    summary["raw x"] = {"speaker_accuracy_frame": frame, "speaker_accuracy_utterance": utterance}
-    rows.append({"method": "raw x", "seed": "", "fit_seconds": 0.0, "fit_cpu_seconds": 0.0,
-                 "speaker_accuracy_frame": round(frame, 4), "speaker_accuracy_utterance": round(utterance, 4)})
+    add_baseline("raw x", speaker_accuracy(train.x, train, test.x, test), ACCURACY, summary, rows)
     from sklearn.decomposition import PCA
 
     pca = PCA(args.n_components).fit(train.x)  # the flow's input when n < 12: the top principal components
-    frame, utterance = speaker_accuracy(pca.transform(train.x), train, pca.transform(test.x), test)
-    summary["pca"] = {"speaker_accuracy_frame": frame, "speaker_accuracy_utterance": utterance}
-    rows.append({"method": "pca", "seed": "", "fit_seconds": 0.0, "fit_cpu_seconds": 0.0,
-                 "speaker_accuracy_frame": round(frame, 4), "speaker_accuracy_utterance": round(utterance, 4)})
+    add_baseline("pca", speaker_accuracy(pca.transform(train.x), train, pca.transform(test.x), test), ACCURACY,
+                 summary, rows)
     majority = float(np.max(np.bincount(group_summaries(test.x, test.utterance, test.speaker)[1])) / test.n_utterances)
 
     stem = args.name + ("-quick" if args.quick else "")
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_csv(args.out / f"{stem}.csv", rows)
-    write_csv(args.out / f"{stem}-summary.csv",
-              [{"method": m, **{k: round(v, 4) for k, v in s.items()}} for m, s in summary.items()])
+    write_tables(args.out, stem, rows, summary)
     if len(seeds) > 0 and methods:
         plot(latents, test, args.out / f"{stem}.png")
     print(f"\nJapaneseVowels, n = {args.n_components}, {len(seeds)} seeds; held-out utterances (u unknown at "
