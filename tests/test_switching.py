@@ -317,3 +317,30 @@ def test_feature_scaling_reaches_the_projection_and_bad_values_are_refused(switc
     assert plain.projection_.feature_weights is None
     with pytest.raises(ValueError, match="feature_scaling"):
         SwitchingTemporalFlow(3, max_steps=2, feature_scaling="log", **FAST).fit(x)
+
+
+def test_extra_components_are_white_noise_outputs_of_a_wider_flow(switching, tmp_path):
+    x = np.concatenate([switching.x, np.tanh(switching.x)], axis=-1)  # 6 features for 3 latents
+    model = SwitchingTemporalFlow(3, n_regimes=2, max_steps=3, extra_components=2, random_state=0,
+                                  **FAST).fit(x)
+    assert model.projection_.components.shape == (6, 5) and model.config_.n_extra == 2
+    assert model.transform(x[:2]).shape == (2, 16, 3) and model.inverse_transform(np.zeros((4, 3))).shape == (4, 6)
+    # the log-density of a step is the flow's log-determinant, the n latents' emission and
+    # a standard Gaussian for each extra output
+    module = model.module_
+    y = torch.from_numpy(model.projection_.apply(x[0]))
+    with torch.no_grad():
+        full, log_det = module.flow().call_and_ladj(y)
+        z, got = module.encode(y)
+    expected = log_det - 0.5 * (2 * np.log(2 * np.pi) + (full[:, 3:] ** 2).sum(-1))
+    torch.testing.assert_close(got, expected)
+    torch.testing.assert_close(z, full[:, :3])
+    model.save(tmp_path / "m")
+    back = nica.load(tmp_path / "m")
+    np.testing.assert_array_equal(back.transform(x[:2]), model.transform(x[:2]))
+    assert "2 of the flow's outputs as white noise" in nica.persistence.model_info(tmp_path / "m")["data"]["input"]
+    assert SwitchingTemporalFlow(3, extra_components="auto", max_steps=2, random_state=0,
+                                 **FAST).fit(x).config_.n_extra == 3
+    for bad, message in [(4, "at most 3 extra"), (-1, "extra_components"), ("many", "extra_components")]:
+        with pytest.raises(ValueError, match=message):
+            SwitchingTemporalFlow(3, extra_components=bad, max_steps=2, **FAST).fit(x)

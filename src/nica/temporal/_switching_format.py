@@ -41,7 +41,8 @@ class SwitchingFormat:
         model.aux_encoder_ = AuxEncoder(**config["aux"])
         model.projection_ = InputProjection.from_dict(config["projection"])
         model.n_features_in_ = int(config["n_features"])
-        if len(model.projection_.scale) != model.config_.n_latent or model.projection_.n_features != model.n_features_in_:
+        width = model.config_.n_latent + model.config_.n_extra
+        if len(model.projection_.scale) != width or model.projection_.n_features != model.n_features_in_:
             raise ValueError("the saved projection does not fit the model's features and latents")
         model.seed_ = config["seed"]
         model.history_ = TrainHistory.from_dict(config["history"])
@@ -70,7 +71,9 @@ class SwitchingFormat:
             "data": {"n_features": model.n_features_in_, "n_components": c.n_latent, "lags": c.lags,
                      "n_regimes": c.n_regimes, "u": model.aux_encoder_.describe(),
                      "input": "standardised features" if model.projection_.components is None
-                     else f"top {c.n_latent} principal components"},
+                     else f"top {c.n_latent} principal components" if not c.n_extra
+                     else f"top {c.n_latent + c.n_extra} principal components ({c.n_extra} of the flow's outputs "
+                          "as white noise)"},
             "training": {"n_steps": history.n_steps, "n_epochs": len(history.score), "fit_time": history.fit_time,
                          "final_log_likelihood": model.score_, "stopped_early": history.stopped_early,
                          "log_likelihood": [e - offset for e in history.score],

@@ -54,6 +54,10 @@ class SwitchingConfig:
     ----------
     n_latent, lags, aux_dim : latents (= the flow's width), lags L, width of the encoded u.
     n_regimes : K.
+    n_extra : flow inputs beyond the n latents (extra principal components): the flow has
+        n + n_extra dimensions and its last n_extra outputs are white noise (i.i.d. standard
+        Gaussian at every step, no regime, no transition), so the likelihood puts whatever
+        has temporal structure into the n latents.
     innovation : ``"gaussian"`` or ``"laplace"`` (unit scale; the transition sets the scale).
     transition_hidden, transition_layers, transition_activation : each regime's MLP.
     flow, n_flows, n_bins, tail_bound, flow_hidden : the bijection
@@ -64,6 +68,7 @@ class SwitchingConfig:
     lags: int
     aux_dim: int = 1
     n_regimes: int = 1
+    n_extra: int = 0
     innovation: str = "gaussian"
     transition_hidden: int = 64
     transition_layers: int = 3
@@ -127,7 +132,9 @@ class SwitchingTemporalModule(LatentModule):
         c = self.config = config
         if c.innovation not in INNOVATIONS:
             raise ValueError(f"innovation must be one of {INNOVATIONS}, got {c.innovation!r}")
-        self.flow = make_flow_transform(c.n_latent, flow=c.flow, n_flows=c.n_flows, n_bins=c.n_bins,
+        if c.n_extra < 0:
+            raise ValueError(f"n_extra must be >= 0, got {c.n_extra!r}")
+        self.flow = make_flow_transform(c.n_latent + c.n_extra, flow=c.flow, n_flows=c.n_flows, n_bins=c.n_bins,
                                         tail_bound=c.tail_bound, hidden_dim=c.flow_hidden)
         self.transition = RegimeTransition(c.n_latent, c.lags, c.aux_dim, c.n_regimes, hidden_dim=c.transition_hidden,
                                            n_layers=c.transition_layers, activation=c.transition_activation)
@@ -147,17 +154,25 @@ class SwitchingTemporalModule(LatentModule):
         return torch.log_softmax(self.initial_logits, -1), torch.log_softmax(self.transition_logits, -1)
 
     def encode(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """z = f^{-1}(y) and log |det dz/dy|: ``(..., n) -> (..., n), (...)``."""
+        """z = f^{-1}(y)'s first n outputs and log |det dz/dy| plus the extra outputs'
+        white-noise log-density: ``(..., n + n_extra) -> (..., n), (...)``."""
         z, log_det = self.flow().call_and_ladj(y.reshape(-1, y.shape[-1]))
-        return z.reshape(y.shape), log_det.reshape(y.shape[:-1])
+        n = self.config.n_latent
+        if self.config.n_extra:
+            extra = z[:, n:]
+            log_det = log_det - 0.5 * (LOG_2PI * extra.shape[1] + (extra**2).sum(-1))
+        return z[:, :n].reshape(*y.shape[:-1], n), log_det.reshape(y.shape[:-1])
 
     def latents(self, y: torch.Tensor, u: torch.Tensor | None = None) -> torch.Tensor:
         """The reported latents W f^{-1}(y): ``(..., n) -> (..., n)``; u is not needed."""
         return self.encode(y)[0] @ self.readout.T
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
-        """y = f(W^{-1} latents): ``(B, n) -> (B, n)``."""
-        return self.flow().inv(torch.linalg.solve(self.readout, latents.T).T)
+        """y = f(W^{-1} latents) with the extra outputs at their mode 0: ``(B, n) -> (B, n + n_extra)``."""
+        z = torch.linalg.solve(self.readout, latents.T).T
+        if self.config.n_extra:
+            z = torch.cat([z, z.new_zeros(len(z), self.config.n_extra)], dim=-1)
+        return self.flow().inv(z)
 
     def regime_log_prob(self, z_t: torch.Tensor, past: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         """log p(z_t | past, u, c_t = k) for every regime: ``(B, K)``."""
