@@ -211,7 +211,7 @@ def test_restarts_pruned_to_the_most_likely_one(tmp_path, tiny_data):
     assert IFlow(10)._max_steps(10) == 10_000 and IFlow(20)._max_steps(20) == 40_000
     assert IFlow(3, prune_after=80)._prune_after(3, 50) is None
     aux = nica._validation.AuxEncoder().fit(np.arange(50) % 25, 50)
-    assert IFlow(10)._config(aux).n_models == 4 and IFlow(11)._config(aux).n_models == 8
+    assert IFlow(10)._config(aux).n_models == 4 and IFlow(11)._config(aux).n_models == 16
 
 
 @pytest.mark.parametrize("stop", [7, 20, 23, 41])
