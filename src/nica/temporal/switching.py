@@ -56,8 +56,7 @@ class SwitchingConfig:
     n_regimes : K.
     n_extra : flow inputs beyond the n latents (extra principal components): the flow has
         n + n_extra dimensions and its last n_extra outputs are white noise (i.i.d. standard
-        Gaussian at every step, no regime, no transition), so the likelihood puts whatever
-        has temporal structure into the n latents.
+        Gaussian at every step, no regime, no transition).
     innovation : ``"gaussian"`` or ``"laplace"`` (unit scale; the transition sets the scale).
     transition_hidden, transition_layers, transition_activation : each regime's MLP.
     flow, n_flows, n_bins, tail_bound, flow_hidden : the bijection
@@ -164,7 +163,7 @@ class SwitchingTemporalModule(LatentModule):
         return z[:, :n].reshape(*y.shape[:-1], n), log_det.reshape(y.shape[:-1])
 
     def latents(self, y: torch.Tensor, u: torch.Tensor | None = None) -> torch.Tensor:
-        """The reported latents W f^{-1}(y): ``(..., n) -> (..., n)``; u is not needed."""
+        """The reported latents W f^{-1}(y): ``(..., n + n_extra) -> (..., n)``; u is not needed."""
         return self.encode(y)[0] @ self.readout.T
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:

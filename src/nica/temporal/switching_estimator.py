@@ -99,9 +99,9 @@ class SwitchingTemporalFlow(Estimator):
         report seed it was tried on, so it is an option: docs/results.md (energy-landscape).
     extra_components : with more features than latents (n < d), the flow sees the top
         n + ``extra_components`` principal components (at most d) and models its extra
-        outputs as white noise (i.i.d. standard Gaussian, no transition, no regime): the
-        exact likelihood then puts into the n latents whatever carries temporal structure,
-        so a latent too weakly expressed to be among the top n components is still found.
+        outputs as white noise (i.i.d. standard Gaussian, no transition, no regime), so
+        that the exact likelihood can take into the n latents a latent too weakly expressed
+        to be among the top n components.
         0 (the default: the flow on the top n) or an int; ``"auto"``: the smaller of n and
         d - n. An option, not the default: on MOSAIC's tuning seeds it found the latent the
         top n components miss on one seed and lost a strongly coupled latent to the noise
