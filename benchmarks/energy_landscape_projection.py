@@ -1,0 +1,64 @@
+"""Does the flow's input hold every latent? MOSAIC's energy landscape, per data seed.
+
+``SwitchingTemporalFlow(6)`` on MOSAIC's 30 observations sees the top 6 principal
+components of x. A latent whose mixing terms are small next to the others' nonlinear
+harmonics can fall outside that subspace, and then no model on top can recover it. For
+each data seed this prints, for every true latent, the R^2 of its best polynomial (degree
+3) of the top k principal components, k = 6, 8, 10, 12, and of a quadratic of all 30
+standardised features, on 100,000 training frames (docs/results.md, energy-landscape).
+
+    python benchmarks/energy_landscape_projection.py 3002 3005 4007 3001 4001
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+
+import numpy as np
+
+from nica.datasets.energy_landscape import LATENT_NAMES
+from nica.experiments.energy_landscape import _data
+
+ROWS = 100_000
+COMPONENTS = (6, 8, 10, 12)
+
+
+def monomials(x: np.ndarray, degree: int) -> np.ndarray:
+    """Every monomial of the columns of x ``(N, k)`` up to ``degree``, with the constant."""
+    columns = [np.ones(len(x))]
+    for d in range(1, degree + 1):
+        for combo in itertools.combinations_with_replacement(range(x.shape[1]), d):
+            columns.append(np.prod(x[:, combo], axis=1))
+    return np.stack(columns, axis=1)
+
+
+def r_squared(features: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """R^2 of the least-squares fit of each target column on ``features``."""
+    coef = np.linalg.lstsq(features, targets, rcond=None)[0]
+    return 1 - ((targets - features @ coef) ** 2).mean(0) / targets.var(0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("seeds", type=int, nargs="+")
+    args = parser.parse_args()
+    print("seed  k   " + "  ".join(f"{name:>5}" for name in LATENT_NAMES))
+    for seed in args.seeds:
+        data = _data(seed, 9, 2_000_000)
+        x = data.x.reshape(-1, data.x.shape[-1]).astype(np.float64)
+        s = data.s.reshape(-1, data.s.shape[-1]).astype(np.float64)
+        rows = np.random.default_rng(0).choice(len(x), min(ROWS, len(x)), replace=False)
+        x, s = x[rows] - x[rows].mean(0), s[rows]
+        _, vectors = np.linalg.eigh(np.cov(x.T))
+        vectors = vectors[:, ::-1]
+        for k in COMPONENTS:
+            pcs = x @ vectors[:, :k]
+            r2 = r_squared(monomials(pcs / pcs.std(0), 3), s)
+            print(f"{seed}  {k:>2}  " + "  ".join(f"{v:5.3f}" for v in r2))
+        r2 = r_squared(monomials(x / x.std(0), 2), s)
+        print(f"{seed} all  " + "  ".join(f"{v:5.3f}" for v in r2) + "  (quadratic of all features)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
