@@ -36,24 +36,18 @@ from nica.training import optim  # noqa: E402
 def scale_matrix_steps(factor: float) -> None:
     """Patch :class:`nica.training.optim.FlatAdam` so that square-matrix parameters
     ``(K, L, d, d)`` step ``factor`` times the learning rate."""
-    original_init = optim.FlatAdam.__init__
-
-    def init(self, params, lr, **kwargs):
-        original_init(self, params, lr, **kwargs)
-        self.step_scale = torch.cat([
-            torch.full((p.numel(),), factor if p.dim() == 4 and p.shape[-1] == p.shape[-2] else 1.0)
-            for p in self.params])
+    original_update = optim.FlatAdam._update
 
     def update(self):
-        grad = self.flat_grad()
-        beta1, beta2 = self.betas
-        self.step_count += 1
-        self.exp_avg.lerp_(grad, 1 - beta1)
-        self.exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-        denom = (self.exp_avg_sq.sqrt() / (1 - beta2**self.step_count) ** 0.5).add_(self.eps)
-        self.flat.sub_(self.step_scale * self.exp_avg / denom * (self.lr / (1 - beta1**self.step_count)))
+        if not hasattr(self, "step_scale"):
+            self.step_scale = torch.cat([
+                torch.full((p.numel(),), factor if p.dim() == 4 and p.shape[-1] == p.shape[-2] else 1.0)
+                for p in self.params])
+        before = self.flat.clone()
+        original_update(self)
+        self.flat.copy_(before + self.step_scale * (self.flat - before))
 
-    optim.FlatAdam.__init__, optim.FlatAdam._update = init, update
+    optim.FlatAdam._update = update
 
 
 def relative_matrix_gradients() -> None:
