@@ -6,12 +6,23 @@ Used for docs/tuning.md round s4 (50 latents, single restarts of 20,000 steps):
     python benchmarks/flow_settings.py --data-seed 8051 --tag lr0.01 \
         --settings '{"n_restarts": 1, "prune_after": null, "max_steps": 20000, "learning_rate": 0.01}'
 
-Three settings are not ``IFlow`` parameters: ``"relative_gradient": true`` (below), ``"whiten": true`` fits the flow to x whitened
-by its full covariance (a linear, invertible change of the input, so the MCC is
-comparable; the log-likelihood is then in the whitened units), and
-``"matrix_step_scale": c`` multiplies Adam's step on the invertible MLP's square matrices
-by c (the rest of the parameters keep the learning rate) by patching nica's Adam for this
-process only.
+Some settings are experiments, not ``IFlow`` parameters: ``"relative_gradient": true``
+(below), ``"whiten": true`` fits the flow to x whitened by its full covariance (a linear,
+invertible change of the input, so the MCC is comparable; the log-likelihood is then in
+the whitened units), and ``"matrix_step_scale": c`` multiplies Adam's step on the
+invertible MLP's square matrices by c (the rest of the parameters keep the learning rate)
+by patching nica's Adam for this process only. Round s5 (docs/tuning.md) added:
+
+- ``"linear_start": true``: the first square matrix starts at the linear ICA of the flow's
+  input (:func:`linear_ica`), scaled to unit-variance outputs, instead of the identity;
+- ``"data_noise": [sigma, steps]``: Gaussian noise of sd sigma (in the flow's
+  standardised input units) is added to every training batch, decaying linearly to 0
+  over the first ``steps`` steps (a continuation: the noisy likelihood is smoother);
+- ``"lbfgs_rounds": R``: after the fit, R rounds of 50 L-BFGS iterations on 10,000
+  random training rows each; the MCC and the log-likelihood (of the flow's input, first
+  20,000 rows) after each round go to the printed output (is the fit at a maximum?);
+- every row also reports ``posthoc_linear``: the MCC after :func:`linear_ica` of the
+  fitted latents (what a linear unmixing of the result would still gain).
 """
 
 from __future__ import annotations
@@ -30,6 +41,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from targets import write_data  # noqa: E402
 
 import nica  # noqa: E402
+from nica.base.estimator import aux_rows  # noqa: E402
+from nica.flows import invertible_mlp  # noqa: E402
+from nica.flows.module import IFlowModule  # noqa: E402
+from nica.flows.projection import InputProjection  # noqa: E402
 from nica.training import optim  # noqa: E402
 
 
@@ -65,6 +80,97 @@ def relative_matrix_gradients() -> None:
     optim.FlatAdam.flat_grad = flat_grad
 
 
+def linear_ica(y: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Linear ICA of nonstationary Gaussian sources (Pham and Cardoso's block-Gaussian
+    likelihood): the unmixing W ``(d, d)`` maximising
+    log |det W| - 1/2 sum_segments (n_s / N) sum_i log(w_i C_s w_i^T), with C_s the
+    covariance of segment s of the standardised y ``(N, d)``, by L-BFGS from the identity.
+    Returns W y of the standardised y ``(N, d)``."""
+    z = torch.from_numpy(np.asarray(y, np.float64))
+    z = (z - z.mean(0)) / z.std(0)
+    labels_t = torch.from_numpy(np.asarray(labels)).long()
+    k = int(labels_t.max()) + 1
+    counts = torch.bincount(labels_t, minlength=k).double()
+    means = torch.zeros(k, z.shape[1], dtype=torch.float64).index_add_(0, labels_t, z) / counts[:, None]
+    centred = z - means[labels_t]
+    covariances = torch.stack([centred[labels_t == s].T @ centred[labels_t == s] / counts[s] for s in range(k)])
+    weight = torch.eye(z.shape[1], dtype=torch.float64, requires_grad=True)
+    lbfgs = torch.optim.LBFGS([weight], max_iter=500, history_size=20, line_search_fn="strong_wolfe",
+                              tolerance_grad=1e-10)
+
+    def closure() -> torch.Tensor:
+        lbfgs.zero_grad()
+        variances = torch.einsum("ij,sjl,il->si", weight, covariances, weight)
+        loss = -(torch.linalg.slogdet(weight)[1] - 0.5 * (counts[:, None] * variances.log()).sum() / counts.sum())
+        loss.backward()
+        return loss
+
+    for _ in range(5):
+        lbfgs.step(closure)
+    return (z @ weight.detach().T).numpy()
+
+
+def start_first_matrix_at(unmixing: torch.Tensor, bias: torch.Tensor) -> None:
+    """Patch :class:`nica.flows.invertible_mlp.InvertibleMLP` so that every restart's first
+    square matrix starts at ``unmixing`` (plus the restart's initial noise) and its first
+    bias at ``bias``."""
+    original = invertible_mlp.InvertibleMLP.__init__
+
+    def init(self, dim, n_hidden=3, n_units=8, n_models=1, init_noise=0.1):
+        original(self, dim, n_hidden, n_units, n_models, init_noise)
+        with torch.no_grad():
+            self.weight[:, 0] += unmixing - torch.eye(dim)
+            self.bias[:, 0] = bias
+
+    invertible_mlp.InvertibleMLP.__init__ = init
+
+
+def anneal_data_noise(sigma: float, steps: int) -> None:
+    """Patch :class:`nica.flows.module.IFlowModule` so that training batches get Gaussian
+    noise of sd sigma * max(0, 1 - step / steps)."""
+    original = IFlowModule.loss
+
+    def loss(self, x, u, **kwargs):
+        if self.training:
+            step = getattr(self, "noise_step", 0)
+            self.noise_step = step + 1
+            scale = sigma * max(0.0, 1.0 - step / steps)
+            if scale > 0:
+                x = x + scale * torch.randn_like(x)
+        return original(self, x, u, **kwargs)
+
+    IFlowModule.loss = loss
+
+
+def refine_by_lbfgs(model: nica.IFlow, x: np.ndarray, u: np.ndarray, s: np.ndarray, rounds: int) -> None:
+    """R rounds of 50 L-BFGS iterations of the fitted flow on 10,000 random rows each,
+    printing the log-likelihood of the flow's input (first 20,000 rows) and the MCC."""
+    module = model.module_.train()
+    y = torch.from_numpy(model.projection_.apply(x))
+    u_rows = aux_rows(model.aux_encoder_, u)
+    parameters = [p for p in module.parameters() if p.requires_grad]
+    generator = torch.Generator().manual_seed(0)
+    for index in range(rounds):
+        rows = torch.randperm(len(y), generator=generator)[:10_000]
+        lbfgs = torch.optim.LBFGS(parameters, max_iter=50, history_size=50, line_search_fn="strong_wolfe")
+
+        def closure() -> torch.Tensor:
+            lbfgs.zero_grad()
+            loss = -module.log_prob(y[rows], u_rows[rows]).mean()
+            loss.backward()
+            return loss
+
+        lbfgs.step(closure)
+        module.eval()
+        with torch.no_grad():
+            log_likelihood = float(module.log_prob(y[:20_000], u_rows[:20_000]).mean())
+        mcc = float(nica.mean_corr_coef(s, model.transform(x)))
+        module.train()
+        print(f"L-BFGS round {index + 1}: log-likelihood of the flow's input {log_likelihood:.2f}, MCC {mcc:.4f}",
+              flush=True)
+    module.eval()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=50)
@@ -75,10 +181,14 @@ def main() -> None:
     parser.add_argument("--tag", required=True)
     parser.add_argument("--settings", default="{}", help="IFlow parameters as JSON (and the two above)")
     parser.add_argument("--out", type=Path,
-                        default=Path(__file__).parent / "results" / "tuning" / "s4-50-latents.csv")
+                        default=Path(__file__).parent / "results" / "tuning" / "s5-50-latents.csv")
     args = parser.parse_args()
     settings = json.loads(args.settings)
     whiten = bool(settings.pop("whiten", False))
+    linear_start = bool(settings.pop("linear_start", False))
+    lbfgs_rounds = int(settings.pop("lbfgs_rounds", 0))
+    if "data_noise" in settings:
+        anneal_data_noise(*settings.pop("data_noise"))
     if settings.pop("relative_gradient", False):
         relative_matrix_gradients()
     if "matrix_step_scale" in settings:
@@ -90,17 +200,29 @@ def main() -> None:
         values, vectors = np.linalg.eigh(np.cov(x.T))
         x = ((x - x.mean(0)) @ vectors / np.sqrt(values)).astype(np.float32)
     start = time.process_time()
+    if linear_start:  # in the flow's input units: standardised x (n = d)
+        y = InputProjection.fit(x, args.n, True).apply(x)
+        z = linear_ica(y, u)
+        z = z / z.std(0)  # unit-variance outputs, where the element-wise layers start
+        unmixing = np.linalg.lstsq(y - y.mean(0), z, rcond=None)[0].T
+        start_first_matrix_at(torch.from_numpy(unmixing).float(), torch.from_numpy(-unmixing @ y.mean(0)).float())
+        print(f"linear ICA: MCC {float(nica.mean_corr_coef(s, z)):.4f}", flush=True)
     model = nica.IFlow(args.n, random_state=args.seed, **settings).fit(x, u)
     cpu = time.process_time() - start
-    mcc = float(nica.mean_corr_coef(s, model.transform(x)))
+    latents = model.transform(x)
+    mcc = float(nica.mean_corr_coef(s, latents))
+    posthoc = float(nica.mean_corr_coef(s, linear_ica(latents, u)))
+    if lbfgs_rounds:
+        refine_by_lbfgs(model, x, u, s, lbfgs_rounds)
     row = dict(tag=args.tag, n=args.n, segments=args.segments, per_segment=args.per_segment,
                data_seed=args.data_seed, seed=args.seed, settings=json.dumps(json.loads(args.settings)),
                mcc=round(mcc, 4), log_likelihood=round(float(model.score_), 3), steps=model.n_steps_,
-               cpu_s=round(cpu, 1))
+               cpu_s=round(cpu, 1), posthoc_linear=round(posthoc, 4))
     print(row)
     new = not args.out.exists()
     with args.out.open("a", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(row))
+        fields = list(row) if new else next(csv.reader(args.out.open()))  # an older file keeps its columns
+        writer = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore")
         if new:
             writer.writeheader()
         writer.writerow(row)
