@@ -8,6 +8,13 @@ each data seed this prints, for every true latent, the R^2 of its best polynomia
 standardised features, on 100,000 training frames (docs/results.md, energy-landscape).
 
     python benchmarks/energy_landscape_projection.py 3002 3005 4007 3001 4001
+
+With ``--exponents``, it prints instead, per data seed, the R^2 of the weakest latent from
+the top 6 components after each feature is divided by sd**p (``SwitchingTemporalFlow``'s
+``feature_scaling``: p = 0 ``"none"``, 1/2 ``"sqrt-std"``, 1 ``"std"``), one column per p
+(docs/results.md, energy-landscape; tuning seeds only):
+
+    python benchmarks/energy_landscape_projection.py 4001 4002 ... 4016 --exponents 0 0.25 0.5 0.75 1
 """
 
 from __future__ import annotations
@@ -39,17 +46,37 @@ def r_squared(features: np.ndarray, targets: np.ndarray) -> np.ndarray:
     return 1 - ((targets - features @ coef) ** 2).mean(0) / targets.var(0)
 
 
+def weakest_by_scaling(x: np.ndarray, s: np.ndarray, exponents: list[float], k: int = 6) -> list[float]:
+    """For each exponent p, the smallest R^2 over the latents s ``(N, n)`` of a cubic of the
+    top k principal components of the centred x ``(N, d)`` divided feature-wise by sd**p."""
+    weakest = []
+    for power in exponents:
+        y = x / x.std(0) ** power
+        _, vectors = np.linalg.eigh(np.cov(y.T))
+        pcs = y @ vectors[:, ::-1][:, :k]
+        weakest.append(float(r_squared(monomials(pcs / pcs.std(0), 3), s).min()))
+    return weakest
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("seeds", type=int, nargs="+")
+    parser.add_argument("--exponents", type=float, nargs="+",
+                        help="print the weakest latent's R^2 from the top 6 components per feature scaling sd**p")
     args = parser.parse_args()
-    print("seed  k   " + "  ".join(f"{name:>5}" for name in LATENT_NAMES))
+    if args.exponents:
+        print("seed  " + "  ".join(f"p={p:<4g}" for p in args.exponents))
+    else:
+        print("seed  k   " + "  ".join(f"{name:>5}" for name in LATENT_NAMES))
     for seed in args.seeds:
         data = _data(seed, 9, 2_000_000)
         x = data.x.reshape(-1, data.x.shape[-1]).astype(np.float64)
         s = data.s.reshape(-1, data.s.shape[-1]).astype(np.float64)
         rows = np.random.default_rng(0).choice(len(x), min(ROWS, len(x)), replace=False)
         x, s = x[rows] - x[rows].mean(0), s[rows]
+        if args.exponents:
+            print(f"{seed}  " + "  ".join(f"{v:6.3f}" for v in weakest_by_scaling(x, s, args.exponents)), flush=True)
+            continue
         _, vectors = np.linalg.eigh(np.cov(x.T))
         vectors = vectors[:, ::-1]
         for k in COMPONENTS:
