@@ -311,9 +311,9 @@ def test_regimes_need_the_temporal_model_and_predict_regime_needs_regimes(switch
 
 def test_feature_scaling_reaches_the_projection_and_bad_values_are_refused(switching):
     x = np.concatenate([switching.x, 10 * switching.x], axis=-1)  # 6 features for 3 latents
-    model = SwitchingTemporalFlow(3, max_steps=2, feature_scaling="sqrt-std", random_state=0, **FAST).fit(x)
+    model = SwitchingTemporalFlow(3, max_steps=2, random_state=0, **FAST).fit(x)  # the default: "sqrt-std"
     np.testing.assert_allclose(model.projection_.feature_weights, np.sqrt(x.reshape(-1, 6).std(0)), rtol=1e-5)
-    plain = SwitchingTemporalFlow(3, max_steps=2, random_state=0, **FAST).fit(x)  # the default: "none"
+    plain = SwitchingTemporalFlow(3, max_steps=2, feature_scaling="none", random_state=0, **FAST).fit(x)
     assert plain.projection_.feature_weights is None
     with pytest.raises(ValueError, match="feature_scaling"):
         SwitchingTemporalFlow(3, max_steps=2, feature_scaling="log", **FAST).fit(x)
