@@ -309,10 +309,13 @@ def test_regimes_need_the_temporal_model_and_predict_regime_needs_regimes(switch
     assert result.exit_code != 0 and "has no regimes" in result.output
 
 
-def test_feature_scaling_reaches_the_projection_and_bad_values_are_refused(switching):
+def test_feature_scaling_reaches_the_projection_and_bad_values_are_refused(switching, tmp_path):
     x = np.concatenate([switching.x, 10 * switching.x], axis=-1)  # 6 features for 3 latents
     model = SwitchingTemporalFlow(3, max_steps=2, random_state=0, **FAST).fit(x)  # the default: "sqrt-std"
     np.testing.assert_allclose(model.projection_.feature_weights, np.sqrt(x.reshape(-1, 6).std(0)), rtol=1e-5)
+    model.save(tmp_path / "m")
+    assert nica.persistence.model_info(tmp_path / "m")["data"]["input"] == (
+        "top 3 principal components of the features each divided by sd**0.5 (sqrt-std)")
     plain = SwitchingTemporalFlow(3, max_steps=2, feature_scaling="none", random_state=0, **FAST).fit(x)
     assert plain.projection_.feature_weights is None
     with pytest.raises(ValueError, match="feature_scaling"):

@@ -13,7 +13,7 @@ import torch
 
 from nica._validation import AuxEncoder
 from nica.base.formats import restarts_entry, restore_restarts_entry, single_restart_record
-from nica.flows.projection import InputProjection
+from nica.flows.projection import FEATURE_SCALINGS, InputProjection
 from nica.persistence import load_module_state
 from nica.temporal.switching import SwitchingConfig, SwitchingTemporalModule
 from nica.training.trainer import TrainHistory
@@ -67,13 +67,17 @@ class SwitchingFormat:
     def describe(self, model: Any) -> dict[str, Any]:
         c, history = model.config_, model.history_
         offset = model.projection_.log_jacobian()
+        scaled = ""
+        if model.projection_.feature_weights is not None:
+            name = getattr(model, "feature_scaling", "sqrt-std")
+            scaled = f" of the features each divided by sd**{FEATURE_SCALINGS.get(name, 0.5):g} ({name})"
         return {
             "data": {"n_features": model.n_features_in_, "n_components": c.n_latent, "lags": c.lags,
                      "n_regimes": c.n_regimes, "u": model.aux_encoder_.describe(),
                      "input": "standardised features" if model.projection_.components is None
-                     else f"top {c.n_latent} principal components" if not c.n_extra
-                     else f"top {c.n_latent + c.n_extra} principal components ({c.n_extra} of the flow's outputs "
-                          "as white noise)"},
+                     else f"top {c.n_latent} principal components{scaled}" if not c.n_extra
+                     else f"top {c.n_latent + c.n_extra} principal components{scaled} ({c.n_extra} of the flow's "
+                          "outputs as white noise)"},
             "training": {"n_steps": history.n_steps, "n_epochs": len(history.score), "fit_time": history.fit_time,
                          "final_log_likelihood": model.score_, "stopped_early": history.stopped_early,
                          "log_likelihood": [e - offset for e in history.score],
