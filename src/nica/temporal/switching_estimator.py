@@ -95,9 +95,9 @@ class SwitchingTemporalFlow(Estimator):
         correlation matrix's). With the plain components a few features of large variance
         (e.g. a cubic of one latent and its nonlinear harmonics) can take the n slots and
         leave a weakly expressed latent out of the flow's input; ``"std"`` over-weights
-        features that are mostly noise. ``"sqrt-std"`` kept the weakest latent best on 16
-        tuning draws of MOSAIC's generator and fitted better on 12 of 14: docs/results.md
-        (energy-landscape).
+        features that are mostly noise. ``"sqrt-std"`` kept the weakest latent better than
+        ``"none"`` on 13 of 16 tuning draws of MOSAIC's generator and fitted better on 12 of
+        14: docs/results.md (energy-landscape).
     extra_components : with more features than latents (n < d), the flow sees the top
         n + ``extra_components`` principal components (at most d) and models its extra
         outputs as white noise (i.i.d. standard Gaussian, no transition, no regime), so
