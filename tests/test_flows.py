@@ -10,6 +10,7 @@ from sklearn.base import clone
 import nica
 from nica import IdentifiabilityWarning, IFlow, NotFittedError
 from nica.flows import FLOW_STEPS, IFlowConfig, IFlowModule, LULinear, make_flow_transform
+from nica.flows import deflation
 from nica.flows.invertible_mlp import InvertibleMLP, MonotoneTanhSum
 from nica.flows.projection import InputProjection
 
@@ -345,6 +346,51 @@ def test_feature_scaling_keeps_a_weakly_expressed_source_in_the_principal_subspa
     assert _explained(correlation.apply(x), s[:, 1]) > 0.99
     with pytest.raises(ValueError, match="feature_scaling"):
         InputProjection.fit(x, 2, feature_scaling="rank")
+
+
+def _harmonic_data(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Source 0 drives three features (linear, cubic, square: its square is a direction of
+    large variance uncorrelated with it); source 1 one small feature; two noise features."""
+    rng = np.random.default_rng(seed)
+    s = rng.uniform(-2, 2, size=(4000, 2))
+    x = np.c_[2 * s[:, 0], s[:, 0] ** 3, s[:, 0] ** 2, 0.5 * s[:, 1], 0.05 * rng.standard_normal((4000, 2))]
+    return x, s
+
+
+def _cubic_r2(y: np.ndarray, target: np.ndarray) -> float:
+    """R^2 of the least-squares cubic polynomial of the columns of y for target."""
+    a = deflation.monomials(y / y.std(0), 3)
+    residual = target - a @ np.linalg.lstsq(a, target, rcond=None)[0]
+    return float(1 - residual.var() / target.var())
+
+
+def test_deflation_keeps_the_source_a_principal_subspace_leaves_to_a_harmonic():
+    x, s = _harmonic_data()
+    principal = InputProjection.fit(x, 2)
+    deflated = InputProjection.fit(x, 2, subspace="deflation")
+    assert _cubic_r2(principal.apply(x), s[:, 1]) < 0.5  # its second component is source 0 squared
+    assert _cubic_r2(deflated.apply(x), s[:, 1]) > 0.99 and _cubic_r2(deflated.apply(x), s[:, 0]) > 0.95
+    np.testing.assert_allclose(deflated.components.T @ deflated.components, np.eye(2), atol=1e-10)
+    y = deflated.apply(x)  # principal axes of the subspace, unit variance, uncorrelated
+    np.testing.assert_allclose(np.cov(y.T, bias=True), np.eye(2), atol=1e-4)
+    z = (x - x.mean(0)) / np.sqrt(x.std(0))  # the variance off the subspace is the noise's
+    weighted = InputProjection.fit(x, 2, feature_scaling="sqrt-std", subspace="deflation")
+    left = (z ** 2).sum(1).mean() - (weighted.scale ** 2).sum()
+    assert weighted.noise_variance == pytest.approx(left / 4, rel=1e-6)
+    np.testing.assert_array_equal(InputProjection.fit(x, 2, subspace="deflation").apply(x), y)  # deterministic
+    with pytest.raises(ValueError, match="subspace"):
+        InputProjection.fit(x, 2, subspace="ica")
+
+
+def test_deflation_basis_is_orthonormal_when_the_residual_vanishes():
+    rng = np.random.default_rng(0)
+    t = rng.standard_normal((500, 1))
+    x = np.c_[t, t ** 2, t ** 3]  # one source: after it nothing is left to explain
+    basis = deflation.deflation_basis(x - x.mean(0), 3)
+    np.testing.assert_allclose(basis.T @ basis, np.eye(3), atol=1e-10)
+    assert deflation._affordable_degree(5, 3) == 3 and deflation._affordable_degree(30, 3) == 2
+    with pytest.raises(ValueError, match="n_components"):
+        deflation.deflation_basis(x, 4)
 
 
 def test_feature_weights_round_trip_and_enter_the_density():

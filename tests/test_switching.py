@@ -309,17 +309,27 @@ def test_regimes_need_the_temporal_model_and_predict_regime_needs_regimes(switch
     assert result.exit_code != 0 and "has no regimes" in result.output
 
 
-def test_feature_scaling_reaches_the_projection_and_bad_values_are_refused(switching, tmp_path):
+def test_feature_scaling_and_subspace_reach_the_projection_and_bad_values_are_refused(switching, tmp_path):
     x = np.concatenate([switching.x, 10 * switching.x], axis=-1)  # 6 features for 3 latents
-    model = SwitchingTemporalFlow(3, max_steps=2, random_state=0, **FAST).fit(x)  # the default: "sqrt-std"
+    model = SwitchingTemporalFlow(3, max_steps=2, random_state=0, **FAST).fit(x)  # defaults: sqrt-std, deflation
     np.testing.assert_allclose(model.projection_.feature_weights, np.sqrt(x.reshape(-1, 6).std(0)), rtol=1e-5)
+    components = model.projection_.components
+    np.testing.assert_allclose(components.T @ components, np.eye(3), atol=1e-8)
     model.save(tmp_path / "m")
     assert nica.persistence.model_info(tmp_path / "m")["data"]["input"] == (
+        "3 principal components of the subspace chosen by nonlinear deflation of the features each divided by "
+        "sd**0.5 (sqrt-std)")
+    np.testing.assert_allclose(nica.load(tmp_path / "m").transform(x[:2]), model.transform(x[:2]), atol=1e-6)
+    principal = SwitchingTemporalFlow(3, max_steps=2, subspace="principal", random_state=0, **FAST).fit(x)
+    principal.save(tmp_path / "p")
+    assert nica.persistence.model_info(tmp_path / "p")["data"]["input"] == (
         "top 3 principal components of the features each divided by sd**0.5 (sqrt-std)")
     plain = SwitchingTemporalFlow(3, max_steps=2, feature_scaling="none", random_state=0, **FAST).fit(x)
     assert plain.projection_.feature_weights is None
     with pytest.raises(ValueError, match="feature_scaling"):
         SwitchingTemporalFlow(3, max_steps=2, feature_scaling="log", **FAST).fit(x)
+    with pytest.raises(ValueError, match="subspace"):
+        SwitchingTemporalFlow(3, max_steps=2, subspace="ica", **FAST).fit(x)
 
 
 def test_extra_components_are_white_noise_outputs_of_a_wider_flow(switching, tmp_path):

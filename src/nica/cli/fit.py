@@ -85,8 +85,9 @@ def fit(ctx: click.Context, data: Path, n_components: int, out: Path, u_file: Pa
     saves it. With --model temporal, x is one series (T, d) (or
     several, (N, T, d)) and u, when present, the domain of each step; with --regimes K
     (or auto) the transition switches with a hidden Markov regime (nica.SwitchingTemporalFlow;
-    also used when --n-components is below the number of features: a flow on the top
-    principal components), and ``nica predict-regime`` reads the regimes of new series.
+    also used when --n-components is below the number of features: a flow on n components
+    of x, chosen by nonlinear deflation), and ``nica predict-regime`` reads the regimes of
+    new series.
     """
 
     import numpy as np
@@ -149,7 +150,7 @@ def fit(ctx: click.Context, data: Path, n_components: int, out: Path, u_file: Pa
 def _series_choice(name: str, given: dict[str, Any], n_components: int, x: Any) -> Any:
     """``--model temporal`` is the temporal family: the switching flow
     (:class:`nica.SwitchingTemporalFlow`, model ``switching``) with ``--regimes``, or with
-    fewer latents than features (a flow on the top principal components); otherwise
+    fewer latents than features (a flow on n components chosen by nonlinear deflation); otherwise
     :class:`nica.TemporalIVAE`. Any other name stands for itself."""
     from nica.model_choice import ModelChoice
 
@@ -158,7 +159,8 @@ def _series_choice(name: str, given: dict[str, Any], n_components: int, x: Any) 
     if given.get("n_regimes") is not None:
         return ModelChoice("switching", {}, "--regimes: transitions that switch with a hidden regime")
     if x is not None and x.ndim >= 2 and 0 < n_components < x.shape[-1]:
-        return ModelChoice("switching", {}, "fewer latents than features: a flow on the top principal components")
+        return ModelChoice("switching", {}, "fewer latents than features: a flow on n components of x chosen by "
+                                           "nonlinear deflation")
     return ModelChoice(name)
 
 

@@ -25,12 +25,16 @@ import numpy as np
 import torch
 
 from nica.datasets.streaming import ColumnStats, RowSource
+from nica.flows.deflation import deflation_basis
 
 #: the residual variance is floored at this fraction of the total variance
 MIN_NOISE_FRACTION = 1e-9
 #: ``feature_scaling`` of :meth:`InputProjection.fit` (n < d): each feature is divided by
 #: sd**power before the principal components are taken
 FEATURE_SCALINGS = {"none": 0.0, "sqrt-std": 0.5, "std": 1.0}
+#: ``subspace`` of :meth:`InputProjection.fit` (n < d): the top-n principal subspace, or the
+#: one chosen by nonlinear deflation (:mod:`nica.flows.deflation`)
+SUBSPACES = ("principal", "deflation")
 
 
 @dataclass
@@ -54,14 +58,19 @@ class InputProjection:
 
     @classmethod
     def fit(cls, x: np.ndarray, n_components: int, standardize: bool = True,
-            feature_scaling: str = "none") -> InputProjection:
+            feature_scaling: str = "none", subspace: str = "principal") -> InputProjection:
         """Per-feature standardisation (n = d; identity when not ``standardize``) or the
         top-n principal components scaled to unit variance (n < d; centred only when not
         ``standardize``), from ``x`` ``(N, d)``. ``feature_scaling`` (n < d only): the
         features are divided by sd**p first, p = 0 (``"none"``), 1/2 (``"sqrt-std"``) or
-        1 (``"std"``: the components of the correlation matrix)."""
+        1 (``"std"``: the components of the correlation matrix). ``subspace`` (n < d
+        only): ``"principal"``, or ``"deflation"``: the subspace chosen by nonlinear
+        deflation (:func:`nica.flows.deflation.deflation_basis`), within which the
+        components are still its principal axes scaled to unit variance."""
         if feature_scaling not in FEATURE_SCALINGS:
             raise ValueError(f"feature_scaling must be one of {sorted(FEATURE_SCALINGS)}, got {feature_scaling!r}")
+        if subspace not in SUBSPACES:
+            raise ValueError(f"subspace must be one of {list(SUBSPACES)}, got {subspace!r}")
         d = x.shape[1]
         mean = x.mean(0, dtype=np.float64)
         if n_components == d:
@@ -71,6 +80,8 @@ class InputProjection:
             std = x.std(0, dtype=np.float64)
             weights = np.where(std > 0, std, 1.0) ** FEATURE_SCALINGS[feature_scaling]
         centred = x - mean if weights is None else (x - mean) / weights
+        if subspace == "deflation":
+            return cls._deflation(mean, centred, n_components, standardize, weights)
         if len(x) >= d:  # the d x d covariance's eigenvectors
             return cls.from_covariance(mean, centred.T @ centred / len(x), n_components, standardize, weights)
         # more features than rows (a wide table): the thin SVD, never a d x d matrix
@@ -107,6 +118,22 @@ class InputProjection:
         order = np.argsort(eigenvalues)[::-1]
         return cls._principal(mean, np.clip(eigenvalues[order], 0.0, None), eigenvectors[:, order], n_components,
                               standardize, feature_weights)
+
+    @classmethod
+    def _deflation(cls, mean: np.ndarray, centred: np.ndarray, n_components: int, standardize: bool,
+                   feature_weights: np.ndarray | None) -> InputProjection:
+        """The principal axes, scaled, of the subspace that nonlinear deflation of the
+        centred (weighted) features ``(N, d)`` chooses; the variance off it is the noise."""
+        basis = deflation_basis(centred, n_components)
+        inside = centred @ basis
+        eigenvalues, rotation = np.linalg.eigh(inside.T @ inside / len(centred))
+        order = np.argsort(eigenvalues)[::-1]
+        kept = np.clip(eigenvalues[order], 0.0, None)
+        d = centred.shape[1]
+        left = max(float(np.einsum("ij,ij->", centred, centred)) / len(centred) - float(kept.sum()), 0.0)
+        spectrum = np.concatenate([kept, np.full(d - n_components, left / (d - n_components))])
+        return cls._principal(mean, spectrum, basis @ rotation[:, order], n_components, standardize,
+                              feature_weights)
 
     @classmethod
     def _principal(cls, mean: np.ndarray, eigenvalues: np.ndarray, eigenvectors: np.ndarray, n_components: int,
@@ -204,4 +231,4 @@ class ProjectedRows(RowSource):
         return self.projection.apply(np.asarray(block))
 
 
-__all__ = ["FEATURE_SCALINGS", "InputProjection", "MIN_NOISE_FRACTION", "ProjectedRows"]
+__all__ = ["FEATURE_SCALINGS", "InputProjection", "MIN_NOISE_FRACTION", "ProjectedRows", "SUBSPACES"]

@@ -71,13 +71,19 @@ class SwitchingFormat:
         if model.projection_.feature_weights is not None:
             name = getattr(model, "feature_scaling", "sqrt-std")
             scaled = f" of the features each divided by sd**{FEATURE_SCALINGS.get(name, 0.5):g} ({name})"
+        deflated = getattr(model, "subspace", "principal") == "deflation"
+
+        def kind(width: int) -> str:
+            return (f"{width} principal components of the subspace chosen by nonlinear deflation" if deflated
+                    else f"top {width} principal components")
+
         return {
             "data": {"n_features": model.n_features_in_, "n_components": c.n_latent, "lags": c.lags,
                      "n_regimes": c.n_regimes, "u": model.aux_encoder_.describe(),
                      "input": "standardised features" if model.projection_.components is None
-                     else f"top {c.n_latent} principal components{scaled}" if not c.n_extra
-                     else f"top {c.n_latent + c.n_extra} principal components{scaled} ({c.n_extra} of the flow's "
-                          "outputs as white noise)"},
+                     else f"{kind(c.n_latent)}{scaled}" if not c.n_extra
+                     else f"{kind(c.n_latent + c.n_extra)}{scaled} ({c.n_extra} of the flow's outputs as white "
+                          "noise)"},
             "training": {"n_steps": history.n_steps, "n_epochs": len(history.score), "fit_time": history.fit_time,
                          "final_log_likelihood": model.score_, "stopped_early": history.stopped_early,
                          "log_likelihood": [e - offset for e in history.score],
