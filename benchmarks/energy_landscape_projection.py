@@ -15,6 +15,13 @@ the top 6 components after each feature is divided by sd**p (``SwitchingTemporal
 (docs/results.md, energy-landscape; tuning seeds only):
 
     python benchmarks/energy_landscape_projection.py 4001 4002 ... 4016 --exponents 0 0.25 0.5 0.75 1
+
+With ``--subspaces``, it prints per data seed the R^2 of every latent from the 6
+components of ``InputProjection.fit(x, 6, feature_scaling="sqrt-std", subspace=S)``, S =
+``"principal"`` and ``"deflation"`` (``SwitchingTemporalFlow``'s ``subspace``; issue 21's
+fourth round, tuning seeds only):
+
+    python benchmarks/energy_landscape_projection.py 4001 4002 ... 4016 --subspaces
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import numpy as np
 
 from nica.datasets.energy_landscape import LATENT_NAMES
 from nica.experiments.energy_landscape import _data
+from nica.flows.projection import SUBSPACES, InputProjection
 
 ROWS = 100_000
 COMPONENTS = (6, 8, 10, 12)
@@ -58,13 +66,28 @@ def weakest_by_scaling(x: np.ndarray, s: np.ndarray, exponents: list[float], k: 
     return weakest
 
 
+def latents_by_subspace(x: np.ndarray, s: np.ndarray, k: int = 6) -> dict[str, np.ndarray]:
+    """For each ``subspace`` of :class:`InputProjection`, the R^2 ``(n,)`` of every latent of
+    s ``(N, n)`` from a cubic of the flow's input (k components of x ``(N, d)``, features
+    divided by sd**0.5 first, as ``SwitchingTemporalFlow`` does by default)."""
+    found = {}
+    for subspace in SUBSPACES:
+        y = InputProjection.fit(x, k, feature_scaling="sqrt-std", subspace=subspace).apply(x).astype(np.float64)
+        found[subspace] = r_squared(monomials(y, 3), s)
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("seeds", type=int, nargs="+")
     parser.add_argument("--exponents", type=float, nargs="+",
                         help="print the weakest latent's R^2 from the top 6 components per feature scaling sd**p")
+    parser.add_argument("--subspaces", action="store_true",
+                        help="print every latent's R^2 from the 6 components of each subspace rule")
     args = parser.parse_args()
-    if args.exponents:
+    if args.subspaces:
+        print("seed  subspace    " + "  ".join(f"{name:>5}" for name in LATENT_NAMES) + "  weakest")
+    elif args.exponents:
         print("seed  " + "  ".join(f"p={p:<4g}" for p in args.exponents))
     else:
         print("seed  k   " + "  ".join(f"{name:>5}" for name in LATENT_NAMES))
@@ -74,6 +97,11 @@ def main() -> None:
         s = data.s.reshape(-1, data.s.shape[-1]).astype(np.float64)
         rows = np.random.default_rng(0).choice(len(x), min(ROWS, len(x)), replace=False)
         x, s = x[rows] - x[rows].mean(0), s[rows]
+        if args.subspaces:
+            for subspace, r2 in latents_by_subspace(x, s).items():
+                print(f"{seed}  {subspace:<10}  " + "  ".join(f"{v:5.3f}" for v in r2) + f"  {r2.min():5.3f}",
+                      flush=True)
+            continue
         if args.exponents:
             print(f"{seed}  " + "  ".join(f"{v:6.3f}" for v in weakest_by_scaling(x, s, args.exponents)), flush=True)
             continue
