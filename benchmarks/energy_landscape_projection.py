@@ -27,25 +27,16 @@ fourth round, tuning seeds only):
 from __future__ import annotations
 
 import argparse
-import itertools
 
 import numpy as np
 
 from nica.datasets.energy_landscape import LATENT_NAMES
 from nica.experiments.energy_landscape import _data
+from nica.flows.deflation import monomials
 from nica.flows.projection import SUBSPACES, InputProjection
 
 ROWS = 100_000
 COMPONENTS = (6, 8, 10, 12)
-
-
-def monomials(x: np.ndarray, degree: int) -> np.ndarray:
-    """Every monomial of the columns of x ``(N, k)`` up to ``degree``, with the constant."""
-    columns = [np.ones(len(x))]
-    for d in range(1, degree + 1):
-        for combo in itertools.combinations_with_replacement(range(x.shape[1]), d):
-            columns.append(np.prod(x[:, combo], axis=1))
-    return np.stack(columns, axis=1)
 
 
 def r_squared(features: np.ndarray, targets: np.ndarray) -> np.ndarray:
