@@ -393,6 +393,14 @@ def test_deflation_basis_is_orthonormal_when_the_residual_vanishes():
         deflation.deflation_basis(x, 4)
 
 
+def test_deflation_on_a_wide_table_never_builds_a_features_square_matrix():
+    x = np.random.default_rng(0).standard_normal((40, 3000))  # a 3000 x 3000 float64 matrix would be 72 MB
+    projection = InputProjection.fit(x, 3, subspace="deflation")
+    np.testing.assert_allclose(projection.components.T @ projection.components, np.eye(3), atol=1e-10)
+    with pytest.raises(ValueError, match="X has 3 rows for 3000 features: too few"):
+        InputProjection.fit(x[:3], 3, subspace="deflation")
+
+
 def test_feature_weights_round_trip_and_enter_the_density():
     rng = np.random.default_rng(1)
     x = rng.standard_normal((500, 2)) @ rng.standard_normal((2, 5)) * np.array([1, 10, 0.1, 3, 1])

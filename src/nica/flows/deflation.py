@@ -45,9 +45,12 @@ def monomials(c: np.ndarray, degree: int) -> np.ndarray:
 
 
 def _top_direction(y: np.ndarray) -> np.ndarray:
-    """The unit direction ``(d,)`` of largest second moment of the rows y ``(N, d)``."""
-    _, vectors = np.linalg.eigh(y.T @ y)
-    return vectors[:, -1]
+    """The unit direction ``(d,)`` of largest second moment of the rows y ``(N, d)``: the
+    top eigenvector of y^T y, or for a wide table (N < d) the thin SVD's, never a d x d
+    matrix."""
+    if len(y) < y.shape[1]:
+        return np.linalg.svd(y, full_matrices=False)[2][0]
+    return np.linalg.eigh(y.T @ y)[1][:, -1]
 
 
 def deflation_basis(centred: np.ndarray, n_components: int, degree: int = DEFLATION_DEGREE,

@@ -80,14 +80,14 @@ class InputProjection:
             std = x.std(0, dtype=np.float64)
             weights = np.where(std > 0, std, 1.0) ** FEATURE_SCALINGS[feature_scaling]
         centred = x - mean if weights is None else (x - mean) / weights
+        if n_components >= len(x) and len(x) < d:
+            raise ValueError(f"X has {len(x)} rows for {d} features: too few to find {n_components} "
+                             "principal components (fewer than the rows)")
         if subspace == "deflation":
             return cls._deflation(mean, centred, n_components, standardize, weights)
         if len(x) >= d:  # the d x d covariance's eigenvectors
             return cls.from_covariance(mean, centred.T @ centred / len(x), n_components, standardize, weights)
         # more features than rows (a wide table): the thin SVD, never a d x d matrix
-        if n_components >= len(x):
-            raise ValueError(f"X has {len(x)} rows for {d} features: too few to find {n_components} "
-                             "principal components (fewer than the rows)")
         _, singular, vt = np.linalg.svd(centred, full_matrices=False)
         eigenvalues = np.concatenate([singular**2 / len(x), np.zeros(d - len(singular))])
         return cls._principal(mean, eigenvalues, vt.T, n_components, standardize, weights)
