@@ -28,7 +28,7 @@ from scipy.optimize import linear_sum_assignment
 from scipy.stats import norm, rankdata
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from targets import write_data  # noqa: E402
+from targets import add_data_arguments, load_data  # noqa: E402
 
 import nica  # noqa: E402
 
@@ -66,21 +66,16 @@ def fit_latents(x: np.ndarray, u: np.ndarray, n: int, seed: int, steps: int, pat
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--n", type=int, default=50)
-    parser.add_argument("--segments", type=int, default=100)
-    parser.add_argument("--per-segment", type=int, default=1000)
-    parser.add_argument("--data-seed", type=int, required=True)
+    add_data_arguments(parser)
     parser.add_argument("--fits", type=int, default=4)
     parser.add_argument("--steps", type=int, default=20_000)
     parser.add_argument("--cache", type=Path, default=Path("/tmp/nica-agreement"))
     args = parser.parse_args()
     torch.set_num_threads(1)
-    folder = Path("/tmp/nica-targets") / f"n{args.n}-{args.segments}-{args.per_segment}-{args.data_seed}"
-    write_data(folder, args.n, args.segments, args.per_segment, args.data_seed)
-    x, u, s = (np.load(folder / f"{name}.npy") for name in ("x", "u", "s"))
+    name, x, u, s = load_data(args)
     args.cache.mkdir(parents=True, exist_ok=True)
     latents = [gaussianised(fit_latents(x, u, args.n, seed, args.steps,
-                                        args.cache / f"{folder.name}-{args.steps}-seed{seed}.npy"))
+                                        args.cache / f"{name}-{args.steps}-seed{seed}.npy"))
                for seed in range(args.fits)]
     for seed, z in enumerate(latents):
         print(f"model seed {seed}: MCC {float(nica.mean_corr_coef(s, z)):.4f}")

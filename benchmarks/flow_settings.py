@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from targets import write_data  # noqa: E402
+from targets import add_data_arguments, load_data  # noqa: E402
 
 import nica  # noqa: E402
 from nica.base.estimator import aux_rows  # noqa: E402
@@ -173,10 +173,7 @@ def refine_by_lbfgs(model: nica.IFlow, x: np.ndarray, u: np.ndarray, s: np.ndarr
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--n", type=int, default=50)
-    parser.add_argument("--segments", type=int, default=100)
-    parser.add_argument("--per-segment", type=int, default=1000)
-    parser.add_argument("--data-seed", type=int, required=True)
+    add_data_arguments(parser)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tag", required=True)
     parser.add_argument("--settings", default="{}", help="IFlow parameters as JSON (and the two above)")
@@ -193,9 +190,7 @@ def main() -> None:
         relative_matrix_gradients()
     if "matrix_step_scale" in settings:
         scale_matrix_steps(float(settings.pop("matrix_step_scale")))
-    folder = Path("/tmp/nica-targets") / f"n{args.n}-{args.segments}-{args.per_segment}-{args.data_seed}"
-    write_data(folder, args.n, args.segments, args.per_segment, args.data_seed)
-    x, u, s = (np.load(folder / f"{name}.npy") for name in ("x", "u", "s"))
+    _, x, u, s = load_data(args)
     if whiten:
         values, vectors = np.linalg.eigh(np.cov(x.T))
         x = ((x - x.mean(0)) @ vectors / np.sqrt(values)).astype(np.float32)

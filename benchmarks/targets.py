@@ -49,6 +49,24 @@ def write_data(folder: Path, n: int, segments: int, per_segment: int, seed: int)
     np.save(folder / "s.npy", data.s.astype(np.float32))
 
 
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--n``, ``--segments``, ``--per-segment`` and ``--data-seed`` of a
+    ``make_nonstationary(n, n)`` tuning data set (50 latents, 100 x 1,000 by default)."""
+    parser.add_argument("--n", type=int, default=50)
+    parser.add_argument("--segments", type=int, default=100)
+    parser.add_argument("--per-segment", type=int, default=1000)
+    parser.add_argument("--data-seed", type=int, required=True)
+
+
+def load_data(args: argparse.Namespace) -> tuple[str, np.ndarray, np.ndarray, np.ndarray]:
+    """The data set of :func:`add_data_arguments`' arguments, written once under
+    /tmp/nica-targets: its folder name, x ``(N, n)``, u ``(N,)`` and s ``(N, n)``."""
+    folder = Path("/tmp/nica-targets") / f"n{args.n}-{args.segments}-{args.per_segment}-{args.data_seed}"
+    write_data(folder, args.n, args.segments, args.per_segment, args.data_seed)
+    x, u, s = (np.load(folder / f"{name}.npy") for name in ("x", "u", "s"))
+    return folder.name, x, u, s
+
+
 def timed(command: list[str]) -> tuple[float, float, float]:
     """Run ``command`` under /usr/bin/time: (wall s, CPU s, peak RSS MB); its output shown."""
     with tempfile.NamedTemporaryFile("r", suffix=".time") as report:
