@@ -138,8 +138,11 @@ def test_corrupt_checkpoint_is_a_clear_error(tiny_data, tmp_path):
 # ---------------------------------------------------------------- SIGKILL
 CHILD = """
 import sys, numpy as np, torch
-torch.set_num_threads(1)
+torch.set_num_threads({threads})
 import nica
+import nica._threads
+_torch_threads = nica._threads.torch_threads  # the test threads, as tests/conftest.py sets them
+nica._threads.torch_threads = lambda n: _torch_threads(None if n is None else {threads})
 data = nica.make_nonstationary(3, n_segments=10, n_per_segment=50, random_state=0)
 params = dict(hidden_dim=16, n_layers=2, batch_size=50, max_steps={steps}, device="cpu", random_state=3,
               checkpoint_every={every}, checkpoint_dir=sys.argv[1])
@@ -148,8 +151,12 @@ nica.IVAE(3, **params).fit(data.x, data.u, resume=True)
 
 
 def run_and_kill(folder: Path, steps: int, every: int, delay: float) -> None:
-    """Start a fit in a child process and SIGKILL it ``delay`` s after its first checkpoint."""
-    child = subprocess.Popen([sys.executable, "-c", CHILD.format(steps=steps, every=every), str(folder)],
+    """Start a fit in a child process and SIGKILL it ``delay`` s after its first checkpoint.
+    The child trains on the test threads (NICA_TEST_THREADS) as the parent's fits do: steps
+    on another thread count may round differently, and the resumed fit must be the same fit."""
+    threads = int(os.environ.get("NICA_TEST_THREADS", "1"))
+    child = subprocess.Popen([sys.executable, "-c", CHILD.format(steps=steps, every=every, threads=threads),
+                              str(folder)],
                              env={**os.environ, "PYTHONWARNINGS": "ignore"})
     try:
         deadline = time.monotonic() + 120
