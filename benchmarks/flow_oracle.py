@@ -17,6 +17,9 @@ through ``IFlow.fit`` because the estimator always starts from its own initialis
 
     python benchmarks/flow_oracle.py --n 50 --segments 100 --per-segment 1000 --data-seed 8051 \
         --learning-rates 0.03 0.01 0.003 --steps 20000
+
+Round s7 (``--matrix-lr 0.1 --out benchmarks/results/flow_oracle-s7.csv``): the same with
+the square matrices on orthogonalised momentum steps (``IFlow``'s default since).
 """
 
 from __future__ import annotations
@@ -102,12 +105,14 @@ def evaluate(model: nica.IFlow, y: torch.Tensor, u: torch.Tensor, s: np.ndarray)
 
 
 def train(model: nica.IFlow, y: torch.Tensor, u: torch.Tensor, params, lr: float, steps: int, seed: int,
-          report=(), on_report=None, warmup: int = 0) -> None:
+          report=(), on_report=None, warmup: int = 0, matrix_lr: float | None = None) -> None:
     """Adam (nica's) on mini-batches of :data:`BATCH` rows, cosine schedule over ``steps``,
     after a linear warm-up over the first ``warmup`` steps (Adam's first steps move every
     weight by about the learning rate whatever its gradient, which alone can throw a
-    model out of a sharp optimum)."""
-    optimiser = FlatAdam(params, lr=lr)
+    model out of a sharp optimum). With ``matrix_lr`` the square matrices take
+    orthogonalised momentum steps of that size, as ``IFlow``'s default does since round s7."""
+    matrices = model.module_.square_matrices() if matrix_lr is not None else []
+    optimiser = FlatAdam(params, lr=lr, matrices=matrices, matrix_lr_ratio=matrix_lr / lr if matrices else 1.0)
     factor = cosine_factor(steps)
     generator = torch.Generator().manual_seed(seed)
     for step in range(1, steps + 1):
@@ -131,6 +136,9 @@ def main() -> None:
     parser.add_argument("--learning-rates", type=float, nargs="+", default=[0.03, 0.01, 0.003])
     parser.add_argument("--steps", type=int, default=20_000)
     parser.add_argument("--warmup", type=int, default=0, help="steps of linear learning-rate warm-up")
+    parser.add_argument("--matrix-lr", type=float, default=None,
+                        help="orthogonalised momentum steps of this size for the square matrices "
+                             "(IFlow's matrix_learning_rate); default: Adam on every parameter")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "flow_oracle.csv")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -151,7 +159,8 @@ def main() -> None:
         def record(step: int) -> None:
             log_px, mcc = evaluate(model, y, u, data.s)
             row = dict(n=args.n, segments=args.segments, per_segment=args.per_segment, data_seed=args.data_seed,
-                       seed=args.seed, learning_rate=lr, warmup=args.warmup, step=step, log_likelihood=round(log_px, 3),
+                       seed=args.seed, learning_rate=lr, matrix_learning_rate=args.matrix_lr, warmup=args.warmup,
+                       step=step, log_likelihood=round(log_px, 3),
                        true_log_likelihood=round(truth, 3), mcc=round(mcc, 4),
                        cpu_s=round(time.process_time() - start, 1))
             rows.append(row)
@@ -160,7 +169,7 @@ def main() -> None:
         record(0)
         checkpoints = sorted({1_000, 5_000, args.steps} & set(range(1, args.steps + 1)))
         train(model, y, u, list(model.module_.parameters()), lr, args.steps, args.seed + 1, checkpoints, record,
-              args.warmup)
+              args.warmup, args.matrix_lr)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     new = not args.out.exists()
     with args.out.open("a", newline="") as handle:

@@ -23,6 +23,14 @@ by patching nica's Adam for this process only. Round s5 (docs/tuning.md) added:
   20,000 rows) after each round go to the printed output (is the fit at a maximum?);
 - every row also reports ``posthoc_linear``: the MCC after :func:`linear_ica` of the
   fitted latents (what a linear unmixing of the result would still gain).
+
+Since round s7 the square matrices take orthogonalised momentum steps by default
+(``IFlow(matrix_learning_rate="auto")``); the rows of rounds s4-s6 were made with Adam on
+every parameter, which ``"matrix_learning_rate": null`` restores (the two Adam patches
+above act on Adam's steps only). Round s7 compared the two:
+
+    python benchmarks/flow_settings.py --n 20 --segments 40 --per-segment 1000 --data-seed 8020 \
+        --tag adam --settings '{"matrix_learning_rate": null}'
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@ on data files, then ``nica transform``, MCC against the true sources.
 
     python benchmarks/targets.py --name authors-20-20 --n 20 --segments 40 --per-segment 2500 --data-seed 9021
     python benchmarks/targets.py --name nonstationary-50-50 --n 50 --segments 100 --per-segment 1000 --data-seed 9051
+    python benchmarks/targets.py --name nonstationary-50-50 --n 50 --segments 100 --per-segment 1000 --data-seed 9051 --seed 1
     python benchmarks/targets.py --name rows-2m-10 --n 10 --segments 40 --per-segment 50000 --data-seed 9031 --stream
     python benchmarks/targets.py --name paper-5-5 --n 5 --segments 40 --per-segment 1000 --data-seed 1001
 
@@ -83,6 +84,7 @@ def main() -> None:
     parser.add_argument("--per-segment", type=int, default=1000)
     parser.add_argument("--data-seed", type=int, required=True)
     parser.add_argument("--stream", action="store_true")
+    parser.add_argument("--seed", type=int, default=None, help="the fit's --seed (model seed; nica fit's default: 0)")
     parser.add_argument("--dir", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
@@ -93,8 +95,9 @@ def main() -> None:
     latents.unlink(missing_ok=True)
     nica = str(Path(sys.executable).with_name("nica"))
     stream = ["--stream"] if args.stream else []
+    seed = ["--seed", str(args.seed)] if args.seed is not None else []
     fit = [nica, "fit", str(folder / "x.npy"), "--u", str(folder / "u.npy"), "--n-components", str(args.n),
-           "--out", str(model), "--quiet", *stream]
+           "--out", str(model), "--quiet", *seed, *stream]
     fit_wall, fit_cpu, fit_rss = timed(fit)
     transform = [nica, "transform", str(model), str(folder / "x.npy"), "--out", str(latents), *stream]
     transform_wall, _, transform_rss = timed(transform)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -12,6 +14,7 @@ from nica import IdentifiabilityWarning, IFlow, NotFittedError
 from nica.flows import FLOW_STEPS, IFlowConfig, IFlowModule, LULinear, make_flow_transform
 from nica.flows import deflation
 from nica.flows.invertible_mlp import InvertibleMLP, MonotoneTanhSum
+from nica.flows.estimator import AUTO_MATRIX_LEARNING_RATE
 from nica.flows.projection import InputProjection
 
 
@@ -248,6 +251,32 @@ def test_flow_variants_fit(kwargs, flow_data):
     model = IFlow(2, **{**FAST_FLOW, "max_steps": 5}, **kwargs, random_state=0).fit(flow_data.x, flow_data.u)
     z = model.transform(flow_data.x)
     np.testing.assert_allclose(model.inverse_transform(z), flow_data.x, atol=1e-3)
+
+
+def test_matrix_learning_rate_chooses_the_square_matrices_steps(fitted_flow, flow_data):
+    x, u = flow_data.x, flow_data.u
+    settings = {**FAST_FLOW, "max_steps": 100}
+    explicit = IFlow(2, **settings, matrix_learning_rate=AUTO_MATRIX_LEARNING_RATE, random_state=0).fit(x, u)
+    np.testing.assert_array_equal(explicit.transform(x), fitted_flow.transform(x))  # "auto" is that rate
+    adam = IFlow(2, **settings, matrix_learning_rate=None, random_state=0).fit(x, u)
+    assert not np.allclose(adam.transform(x), fitted_flow.transform(x))
+    assert adam.score_ > adam.history_.score[0] and np.isfinite(adam.score_)
+    for bad in (0, -0.1, "fast", True):
+        with pytest.raises(ValueError, match="matrix_learning_rate"):
+            IFlow(2, **settings, matrix_learning_rate=bad).fit(x, u)
+    # a zuko flow has no square matrices: the setting is ignored there
+    IFlow(2, **{**settings, "max_steps": 3}, flow="affine-coupling", n_restarts=1,
+          matrix_learning_rate=0.5).fit(x, u)
+
+
+def test_matrix_learning_rate_survives_save_and_old_models_keep_adam(tmp_path, fitted_flow):
+    saved = fitted_flow.save(tmp_path / "new")
+    assert nica.load(saved).matrix_learning_rate == "auto"
+    config_file = saved / "config.json"  # a model saved before round s7 has no such entry
+    config = json.loads(config_file.read_text())
+    del config["params"]["matrix_learning_rate"]
+    config_file.write_text(json.dumps(config))
+    assert nica.load(saved).matrix_learning_rate is None  # it was trained with Adam throughout
 
 
 def test_flow_continuous_u(flow_data):

@@ -119,6 +119,20 @@ def test_fit_transform_evaluate_info_and_determinism(tmp_path, request, data_nam
     assert expected in info and ("log-lik." if expected == "IFlow" else "ELBO") in info
 
 
+def test_fit_matrix_lr_reaches_the_flow(tmp_path, clean_square):
+    path = tmp_path / "d.npz"
+    np.savez(path, x=clean_square.x, u=clean_square.u)
+    for value, expected in (("adam", None), ("0.05", 0.05), ("auto", "auto")):
+        run("fit", path, "--n-components", "2", "--out", tmp_path / value, "--matrix-lr", value, *CLI_FAST)
+        assert nica.load(tmp_path / value).matrix_learning_rate == expected
+    for bad in ("0", "-1", "fast", "inf"):
+        result = run("fit", path, "--n-components", "2", "--out", tmp_path / "bad", "--matrix-lr", bad, ok=False)
+        assert result.exit_code == 2 and "--matrix-lr" in result.output and not (tmp_path / "bad").exists()
+    result = run("fit", path, "--n-components", "2", "--model", "ivae", "--matrix-lr", "0.1",
+                 "--out", tmp_path / "ivae", *CLI_FAST, ok=False)
+    assert result.exit_code == 1 and "--matrix-lr applies to --model flow" in result.output
+
+
 def test_fit_bad_input_on_the_flow_path(tmp_path, clean_square):
     path = tmp_path / "d.npz"
     np.savez(path, x=clean_square.x, u=clean_square.u)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from nica.training.optim import FlatAdam, LearningRateSchedule
+from nica.training.optim import FlatAdam, LearningRateSchedule, polar_factor
 
 
 def _twin_modules(seed: int) -> tuple[torch.nn.Module, torch.nn.Module]:
@@ -90,6 +90,101 @@ def test_mixed_dtypes_are_an_error():
     module.bias.data = module.bias.data.double()
     with pytest.raises(ValueError, match="one dtype"):
         FlatAdam(module.parameters(), lr=1e-2)
+
+
+class _MatrixModel(torch.nn.Module):
+    """A batch of two square 4 x 4 matrices and a bias: a tiny flow-like model."""
+
+    def __init__(self, seed: int) -> None:
+        super().__init__()
+        generator = torch.Generator().manual_seed(seed)
+        self.bias = torch.nn.Parameter(torch.randn(4, generator=generator))
+        self.weight = torch.nn.Parameter(torch.eye(4) + 0.3 * torch.randn(2, 4, 4, generator=generator))
+
+    def loss(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.tanh(x @ self.weight[0].T + self.bias) @ self.weight[1].T
+        return (h**2).sum() - torch.linalg.slogdet(self.weight)[1].sum()
+
+
+def test_polar_factor_is_the_nearest_orthogonal_matrix():
+    m = torch.randn(3, 5, 5, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    q = polar_factor(m)
+    torch.testing.assert_close(q @ q.transpose(-1, -2), torch.eye(5, dtype=torch.float64).expand(3, 5, 5))
+    # m = Q P with P symmetric positive definite (the polar decomposition)
+    p = q.transpose(-1, -2) @ m
+    torch.testing.assert_close(p, p.transpose(-1, -2))
+    assert bool((torch.linalg.eigvalsh(p) > 0).all())
+
+
+def test_matrix_steps_have_every_singular_value_equal_to_their_step_size():
+    model = _MatrixModel(0)
+    opt = FlatAdam(model.parameters(), lr=0.01, matrices=[model.weight], matrix_lr_ratio=3.0)
+    x = torch.randn(32, 4, generator=torch.Generator().manual_seed(1))
+    for _ in range(3):
+        before = model.weight.detach().clone()
+        opt.zero_grad()
+        model.loss(x).backward()
+        opt.step()
+        singular = torch.linalg.svdvals(model.weight.detach() - before)
+        torch.testing.assert_close(singular, torch.full_like(singular, 0.03), rtol=1e-4, atol=1e-6)
+
+
+def test_the_other_parameters_still_take_adams_steps():
+    model = _MatrixModel(2)
+    bias = torch.nn.Parameter(model.bias.detach().clone())
+    opt = FlatAdam(model.parameters(), lr=0.05, matrices=[model.weight])
+    reference = torch.optim.Adam([bias], lr=0.05, foreach=False)
+    x = torch.randn(32, 4, generator=torch.Generator().manual_seed(3))
+    for _ in range(10):
+        opt.zero_grad()
+        model.loss(x).backward()
+        bias.grad = model.bias.grad.clone()  # the gradient the model saw, for torch's Adam
+        opt.step()
+        reference.step()
+        torch.testing.assert_close(model.bias.detach(), bias.detach(), rtol=1e-6, atol=1e-7)
+
+
+def test_matrix_momentum_is_part_of_the_state():
+    model_a, model_b = _MatrixModel(4), _MatrixModel(4)
+    opt_a = FlatAdam(model_a.parameters(), lr=0.01, matrices=[model_a.weight])
+    opt_b = FlatAdam(model_b.parameters(), lr=0.01, matrices=[model_b.weight])
+    x = torch.randn(16, 4, generator=torch.Generator().manual_seed(5))
+    for _ in range(4):
+        opt_a.zero_grad()
+        model_a.loss(x).backward()
+        opt_a.step()
+    state = opt_a.state_dict()
+    assert state["momentum"].abs().sum() > 0
+    model_b.load_state_dict(model_a.state_dict())
+    opt_b.load_state_dict(state)
+    for model, opt in ((model_a, opt_a), (model_b, opt_b)):
+        for _ in range(3):
+            opt.zero_grad()
+            model.loss(x).backward()
+            opt.step()
+    torch.testing.assert_close(model_a.weight, model_b.weight, rtol=0, atol=0)
+    plain = FlatAdam(_MatrixModel(4).parameters(), lr=0.01)
+    with pytest.raises(ValueError, match="another split"):
+        plain.load_state_dict(state)
+
+
+def test_bad_matrices_are_refused():
+    model = _MatrixModel(6)
+    with pytest.raises(ValueError, match="square"):
+        FlatAdam(model.parameters(), lr=0.01, matrices=[model.bias])
+    stranger = torch.nn.Parameter(torch.eye(3))
+    with pytest.raises(ValueError, match="one of params"):
+        FlatAdam(model.parameters(), lr=0.01, matrices=[stranger])
+
+
+def test_a_non_finite_matrix_gradient_makes_the_matrix_non_finite():
+    model = _MatrixModel(7)
+    opt = FlatAdam(model.parameters(), lr=0.01, matrices=[model.weight])
+    opt.zero_grad()
+    model.loss(torch.randn(8, 4)).backward()
+    model.weight.grad[0, 0, 0] = float("nan")
+    opt.step()  # no LinAlgError from the SVD: the trainer's roll-back sees a non-finite matrix
+    assert not bool(torch.isfinite(model.weight).all())
 
 
 def test_cosine_schedule_matches_lambda_lr_and_ends_at_one_percent():

@@ -43,6 +43,10 @@ NOT_PARAMETERS = ("stream", "preset")
 @click.option("--max-steps", type=int, help="training length in optimiser steps")
 @click.option("--batch-size", type=int)
 @click.option("--lr", "learning_rate", type=float, help="Adam learning rate")
+@click.option("--matrix-lr", "matrix_learning_rate", callback=lambda ctx, param, value: None if value is None
+              else parse_matrix_lr(value),
+              help="the flow's square matrices: size of their orthogonalised momentum steps, 'auto' "
+                   "(0.1), or 'adam' for Adam's steps like every other parameter [default: auto]")
 @click.option("--objective", type=click.Choice(["elbo", "reweighted", "annealed"]), help="iVAE objective")
 @click.option("--prior", type=click.Choice(["gaussian", "laplace"]))
 @click.option("--prior-mean/--no-prior-mean", default=None, help="learn a u-dependent prior mean")
@@ -100,6 +104,8 @@ def fit(ctx: click.Context, data: Path, n_components: int, out: Path, u_file: Pa
     given = {k: v for k, v in options.items() if v is not None}
     stream, resume = bool(given.pop("stream", False)), bool(given.pop("resume", False))
     flags = {**given, "stream": stream or None}
+    if given.get("matrix_learning_rate") == "adam":
+        given["matrix_learning_rate"] = None  # IFlow's name for Adam on every parameter
     if model_name != "auto":
         if model_name not in MODELS:
             raise ValueError(f"unknown --model {model_name!r}; choose auto or one of {sorted(MODELS)}")
@@ -198,6 +204,19 @@ def _takes(cls: type, option: str) -> bool:
     if option == "preset":
         return hasattr(cls, "from_preset")
     return option in cls._param_names()
+
+
+def parse_matrix_lr(value: str) -> float | str:
+    """``--matrix-lr``: 'auto', 'adam' or a step size > 0."""
+    if value in ("auto", "adam"):
+        return value
+    try:
+        rate = float(value)
+    except ValueError:
+        rate = float("nan")
+    if not rate > 0 or rate == float("inf"):
+        raise click.BadParameter(f"must be a number > 0, 'auto' or 'adam', got {value!r}")
+    return rate
 
 
 def refuse_misplaced(flags: dict[str, Any], choice: Any, requested: str) -> None:

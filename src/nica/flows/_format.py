@@ -41,7 +41,8 @@ class IFlowFormat:
         return model.module_.state_dict()
 
     def rebuild(self, cls: type, params: dict[str, Any], config: dict[str, Any]) -> Any:
-        model = cls(**params)
+        # a model saved before round s7 trained every parameter with Adam: a refit of it does too
+        model = cls(**{"matrix_learning_rate": None, **params})
         model.config_ = IFlowConfig.from_dict(config["module"])
         model.module_ = IFlowModule(model.config_)
         model.aux_encoder_ = AuxEncoder(**config["aux"])

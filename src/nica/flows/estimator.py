@@ -3,6 +3,8 @@ skeleton (:class:`nica.base.Estimator`)."""
 
 from __future__ import annotations
 
+import numbers
+
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -45,6 +47,9 @@ AUTO_STEPS_PER_LATENT, AUTO_STEPS_MIN, AUTO_STEPS_MAX = 1_000, 5_000, 10_000
 #: restarts against 8 lifted the issue's 40 x 2,500 shape from 0.86 to 0.98 on two tuning seeds)
 AUTO_SMALL_N, AUTO_LARGE_STEPS_PER_LATENT, AUTO_LARGE_STEPS_MAX = 10, 2_000, 100_000
 AUTO_RESTARTS, AUTO_LARGE_RESTARTS, AUTO_PRUNE_AFTER = 4, 16, 3_000
+#: step size of the invertible MLP's square matrices under ``matrix_learning_rate="auto"``:
+#: orthogonalised momentum steps (docs/tuning.md, round s7)
+AUTO_MATRIX_LEARNING_RATE = 0.1
 
 @register_estimator("IFlow", IFLOW_FORMAT, model="flow", unmixing=True)
 class IFlow(LabelPosteriorMixin, Estimator):
@@ -62,10 +67,13 @@ class IFlow(LabelPosteriorMixin, Estimator):
     linear maps and learned increasing element-wise functions, the family of the
     benchmark's mixing networks), with ``n_restarts`` restarts trained side by side, half
     with a Gaussian and half with a Laplace prior, and the one with the highest training
-    likelihood kept. Beyond 10 latents the fit grows with n: 16 restarts explore for
-    3,000 steps, then only the most likely trains on, 2,000 steps per latent in all
-    (``n_restarts``, ``prune_after`` and ``max_steps`` "auto"). X may also be an array on
-    disk (memory-mapped ``.npy``, HDF5, zarr), read a mini-batch at a time; under
+    likelihood kept. Its square matrices take orthogonalised momentum steps (every
+    singular value of a step the same, ``matrix_learning_rate``) and the other parameters
+    Adam's, which lifts 10-30 latents (docs/tuning.md, round s7). Beyond 10 latents the
+    fit grows with n: 16 restarts explore for 3,000 steps, then only the most likely
+    trains on, 2,000 steps per latent in all (``n_restarts``, ``prune_after`` and
+    ``max_steps`` "auto"). X may also be an array on disk (memory-mapped ``.npy``, HDF5,
+    zarr), read a mini-batch at a time; under
     ``torchrun`` the fit is data-parallel (DDP). iFlow's rational-quadratic spline
     autoregressive flow is ``flow="spline-autoregressive"`` (with ``batch_size=64``,
     ``learning_rate=1e-3``, ``max_steps=12_500``, ``n_restarts=1``, ``n_bins=8`` as in the
@@ -99,6 +107,11 @@ class IFlow(LabelPosteriorMixin, Estimator):
         1,000 steps per latent dimension, between 5,000 and 10,000, up to 10 latents
         (:data:`AUTO_STEPS_PER_LATENT`); beyond, 2,000 per latent up to 100,000
         (:data:`AUTO_LARGE_STEPS_PER_LATENT`).
+    matrix_learning_rate : the invertible MLP's square weight matrices take orthogonalised
+        momentum steps of this size (every singular value of a step equal to it, on the
+        schedule of ``learning_rate``; :class:`nica.training.optim.FlatAdam`) instead of
+        Adam's per-entry steps; ``None``: Adam's, like every other parameter (the paper's
+        optimiser). ``"auto"``: :data:`AUTO_MATRIX_LEARNING_RATE`. Ignored by zuko flows.
     early_stopping, validation_fraction : hold out this fraction of the rows (at most
         :data:`MAX_VALIDATION_ROWS`), score the restarts' best mean log-likelihood on them
         every :data:`VALIDATION_EVERY` steps, and stop once ``n_iter_no_change`` (default 10)
@@ -189,6 +202,7 @@ class IFlow(LabelPosteriorMixin, Estimator):
         learning_rate: float = 3e-2,
         max_steps: int | str = "auto",
         lr_schedule: str = "cosine",
+        matrix_learning_rate: float | str | None = "auto",
         n_iter_no_change: int | None = None,
         tol: float = 1e-3,
         early_stopping: bool = False,
@@ -222,6 +236,7 @@ class IFlow(LabelPosteriorMixin, Estimator):
         self.learning_rate = learning_rate
         self.max_steps = max_steps
         self.lr_schedule = lr_schedule
+        self.matrix_learning_rate = matrix_learning_rate
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
         self.early_stopping = early_stopping
@@ -260,6 +275,19 @@ class IFlow(LabelPosteriorMixin, Estimator):
             init_noise=float(self.init_noise), n_models=n_restarts,
         )
 
+    def _matrix_learning_rate(self) -> float | None:
+        """``matrix_learning_rate`` with ``"auto"`` resolved; None for a zuko flow."""
+        rate = self.matrix_learning_rate
+        if self.flow != STACKABLE_FLOW or rate is None:
+            return None
+        if isinstance(rate, str):
+            if rate != "auto":
+                raise ValueError(f"matrix_learning_rate must be a number > 0, None or 'auto', got {rate!r}")
+            return AUTO_MATRIX_LEARNING_RATE
+        if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not rate > 0:
+            raise ValueError(f"matrix_learning_rate must be a number > 0, None or 'auto', got {rate!r}")
+        return float(rate)
+
     def _n_restarts(self) -> int:
         """``n_restarts`` with ``"auto"`` resolved for the latent dimension, checked."""
         n_restarts = self.n_restarts
@@ -275,6 +303,7 @@ class IFlow(LabelPosteriorMixin, Estimator):
             batch_size=self.batch_size, learning_rate=self.learning_rate,
             max_steps=self._max_steps(config.n_latent), lr_schedule=self.lr_schedule,
             n_iter_no_change=None if self.early_stopping else self.n_iter_no_change, tol=self.tol,
+            matrix_learning_rate=self._matrix_learning_rate(),
         )
         train_config.validate()
         warn_identifiability(aux.n_values, config.n_latent, prior=config.prior,

@@ -155,6 +155,12 @@ class IFlowModule(LatentModule):
             return self.bijection.inverse(z)
         return self.transform().inv(z[0] if z.dim() == 3 else z).unsqueeze(0)
 
+    def square_matrices(self) -> list[nn.Parameter]:
+        """The invertible MLP's square weights ``(K, n_flows + 1, n, n)`` (the parameters
+        that may take orthogonalised momentum steps: :class:`nica.training.optim.FlatAdam`);
+        none for a zuko flow."""
+        return [] if self.transform is not None else [self.bijection.weight]
+
     def prior_params(self, u: torch.Tensor) -> PriorParams:
         """Parameters of p(z | u) ``(K, batch, n)`` each (location, and log-variance for a
         Gaussian or log-scale for a Laplace restart), for a batch of auxiliary vectors."""

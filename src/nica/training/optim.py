@@ -10,6 +10,14 @@ operations whatever the number of parameter tensors.
 The update is Adam as ``torch.optim.Adam`` computes it (Kingma & Ba 2015, bias-corrected,
 ``eps`` added to the corrected square root, no weight decay, no AMSGrad);
 ``tests/test_optim.py`` checks it against torch's implementation step for step.
+
+Square weight matrices may instead take **orthogonalised momentum** steps (the update of
+Jordan et al.'s Muon, 2024, with the exact polar factor in place of its Newton-Schulz
+iteration): a heavy-ball momentum M of the matrix's gradient, and the step
+W <- W - lr_W * U V^T for the SVD U S V^T of the Nesterov look-ahead G + beta M. Every
+singular value of the step is lr_W whatever the gradient's scale or the matrix's size,
+where Adam's per-entry steps of about lr add up to a perturbation whose operator norm grows
+with the square root of the width (docs/tuning.md, round s7).
 """
 
 from __future__ import annotations
@@ -36,27 +44,46 @@ class FlatAdam:
     params : the parameters to optimise (all on one device, one floating dtype).
     lr : step size; :attr:`lr` may be changed between steps (schedules do).
     betas, eps : Adam's moment decay rates and denominator offset.
+    matrices : parameters among ``params`` of shape ``(..., d, d)`` (a batch of square
+        matrices) that take orthogonalised momentum steps instead of Adam's (module
+        docstring); they sit at the end of the flat buffer.
+    matrix_lr_ratio : their step size over :attr:`lr` (so a schedule scales both).
+    matrix_momentum : the momentum's decay rate beta.
     """
 
     def __init__(self, params: Iterable[torch.nn.Parameter], lr: float,
-                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
-        self.params = [p for p in params if p.requires_grad]
-        if not self.params:
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, *,
+                 matrices: Iterable[torch.nn.Parameter] = (), matrix_lr_ratio: float = 1.0,
+                 matrix_momentum: float = 0.95) -> None:
+        params = [p for p in params if p.requires_grad]
+        if not params:
             raise ValueError("FlatAdam got no parameters that require gradients")
-        kinds = {(p.dtype, p.device) for p in self.params}
+        kinds = {(p.dtype, p.device) for p in params}
         if len(kinds) > 1:
             raise ValueError(f"FlatAdam needs every parameter on one device with one dtype, got {sorted(map(str, kinds))}")
+        matrix_ids = {id(p) for p in matrices}
+        self.matrices = [p for p in params if id(p) in matrix_ids]
+        if len(self.matrices) != len(matrix_ids):
+            raise ValueError("every entry of matrices must be one of params (and require gradients)")
+        for p in self.matrices:
+            if p.dim() < 2 or p.shape[-1] != p.shape[-2]:
+                raise ValueError(f"matrices must be square in their last two dimensions, got shape {tuple(p.shape)}")
+        self.params = [p for p in params if id(p) not in matrix_ids] + self.matrices
         self.lr = float(lr)
         self.betas = betas
         self.eps = eps
+        self.matrix_lr_ratio = float(matrix_lr_ratio)
+        self.matrix_momentum = float(matrix_momentum)
         self.step_count = 0
         self.flat = torch.cat([p.detach().reshape(-1) for p in self.params])
         offset = 0
         for p in self.params:
             p.data = self.flat[offset : offset + p.numel()].view_as(p)
             offset += p.numel()
-        self.exp_avg = torch.zeros_like(self.flat)
-        self.exp_avg_sq = torch.zeros_like(self.flat)
+        self.n_adam = len(self.flat) - sum(p.numel() for p in self.matrices)
+        self.exp_avg = torch.zeros_like(self.flat[: self.n_adam])
+        self.exp_avg_sq = torch.zeros_like(self.flat[: self.n_adam])
+        self.momentum = torch.zeros_like(self.flat[self.n_adam :])
 
     def zero_grad(self) -> None:
         for p in self.params:
@@ -77,14 +104,33 @@ class FlatAdam:
 
     def _update(self) -> None:
         grad = self.flat_grad()
-        beta1, beta2 = self.betas
         self.step_count += 1
+        if self.n_adam:
+            self._adam_update(grad[: self.n_adam])
+        if self.matrices:
+            self._matrix_update(grad[self.n_adam :])
+
+    def _adam_update(self, grad: torch.Tensor) -> None:
+        beta1, beta2 = self.betas
         self.exp_avg.lerp_(grad, 1 - beta1)
         self.exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
         bias_correction1 = 1 - beta1**self.step_count
         bias_correction2_sqrt = math.sqrt(1 - beta2**self.step_count)
         denom = (self.exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(self.eps)
-        self.flat.addcdiv_(self.exp_avg, denom, value=-self.lr / bias_correction1)
+        self.flat[: self.n_adam].addcdiv_(self.exp_avg, denom, value=-self.lr / bias_correction1)
+
+    def _matrix_update(self, grad: torch.Tensor) -> None:
+        self.momentum.mul_(self.matrix_momentum).add_(grad)
+        look_ahead = grad.add(self.momentum, alpha=self.matrix_momentum)
+        step = self.lr * self.matrix_lr_ratio
+        offset = 0
+        for p in self.matrices:
+            direction = look_ahead[offset : offset + p.numel()].view_as(p)
+            if bool(torch.isfinite(direction).all()):
+                p.data.sub_(polar_factor(direction), alpha=step)
+            else:  # no SVD of it: the matrix turns non-finite and the trainer rolls back
+                p.data.sub_(direction, alpha=step)
+            offset += p.numel()
 
     def release(self) -> None:
         """Give every parameter its own contiguous storage (values unchanged)."""
@@ -92,14 +138,28 @@ class FlatAdam:
             p.data = p.data.clone()
 
     def state_dict(self) -> dict[str, Any]:
-        return {"lr": self.lr, "step": self.step_count,
-                "exp_avg": self.exp_avg.clone(), "exp_avg_sq": self.exp_avg_sq.clone()}
+        state = {"lr": self.lr, "step": self.step_count,
+                 "exp_avg": self.exp_avg.clone(), "exp_avg_sq": self.exp_avg_sq.clone()}
+        if self.matrices:
+            state["momentum"] = self.momentum.clone()
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        if ("momentum" in state) != bool(self.matrices) or len(state["exp_avg"]) != self.n_adam:
+            raise ValueError("the optimiser state was saved with another split of Adam and matrix parameters")
         self.lr = float(state["lr"])
         self.step_count = int(state["step"])
         self.exp_avg.copy_(state["exp_avg"])
         self.exp_avg_sq.copy_(state["exp_avg_sq"])
+        if self.matrices:
+            self.momentum.copy_(state["momentum"])
+
+
+def polar_factor(m: torch.Tensor) -> torch.Tensor:
+    """The orthogonal polar factor U V^T of each matrix of ``m`` ``(..., d, d)`` (U S V^T
+    its SVD): the orthogonal matrix nearest to it, with every singular value 1."""
+    u, _, vh = torch.linalg.svd(m)
+    return u @ vh
 
 
 def cosine_factor(max_steps: int) -> Callable[[int], float]:

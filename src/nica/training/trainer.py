@@ -53,6 +53,10 @@ class TrainConfig:
     max_nan_retries : a non-finite loss skips the step (rolling the model back to its last
         good state when the parameters themselves went bad) and multiplies the learning
         rate by ``nan_lr_factor``; after this many in a row the fit stops.
+    matrix_learning_rate : step size of the orthogonalised momentum steps taken by the
+        module's square weight matrices (its ``square_matrices()``, where it has them;
+        :class:`nica.training.optim.FlatAdam`), scaled by the schedule as ``learning_rate``
+        is; ``None``: those matrices take Adam's steps like every other parameter.
     """
 
     batch_size: int = 64
@@ -64,6 +68,7 @@ class TrainConfig:
     compile: bool = False
     max_nan_retries: int = 5
     nan_lr_factor: float = 0.5
+    matrix_learning_rate: float | None = None
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first bad setting."""
@@ -80,6 +85,8 @@ class TrainConfig:
             raise ValueError(f"nan_lr_factor must be in (0, 1], got {self.nan_lr_factor!r}")
         if not isinstance(self.max_nan_retries, numbers.Integral) or self.max_nan_retries < 0:
             raise ValueError(f"max_nan_retries must be a non-negative integer, got {self.max_nan_retries!r}")
+        if self.matrix_learning_rate is not None and not self.matrix_learning_rate > 0:
+            raise ValueError(f"matrix_learning_rate must be > 0 or None, got {self.matrix_learning_rate!r}")
         if self.n_iter_no_change is not None and self.n_iter_no_change < 1:
             raise ValueError(f"n_iter_no_change must be >= 1 or None, got {self.n_iter_no_change}")
 
@@ -181,7 +188,11 @@ class _Optimisation:
 
     def __init__(self, module: torch.nn.Module, config: TrainConfig) -> None:
         self.module = module
-        self.optimizer = FlatAdam(module.parameters(), lr=config.learning_rate)
+        matrices = module.square_matrices() if config.matrix_learning_rate is not None and hasattr(
+            module, "square_matrices") else []
+        ratio = config.matrix_learning_rate / config.learning_rate if matrices else 1.0
+        self.optimizer = FlatAdam(module.parameters(), lr=config.learning_rate, matrices=matrices,
+                                  matrix_lr_ratio=ratio)
         self.schedule = LearningRateSchedule(self.optimizer, config.lr_schedule, config.max_steps,
                                              factor=PLATEAU_FACTOR, patience=PLATEAU_PATIENCE)
 
