@@ -17,7 +17,8 @@ iteration): a heavy-ball momentum M of the matrix's gradient, and the step
 W <- W - lr_W * U V^T for the SVD U S V^T of the Nesterov look-ahead G + beta M. Every
 singular value of the step is lr_W whatever the gradient's scale or the matrix's size,
 where Adam's per-entry steps of about lr add up to a perturbation whose operator norm grows
-with the square root of the width (docs/tuning.md, round s7).
+with the width (about 2 lr sqrt(d) for entries of random sign, up to lr d for a rank-one
+gradient; docs/tuning.md, round s7).
 """
 
 from __future__ import annotations
