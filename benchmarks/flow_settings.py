@@ -31,6 +31,18 @@ above act on Adam's steps only). Round s7 compared the two:
 
     python benchmarks/flow_settings.py --n 20 --segments 40 --per-segment 1000 --data-seed 8020 \
         --tag adam --settings '{"matrix_learning_rate": null}'
+
+Round s8 (the orthogonalised steps' variants at 50 latents) added, each a patch of nica's
+optimiser for this process only:
+
+- ``"matrix_momentum": beta``: the square matrices' momentum decays at beta (default 0.95);
+- ``"newton_schulz": k``: the polar factor by k iterations of Muon's quintic
+  Newton-Schulz iteration instead of the exact SVD;
+- ``"relative_polar": true`` or ``"traceless"``: relative (multiplicative) orthogonalised
+  steps W <- (I - lr_W Q) W, Q the polar factor of the momentum of G W^T
+  (:func:`relative_polar_steps`);
+
+and ``--history FILE`` writes the fit's training log-likelihood per epoch (JSON).
 """
 
 from __future__ import annotations
@@ -86,6 +98,72 @@ def relative_matrix_gradients() -> None:
         return original(self)
 
     optim.FlatAdam.flat_grad = flat_grad
+
+
+def set_matrix_momentum(beta: float) -> None:
+    """Patch :class:`nica.training.optim.FlatAdam` so that the square matrices' momentum
+    decays at ``beta`` (default 0.95)."""
+    original = optim.FlatAdam.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        self.matrix_momentum = beta
+
+    optim.FlatAdam.__init__ = init
+
+
+def newton_schulz_steps(iterations: int) -> None:
+    """Patch :func:`nica.training.optim.polar_factor` to Muon's quintic Newton-Schulz
+    iteration (coefficients 3.4445, -4.7750, 2.0315; the input scaled to Frobenius norm 1):
+    an approximate polar factor whose singular values land in about [0.7, 1.2], the small
+    ones of the gradient raised less than by the exact factor."""
+    def polar(m: torch.Tensor) -> torch.Tensor:
+        a, b, c = 3.4445, -4.7750, 2.0315
+        x = m / (m.flatten(-2).norm(dim=-1)[..., None, None] + 1e-7)
+        for _ in range(iterations):
+            gram = x @ x.transpose(-1, -2)
+            x = a * x + (b * gram + c * gram @ gram) @ x
+        return x
+
+    optim.polar_factor = polar
+
+
+def relative_polar_steps(traceless: bool = False) -> None:
+    """Patch :class:`nica.training.optim.FlatAdam` so that each square matrix takes an
+    orthogonalised step in relative coordinates: with H = G W^T (the relative gradient,
+    Cardoso and Laheld's equivariant update), momentum on H and W <- (I - lr_W Q) W for Q
+    the polar factor of H's Nesterov look-ahead, so a step is a multiplicative change of
+    operator norm lr_W whatever W's conditioning. ``traceless``: the identity's share is
+    taken out of H and of Q, so that a step keeps |det W| to first order (the direction
+    along which an inner layer's scale trades against its element-wise function's, where
+    the likelihood is flat and multiplicative steps drift without bound)."""
+    def centred(m: torch.Tensor) -> torch.Tensor:
+        if not traceless:
+            return m
+        trace = m.diagonal(dim1=-2, dim2=-1).mean(-1)
+        return m - trace[..., None, None] * torch.eye(m.shape[-1], dtype=m.dtype)
+
+    def update(self, grad: torch.Tensor) -> None:
+        step = self.lr * self.matrix_lr_ratio
+        offset = 0
+        relative = []
+        for p in self.matrices:
+            g = grad[offset: offset + p.numel()].view_as(p)
+            relative.append(centred(g @ p.data.transpose(-1, -2)).reshape(-1))
+            offset += p.numel()
+        relative = torch.cat(relative)
+        self.momentum.mul_(self.matrix_momentum).add_(relative)
+        look_ahead = relative.add(self.momentum, alpha=self.matrix_momentum)
+        offset = 0
+        for p in self.matrices:
+            direction = look_ahead[offset: offset + p.numel()].view_as(p)
+            if bool(torch.isfinite(direction).all()):
+                p.data.sub_(centred(optim.polar_factor(direction)) @ p.data, alpha=step)
+            else:
+                p.data.sub_(direction, alpha=step)
+            offset += p.numel()
+
+    optim.FlatAdam._matrix_update = update
 
 
 def linear_ica(y: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -185,6 +263,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tag", required=True)
     parser.add_argument("--settings", default="{}", help="IFlow parameters as JSON (and the two above)")
+    parser.add_argument("--history", type=Path, default=None,
+                        help="also write the fit's training log-likelihood per epoch here (JSON)")
     parser.add_argument("--out", type=Path,
                         default=Path(__file__).parent / "results" / "tuning" / "s5-50-latents.csv")
     args = parser.parse_args()
@@ -198,6 +278,13 @@ def main() -> None:
         relative_matrix_gradients()
     if "matrix_step_scale" in settings:
         scale_matrix_steps(float(settings.pop("matrix_step_scale")))
+    relative = settings.pop("relative_polar", False)
+    if relative:
+        relative_polar_steps(traceless=relative == "traceless")
+    if "matrix_momentum" in settings:
+        set_matrix_momentum(float(settings.pop("matrix_momentum")))
+    if "newton_schulz" in settings:
+        newton_schulz_steps(int(settings.pop("newton_schulz")))
     _, x, u, s = load_data(args)
     if whiten:
         values, vectors = np.linalg.eigh(np.cov(x.T))
@@ -222,6 +309,9 @@ def main() -> None:
                mcc=round(mcc, 4), log_likelihood=round(float(model.score_), 3), steps=model.n_steps_,
                cpu_s=round(cpu, 1), posthoc_linear=round(posthoc, 4))
     print(row)
+    if args.history is not None:
+        args.history.write_text(json.dumps({"row": row, "score": model.history_.score,
+                                            "learning_rate": model.history_.learning_rate}))
     new = not args.out.exists()
     with args.out.open("a", newline="") as handle:
         fields = list(row) if new else next(csv.reader(args.out.open()))  # an older file keeps its columns
