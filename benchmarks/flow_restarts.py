@@ -26,6 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from targets import add_data_arguments, load_data  # noqa: E402
 
 import nica  # noqa: E402
+from nica.base.params import chunks  # noqa: E402
+from nica.flows._fitting import inference_rows  # noqa: E402
 
 
 def main() -> None:
@@ -44,9 +46,11 @@ def main() -> None:
     cpu = time.process_time() - start
     if getattr(model, "restarts_module_", None) is None:
         raise SystemExit("this fit did not prune its restarts: nothing to report")
-    y = torch.from_numpy(model.projection_.apply(x))
-    with torch.no_grad():
-        latents = model.restarts_module_.eval().encode(y)[0].numpy()  # (K, N, n)
+    restarts = model.restarts_module_.eval()
+    with torch.no_grad():  # a block of rows at a time, as IFlow's own inference does
+        latents = np.concatenate([
+            restarts.encode(torch.from_numpy(model.projection_.apply(x[rows])))[0].numpy()
+            for rows in chunks(len(x), inference_rows(restarts))], axis=1)  # (K, N, n)
     row = dict(n=args.n, segments=args.segments, per_segment=args.per_segment, data_seed=args.data_seed,
                seed=args.seed, settings=settings,
                scores=[round(float(v), 3) for v in model.restart_scores_],
