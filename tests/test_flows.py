@@ -14,7 +14,7 @@ from nica import IdentifiabilityWarning, IFlow, NotFittedError
 from nica.flows import FLOW_STEPS, IFlowConfig, IFlowModule, LULinear, make_flow_transform
 from nica.flows import deflation
 from nica.flows.invertible_mlp import InvertibleMLP, MonotoneTanhSum
-from nica.flows.estimator import AUTO_MATRIX_LEARNING_RATE
+from nica.flows.estimator import AUTO_MATRIX_LEARNING_RATE, AUTO_SMALL_N, AUTO_TAIL_UNITS
 from nica.flows.projection import InputProjection
 
 
@@ -94,10 +94,33 @@ def test_monotone_tanh_sum_is_increasing_with_exact_log_derivative():
     torch.testing.assert_close(f.inverse(h), a.detach(), rtol=1e-9, atol=1e-9)
 
 
+def test_tail_units_are_increasing_with_exact_log_derivative_and_inverse():
+    torch.manual_seed(0)
+    f = _perturbed(MonotoneTanhSum(3, 4, n_models=2, n_tail_units=2), 7, scale=0.5)
+    a = torch.linspace(-30, 30, 601, dtype=torch.float64).reshape(1, 1, -1).expand(2, 3, -1).clone()  # (K, d, B)
+    h, log_slope = f(a)
+    assert (h.diff(dim=-1) > 0).all()
+    a.requires_grad_(True)
+    grad = torch.autograd.grad(f(a)[0].sum(), a)[0]
+    torch.testing.assert_close(log_slope, grad.log())
+    torch.testing.assert_close(f.inverse(h), a.detach(), rtol=1e-9, atol=1e-9)
+    plain = _perturbed(MonotoneTanhSum(3, 4, n_models=2), 6, scale=0.5)
+    assert not hasattr(plain, "tail_knot") and len(list(plain.parameters())) == 4
+
+
+def test_tail_units_add_slope_away_from_their_knots_only():
+    a = torch.tensor([[[-6.0, 0.0, 6.0]]])
+    with torch.no_grad():
+        plain = MonotoneTanhSum(1, 1)(a)[1].exp()[0, 0]
+        tailed = MonotoneTanhSum(1, 1, n_tail_units=1)(a)[1].exp()[0, 0]  # its knot at 0, e^(q + r) = 0.25
+    assert float(tailed[1]) == pytest.approx(float(plain[1]))
+    np.testing.assert_allclose((tailed - plain)[[0, 2]].numpy(), 0.25, rtol=1e-4)
+
+
 @pytest.mark.parametrize("n_models", [1, 3])
 def test_invertible_mlp_inverse_and_log_det_per_model(n_models):
     torch.manual_seed(1)
-    net = _perturbed(InvertibleMLP(3, n_hidden=2, n_units=4, n_models=n_models), 7)
+    net = _perturbed(InvertibleMLP(3, n_hidden=2, n_units=4, n_models=n_models, n_tail_units=n_models - 1), 7)
     x = _points(3)
     z, log_det = net(x)
     assert z.shape == (n_models, len(x), 3) and log_det.shape == (n_models, len(x))
@@ -225,6 +248,18 @@ def test_flow_log_likelihood_matches_a_known_answer(d, noise, linear_gaussian):
         assert model.components_.shape == (d, 3) and model.noise_variance_ == pytest.approx(noise ** 2, rel=0.1)
 
 
+def test_tail_units_auto_follows_the_latent_dimension():
+    assert IFlow(AUTO_SMALL_N)._n_tail_units() == 0 and IFlow(3, n_tail_units=1)._n_tail_units() == 1
+    assert IFlow(AUTO_SMALL_N + 1)._n_tail_units() == AUTO_TAIL_UNITS > 0
+
+
+def test_flow_with_tail_units_saves_and_loads(tmp_path, flow_data):
+    model = IFlow(2, **{**FAST_FLOW, "max_steps": 20}, n_tail_units=2, random_state=0).fit(flow_data.x, flow_data.u)
+    loaded = nica.load(model.save(tmp_path / "m"))
+    assert loaded.module_.config.n_tail_units == 2
+    np.testing.assert_array_equal(loaded.transform(flow_data.x), model.transform(flow_data.x))
+
+
 def test_principal_subspace_flow_saves_and_loads(tmp_path, flow_data):
     rng = np.random.default_rng(0)
     x = np.hstack([flow_data.x, flow_data.x @ rng.standard_normal((2, 2))]).astype(np.float32)
@@ -245,7 +280,7 @@ def test_flow_is_deterministic(fitted_flow, flow_data):
 @pytest.mark.parametrize("kwargs", [
     dict(flow="spline-coupling", n_restarts=1), dict(flow="affine-coupling", n_restarts=1), dict(prior="laplace"),
     dict(prior="auto"), dict(flow="spline-autoregressive", n_restarts=1, prior="auto"),
-    dict(prior_net="mlp"), dict(standardize=False), dict(activation="xtanh"),
+    dict(prior_net="mlp"), dict(standardize=False), dict(activation="xtanh"), dict(n_tail_units=2),
 ])
 def test_flow_variants_fit(kwargs, flow_data):
     model = IFlow(2, **{**FAST_FLOW, "max_steps": 5}, **kwargs, random_state=0).fit(flow_data.x, flow_data.u)
@@ -309,6 +344,8 @@ def test_flow_validation(flow_data, fitted_flow):
         IFlow(2, prior="cauchy").fit(x, u)
     with pytest.raises(ValueError, match="n_flows"):
         IFlow(2, n_flows=0).fit(x, u)
+    with pytest.raises(ValueError, match="n_tail_units"):
+        IFlow(2, n_tail_units=-1).fit(x, u)
     with pytest.raises(ValueError, match="learning_rate"):
         IFlow(2, learning_rate=0).fit(x, u)
     for method in ("transform", "inverse_transform"):

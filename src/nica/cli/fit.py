@@ -47,6 +47,11 @@ NOT_PARAMETERS = ("stream", "preset")
               else parse_matrix_lr(value),
               help="the flow's square matrices: size of their orthogonalised momentum steps, 'auto' "
                    "(0.1), or 'adam' for Adam's steps like every other parameter [default: auto]")
+@click.option("--tail-units", "n_tail_units", callback=lambda ctx, param, value: None if value is None
+              else parse_tail_units(value),
+              help="the flow's tail units per element-wise function (slope away from the middle, the "
+                   "shape of an inverse saturating activation), or 'auto' (none up to 10 latents, 2 "
+                   "beyond) [default: auto]")
 @click.option("--objective", type=click.Choice(["elbo", "reweighted", "annealed"]), help="iVAE objective")
 @click.option("--prior", type=click.Choice(["gaussian", "laplace"]))
 @click.option("--prior-mean/--no-prior-mean", default=None, help="learn a u-dependent prior mean")
@@ -217,6 +222,15 @@ def parse_matrix_lr(value: str) -> float | str:
     if not rate > 0 or rate == float("inf"):
         raise click.BadParameter(f"must be a number > 0, 'auto' or 'adam', got {value!r}")
     return rate
+
+
+def parse_tail_units(value: str) -> int | str:
+    """``--tail-units``: 'auto' or an integer >= 0."""
+    if value == "auto":
+        return value
+    if not value.isdigit():
+        raise click.BadParameter(f"must be an integer >= 0 or 'auto', got {value!r}")
+    return int(value)
 
 
 def refuse_misplaced(flags: dict[str, Any], choice: Any, requested: str) -> None:

@@ -47,6 +47,10 @@ AUTO_STEPS_PER_LATENT, AUTO_STEPS_MIN, AUTO_STEPS_MAX = 1_000, 5_000, 10_000
 #: restarts against 8 lifted the issue's 40 x 2,500 shape from 0.86 to 0.98 on two tuning seeds)
 AUTO_SMALL_N, AUTO_LARGE_STEPS_PER_LATENT, AUTO_LARGE_STEPS_MAX = 10, 2_000, 100_000
 AUTO_RESTARTS, AUTO_LARGE_RESTARTS, AUTO_PRUNE_AFTER = 4, 16, 3_000
+#: tail units of each element-wise function under ``n_tail_units="auto"``: none up to
+#: :data:`AUTO_SMALL_N` latents (the paper's shapes, already at 0.96-0.999), this many beyond
+#: (docs/tuning.md, round s9)
+AUTO_TAIL_UNITS = 2
 #: step size of the invertible MLP's square matrices under ``matrix_learning_rate="auto"``:
 #: orthogonalised momentum steps (docs/tuning.md, round s7)
 AUTO_MATRIX_LEARNING_RATE = 0.1
@@ -96,6 +100,11 @@ class IFlow(LabelPosteriorMixin, Estimator):
     n_flows : element-wise layers of the invertible MLP (``n_flows + 1`` linear maps), or
         the number of zuko flow steps.
     n_bins : tanh units of each element-wise function of the invertible MLP, or spline bins.
+    n_tail_units : tail units of each element-wise function of the invertible MLP: they
+        add slope away from their knot rather than at it, the shape of the inverse of a
+        saturating mixing activation such as xtanh
+        (:class:`nica.flows.invertible_mlp.MonotoneTanhSum`); 0: none. ``"auto"``: none up
+        to 10 latents, :data:`AUTO_TAIL_UNITS` beyond.
     tail_bound : spline interval [-B, B] (on standardised X) of the zuko spline flows.
     hidden_dim, n_layers, activation : conditioner MLPs of a zuko flow, and the prior MLP
         for continuous u.
@@ -193,6 +202,7 @@ class IFlow(LabelPosteriorMixin, Estimator):
         flow: str = STACKABLE_FLOW,
         n_flows: int = 3,
         n_bins: int = 4,
+        n_tail_units: int | str = "auto",
         tail_bound: float = 5.0,
         hidden_dim: int = 64,
         n_layers: int = 2,
@@ -227,6 +237,7 @@ class IFlow(LabelPosteriorMixin, Estimator):
         self.flow = flow
         self.n_flows = n_flows
         self.n_bins = n_bins
+        self.n_tail_units = n_tail_units
         self.tail_bound = tail_bound
         self.hidden_dim = hidden_dim
         self.n_layers = n_layers
@@ -269,11 +280,22 @@ class IFlow(LabelPosteriorMixin, Estimator):
             prior_mean=bool(self.prior_mean), prior_scale=bool(self.prior_scale),
             prior_net=prior_net, flow=self.flow,
             n_flows=check_positive_int(self.n_flows, "n_flows"),
-            n_bins=check_positive_int(self.n_bins, "n_bins"), tail_bound=float(self.tail_bound),
+            n_bins=check_positive_int(self.n_bins, "n_bins"), n_tail_units=self._n_tail_units(),
+            tail_bound=float(self.tail_bound),
             hidden_dim=check_positive_int(self.hidden_dim, "hidden_dim"),
             n_layers=check_positive_int(self.n_layers, "n_layers"), activation=self.activation,
             init_noise=float(self.init_noise), n_models=n_restarts,
         )
+
+    def _n_tail_units(self) -> int:
+        """``n_tail_units`` with ``"auto"`` resolved for the latent dimension, checked."""
+        units = self.n_tail_units
+        if isinstance(units, str) and units == "auto":
+            n = check_positive_int(self.n_components, "n_components")
+            return AUTO_TAIL_UNITS if n > AUTO_SMALL_N else 0
+        if isinstance(units, bool) or not isinstance(units, numbers.Integral) or units < 0:
+            raise ValueError(f"n_tail_units must be an integer >= 0 or 'auto', got {units!r}")
+        return int(units)
 
     def _matrix_learning_rate(self) -> float | None:
         """``matrix_learning_rate`` with ``"auto"`` resolved; None for a zuko flow."""

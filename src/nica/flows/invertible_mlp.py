@@ -31,23 +31,36 @@ from torch import nn
 
 #: bisection steps of the element-wise inverse (the bracket halves each step; float64)
 INVERSE_STEPS = 80
+#: e^q of every tail unit at the start (:class:`MonotoneTanhSum`)
+TAIL_START_WEIGHT = 0.25
+
+
+def _spread(half_width: float, count: int) -> torch.Tensor:
+    """``count`` knots evenly over [-half_width, half_width] (one at 0)."""
+    return torch.linspace(-half_width, half_width, count) if count > 1 else torch.zeros(1)
 
 
 class MonotoneTanhSum(nn.Module):
     """K x d strictly increasing scalar functions, one per model and feature.
 
-        f(a) = e^c a + sum_{m=1..M} e^{w_m} tanh(e^{s_m} (a - b_m)),
+        f(a) = e^c a + sum_{m=1..M} e^{w_m} tanh(e^{s_m} (a - b_m))
+                 + sum_{k=1..T} e^{q_k} (t_k - tanh t_k),   t_k = e^{r_k} (a - g_k),
 
-    so f'(a) = e^c + sum_m e^{w_m + s_m} (1 - tanh^2) > 0 everywhere, f is unbounded in
-    both directions (linear tails of slope e^c) and has a closed-form log-derivative.
+    so f'(a) = e^c + sum_m e^{w_m + s_m} (1 - tanh^2) + sum_k e^{q_k + r_k} tanh^2 t_k > 0
+    everywhere, f is unbounded in both directions and has a closed-form log-derivative.
     The M bumps place extra slope where the data need it; the knots b start spread over
-    [-2, 2].
+    [-2, 2]. A bump adds slope only near its knot, so without tail units f is steepest in
+    the middle of the data; the T tail units (none by default) are flat at their knots g
+    (started over [-1, 1]) and add slope e^{q + r} beyond them on both sides, the shape of
+    the inverse of a saturating activation (xtanh(h) = tanh(h) + 0.1 h has slope 0.1 in
+    its tails, its inverse slope 10).
 
     Parameters
     ----------
     dim : number of features d.
     n_units : M, tanh units per function.
     n_models : K stacked models.
+    n_tail_units : T, tail units per function (0: none, and no parameters for them).
 
     Shapes are feature-major: ``a`` ``(K, d, batch)`` -> ``f(a)`` and log f'(a), both
     ``(K, d, batch)``. With the batch innermost every operation on the ``(K, d, M, batch)``
@@ -55,14 +68,19 @@ class MonotoneTanhSum(nn.Module):
     than the batch-major layout on a CPU.
     """
 
-    def __init__(self, dim: int, n_units: int, n_models: int = 1) -> None:
+    def __init__(self, dim: int, n_units: int, n_models: int = 1, n_tail_units: int = 0) -> None:
         super().__init__()
         shape = (n_models, dim, n_units)
         self.log_slope = nn.Parameter(torch.zeros(n_models, dim))
         self.log_weight = nn.Parameter(torch.full(shape, math.log(0.5)))
         self.log_sharpness = nn.Parameter(torch.zeros(shape))
-        knots = torch.linspace(-2.0, 2.0, n_units) if n_units > 1 else torch.zeros(1)
-        self.knot = nn.Parameter(knots.expand(shape).clone())
+        self.knot = nn.Parameter(_spread(2.0, n_units).expand(shape).clone())
+        self.n_tail_units = int(n_tail_units)
+        if self.n_tail_units:
+            tail_shape = (n_models, dim, self.n_tail_units)
+            self.tail_log_weight = nn.Parameter(torch.full(tail_shape, math.log(TAIL_START_WEIGHT)))
+            self.tail_log_sharpness = nn.Parameter(torch.zeros(tail_shape))
+            self.tail_knot = nn.Parameter(_spread(1.0, self.n_tail_units).expand(tail_shape).clone())
 
     def forward(self, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``f(a)`` and ``log f'(a)``, both ``(K, d, batch)``, for ``a`` ``(K, d, batch)``."""
@@ -72,12 +90,20 @@ class MonotoneTanhSum(nn.Module):
         t = torch.tanh(sharp.unsqueeze(-1) * (a.unsqueeze(2) - self.knot.unsqueeze(-1)))  # (K, d, M, B)
         h = slope * a + (weight.unsqueeze(-1) * t).sum(2)
         derivative = slope + ((weight * sharp).unsqueeze(-1) * (1.0 - t * t)).sum(2)
+        if self.n_tail_units:
+            tail_sharp = self.tail_log_sharpness.exp()  # (K, d, T)
+            tail_weight = self.tail_log_weight.exp()
+            r = tail_sharp.unsqueeze(-1) * (a.unsqueeze(2) - self.tail_knot.unsqueeze(-1))  # (K, d, T, B)
+            tanh_r = torch.tanh(r)
+            h = h + (tail_weight.unsqueeze(-1) * (r - tanh_r)).sum(2)
+            derivative = derivative + ((tail_weight * tail_sharp).unsqueeze(-1) * tanh_r * tanh_r).sum(2)
         return h, derivative.log()
 
     @torch.no_grad()
     def inverse(self, h: torch.Tensor) -> torch.Tensor:
         """``f^{-1}(h)`` ``(K, d, batch)`` by bisection (f is increasing and its bumps are
-        bounded by sum_m e^{w_m}, which brackets the root)."""
+        bounded by sum_m e^{w_m}, which brackets the root; a tail unit is >= 0 right of its
+        knot and <= 0 left of it, so the bracket reaches the outermost tail knots too)."""
         dtype = h.dtype
         h64 = h.double()
         slope = self.log_slope.exp().double().unsqueeze(-1)
@@ -85,9 +111,19 @@ class MonotoneTanhSum(nn.Module):
         lo, hi = (h64 - bound) / slope - 1e-6, (h64 + bound) / slope + 1e-6
         sharp, weight, knot = (p.double().unsqueeze(-1) for p in (self.log_sharpness, self.log_weight, self.knot))
         sharp, weight = sharp.exp(), weight.exp()
+        tail = None
+        if self.n_tail_units:
+            tail_knot = self.tail_knot.double()
+            lo = torch.minimum(lo, tail_knot.min(-1).values.unsqueeze(-1) - 1e-6)
+            hi = torch.maximum(hi, tail_knot.max(-1).values.unsqueeze(-1) + 1e-6)
+            tail = (self.tail_log_sharpness.double().exp().unsqueeze(-1), self.tail_log_weight.double().exp().unsqueeze(-1),
+                    tail_knot.unsqueeze(-1))
         for _ in range(INVERSE_STEPS):
             mid = 0.5 * (lo + hi)
             value = slope * mid + (weight * torch.tanh(sharp * (mid.unsqueeze(2) - knot))).sum(2)
+            if tail is not None:
+                r = tail[0] * (mid.unsqueeze(2) - tail[2])
+                value = value + (tail[1] * (r - torch.tanh(r))).sum(2)
             below = value < h64
             lo = torch.where(below, mid, lo)
             hi = torch.where(below, hi, mid)
@@ -106,6 +142,7 @@ class InvertibleMLP(nn.Module):
     init_noise : every weight starts at the identity plus this times standard normal
         noise (drawn from torch's global generator, which the estimator seeds), so that
         restarts differ.
+    n_tail_units : tail units of each element-wise function (:class:`MonotoneTanhSum`).
 
     Attributes
     ----------
@@ -114,13 +151,14 @@ class InvertibleMLP(nn.Module):
     """
 
     def __init__(self, dim: int, n_hidden: int = 3, n_units: int = 8, n_models: int = 1,
-                 init_noise: float = 0.1) -> None:
+                 init_noise: float = 0.1, n_tail_units: int = 0) -> None:
         super().__init__()
         n_linear = n_hidden + 1
         eye = torch.eye(dim).expand(n_models, n_linear, dim, dim)
         self.weight = nn.Parameter(eye + init_noise * torch.randn(n_models, n_linear, dim, dim))
         self.bias = nn.Parameter(torch.zeros(n_models, n_linear, dim))
-        self.activations = nn.ModuleList(MonotoneTanhSum(dim, n_units, n_models) for _ in range(n_hidden))
+        self.activations = nn.ModuleList(MonotoneTanhSum(dim, n_units, n_models, n_tail_units)
+                                         for _ in range(n_hidden))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """z ``(K, batch, d)`` and log |det dz/dx| ``(K, batch)`` for x ``(batch, d)`` or

@@ -62,6 +62,8 @@ class IFlowConfig:
     flow : ``"invertible-mlp"`` or a zuko flow step of :data:`nica.flows.FLOW_STEPS`.
     n_flows : element-wise layers of the invertible MLP, or steps of a zuko flow.
     n_bins : tanh units of each element-wise function (invertible MLP) or spline bins.
+    n_tail_units : tail units of each element-wise function (invertible MLP only; see
+        :class:`nica.flows.invertible_mlp.MonotoneTanhSum`).
     tail_bound : spline interval [-B, B] (zuko spline flows).
     hidden_dim, n_layers, activation : the conditioner MLPs of a zuko flow and the prior MLP.
     init_noise : invertible MLP: weights start at the identity plus this much noise.
@@ -77,6 +79,7 @@ class IFlowConfig:
     flow: str = STACKABLE_FLOW
     n_flows: int = 3
     n_bins: int = 8
+    n_tail_units: int = 0
     tail_bound: float = 5.0
     hidden_dim: int = 64
     n_layers: int = 2
@@ -120,7 +123,10 @@ class IFlowModule(LatentModule):
         if c.flow == STACKABLE_FLOW:
             if c.n_bins < 1:
                 raise ValueError(f"n_bins must be >= 1, got {c.n_bins}")
-            self.bijection = InvertibleMLP(c.n_latent, c.n_flows, c.n_bins, c.n_models, c.init_noise)
+            if not isinstance(c.n_tail_units, int) or c.n_tail_units < 0:
+                raise ValueError(f"n_tail_units must be a non-negative integer, got {c.n_tail_units!r}")
+            self.bijection = InvertibleMLP(c.n_latent, c.n_flows, c.n_bins, c.n_models, c.init_noise,
+                                           n_tail_units=c.n_tail_units)
             self.transform = None
         else:
             if c.n_models != 1:
