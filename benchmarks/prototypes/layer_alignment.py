@@ -33,6 +33,33 @@ def xtanh(h: np.ndarray, slope: float) -> np.ndarray:
     return np.tanh(h) + slope * h
 
 
+def generator_states(data: NonstationaryData) -> dict[str, np.ndarray]:
+    """The generator's states ``(N, n)`` each, by name: s, h0, xtanh(h0), h1, xtanh(h1)
+    (= x A^-1, the exact inverse's first linear map)."""
+    a = data.mixing[0]  # the generator's one matrix, reused by every layer
+    h0 = data.s.astype(np.float64) @ a
+    h1 = xtanh(h0, data.slope) @ a
+    return {"s": data.s, "h0": h0, "xtanh(h0)": xtanh(h0, data.slope), "h1": h1, "xtanh(h1)": xtanh(h1, data.slope)}
+
+
+def layer_alignment(model: nica.IFlow, x: np.ndarray, states: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
+    """MCC of the pre-activations after each of the kept restart's linear maps with each
+    generator state, on 20,000 rows of ``x``: ``{"linear k": {state: mcc}}``."""
+    bijection = model.module_.bijection
+    rows = np.random.default_rng(0).choice(len(x), min(20_000, len(x)), replace=False)
+    h = torch.from_numpy(model.projection_.apply(x[rows])).T.unsqueeze(0)  # (1, n, rows)
+    layers = {}
+    with torch.no_grad():
+        for layer in range(bijection.weight.shape[1]):
+            h = torch.baddbmm(bijection.bias[:1, layer].unsqueeze(-1), bijection.weight[:1, layer], h)
+            pre = h[0].T.double().numpy()
+            layers[f"linear {layer + 1}"] = {name: round(float(nica.mean_corr_coef(state[rows], pre)), 4)
+                                             for name, state in states.items()}
+            if layer < len(bijection.activations):
+                h, _ = bijection.activations[layer](h)
+    return layers
+
+
 def probe_parser(description: str) -> argparse.ArgumentParser:
     """``--n``, ``--data-seed``, ``--seed`` (the model's) and ``--steps`` of a probe fit."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -55,10 +82,7 @@ def main() -> None:
     parser.add_argument("--fastica", action="store_true")
     args = parser.parse_args()
     data = probe_data(args)
-    a = data.mixing[0]
-    h0 = data.s.astype(np.float64) @ a
-    h1 = xtanh(h0, data.slope) @ a
-    states = {"s": data.s, "h0": h0, "xtanh(h0)": xtanh(h0, data.slope), "h1": h1, "xtanh(h1)": xtanh(h1, data.slope)}
+    states = generator_states(data)
     single = dict(n_restarts=1, prune_after=None, max_steps=args.steps) if args.steps else {}
     if args.fastica:
         from sklearn.decomposition import FastICA
@@ -70,21 +94,9 @@ def main() -> None:
             "s": round(float(nica.mean_corr_coef(data.s, y)), 4)})))
         return
     model = nica.IFlow(args.n, n_flows=args.n_flows, random_state=args.seed, **single).fit(data.x, data.u)
-    bijection = model.module_.bijection
-    rows = np.random.default_rng(0).choice(len(data.x), 20_000, replace=False)
-    h = torch.from_numpy(model.projection_.apply(data.x[rows])).T.unsqueeze(0)  # (1, n, rows)
-    layers = {}
-    with torch.no_grad():
-        for layer in range(bijection.weight.shape[1]):
-            h = torch.baddbmm(bijection.bias[:, layer].unsqueeze(-1), bijection.weight[:, layer], h)
-            pre = h[0].T.double().numpy()
-            layers[f"linear {layer + 1}"] = {name: round(float(nica.mean_corr_coef(state[rows], pre)), 4)
-                                             for name, state in states.items()}
-            if layer < len(bijection.activations):
-                h, _ = bijection.activations[layer](h)
     print(json.dumps(dict(data_seed=args.data_seed, seed=args.seed, steps=model.n_steps_, n_flows=args.n_flows, n=args.n,
                           mcc=round(float(nica.mean_corr_coef(data.s, model.transform(data.x))), 4),
-                          layers=layers)))
+                          layers=layer_alignment(model, data.x, states))))
 
 
 if __name__ == "__main__":
