@@ -133,6 +133,20 @@ def test_fit_matrix_lr_reaches_the_flow(tmp_path, clean_square):
     assert result.exit_code == 1 and "--matrix-lr applies to --model flow" in result.output
 
 
+def test_fit_tail_units_reach_the_flow(tmp_path, clean_square):
+    path = tmp_path / "d.npz"
+    np.savez(path, x=clean_square.x, u=clean_square.u)
+    for value, expected in (("2", 2), ("auto", 0)):  # auto: none for 2 latents
+        run("fit", path, "--n-components", "2", "--out", tmp_path / value, "--tail-units", value, *CLI_FAST)
+        assert nica.load(tmp_path / value).module_.config.n_tail_units == expected
+    for bad in ("-1", "1.5", "many"):
+        result = run("fit", path, "--n-components", "2", "--out", tmp_path / "bad", "--tail-units", bad, ok=False)
+        assert result.exit_code == 2 and "--tail-units" in result.output and not (tmp_path / "bad").exists()
+    result = run("fit", path, "--n-components", "2", "--model", "ivae", "--tail-units", "2",
+                 "--out", tmp_path / "ivae", *CLI_FAST, ok=False)
+    assert result.exit_code == 1 and "--tail-units applies to --model flow" in result.output
+
+
 def test_fit_bad_input_on_the_flow_path(tmp_path, clean_square):
     path = tmp_path / "d.npz"
     np.savez(path, x=clean_square.x, u=clean_square.u)
