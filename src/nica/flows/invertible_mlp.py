@@ -111,19 +111,18 @@ class MonotoneTanhSum(nn.Module):
         lo, hi = (h64 - bound) / slope - 1e-6, (h64 + bound) / slope + 1e-6
         sharp, weight, knot = (p.double().unsqueeze(-1) for p in (self.log_sharpness, self.log_weight, self.knot))
         sharp, weight = sharp.exp(), weight.exp()
-        tail = None
         if self.n_tail_units:
-            tail_knot = self.tail_knot.double()
-            lo = torch.minimum(lo, tail_knot.min(-1).values.unsqueeze(-1) - 1e-6)
-            hi = torch.maximum(hi, tail_knot.max(-1).values.unsqueeze(-1) + 1e-6)
-            tail = (self.tail_log_sharpness.double().exp().unsqueeze(-1), self.tail_log_weight.double().exp().unsqueeze(-1),
-                    tail_knot.unsqueeze(-1))
+            tail_sharp, tail_weight, tail_knot = (
+                p.double().unsqueeze(-1) for p in (self.tail_log_sharpness, self.tail_log_weight, self.tail_knot))
+            tail_sharp, tail_weight = tail_sharp.exp(), tail_weight.exp()
+            lo = torch.minimum(lo, tail_knot.amin(2) - 1e-6)
+            hi = torch.maximum(hi, tail_knot.amax(2) + 1e-6)
         for _ in range(INVERSE_STEPS):
             mid = 0.5 * (lo + hi)
             value = slope * mid + (weight * torch.tanh(sharp * (mid.unsqueeze(2) - knot))).sum(2)
-            if tail is not None:
-                r = tail[0] * (mid.unsqueeze(2) - tail[2])
-                value = value + (tail[1] * (r - torch.tanh(r))).sum(2)
+            if self.n_tail_units:
+                r = tail_sharp * (mid.unsqueeze(2) - tail_knot)
+                value = value + (tail_weight * (r - torch.tanh(r))).sum(2)
             below = value < h64
             lo = torch.where(below, mid, lo)
             hi = torch.where(below, hi, mid)
